@@ -1,0 +1,84 @@
+"""Every exception the library raises.
+
+All of them derive from :class:`RedisStreamingError`. Errors caused by wrong input or configuration
+also derive from :class:`ValueError`, and every message says what to do about the problem.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "DecodeError",
+    "InvalidName",
+    "PartitionOutOfRange",
+    "PayloadTooLarge",
+    "RedisStreamingError",
+    "RedisUnavailable",
+    "TopicNotFound",
+]
+
+
+class RedisStreamingError(Exception):
+    """Root of every exception raised by redis-streaming."""
+
+
+class ConfigurationError(RedisStreamingError, ValueError):
+    """A setting or argument has a value the library cannot work with."""
+
+
+class InvalidName(ConfigurationError):
+    """A topic, group, consumer or namespace name is outside ``[A-Za-z0-9._-]{1,200}``."""
+
+
+class TopicNotFound(RedisStreamingError, LookupError):
+    """The topic does not exist and automatic topic creation is off."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(
+            f"topic {topic!r} does not exist and mq.auto_create_topics is off; create it first "
+            f"(Admin.create_topic or `redis-streaming topics create {topic}`) or turn "
+            "auto-creation on (REDIS_STREAMING_MQ__AUTO_CREATE_TOPICS=true)"
+        )
+        self.topic = topic
+
+
+class PartitionOutOfRange(ConfigurationError):
+    """An explicit partition number is not in ``0 .. partitions - 1`` of the topic."""
+
+    def __init__(self, topic: str, partition: int, partitions: int) -> None:
+        super().__init__(
+            f"partition {partition} does not exist in topic {topic!r}, which has {partitions} "
+            f"partitions (0..{partitions - 1}); pass a partition in that range, or grow the topic "
+            "with Admin.add_partitions"
+        )
+        self.topic = topic
+        self.partition = partition
+        self.partitions = partitions
+
+
+class PayloadTooLarge(ConfigurationError):
+    """An encoded payload exceeds ``mq.max_payload_bytes``; nothing was written."""
+
+    def __init__(self, topic: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"payload for topic {topic!r} is {size} bytes, over the limit of {limit} bytes "
+            "(mq.max_payload_bytes); nothing was sent. Store large bodies elsewhere and send a "
+            "reference, or raise the limit with REDIS_STREAMING_MQ__MAX_PAYLOAD_BYTES"
+        )
+        self.topic = topic
+        self.size = size
+        self.limit = limit
+
+
+class DecodeError(RedisStreamingError, ValueError):
+    """A stream entry or its payload cannot be decoded (bad JSON, bad UTF-8, missing field)."""
+
+
+class RedisUnavailable(RedisStreamingError, ConnectionError):
+    """Redis could not be reached or did not answer in time.
+
+    Raised by calls that talk to Redis once (``Producer.send``, admin calls). Long-running
+    components (consumers, movers) do not raise it: they back off and resume by themselves.
+    Whether a write that failed this way reached the server is unknown: retrying may duplicate it,
+    which at-least-once consumers must tolerate anyway.
+    """

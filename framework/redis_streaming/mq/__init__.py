@@ -1,0 +1,1 @@
+"""Messaging on Redis Streams: keys, wire format, topics, producer, movers."""

@@ -1,0 +1,85 @@
+"""The Redis key layout (DESIGN section 3). No other module formats key strings.
+
+Every key of one partition carries the hash tag ``{T:i}``, so a partition's stream, retry set,
+redelivery stream, delayed set and lease live in one Redis Cluster slot and Lua scripts over them
+are cluster-safe; topic-wide keys carry ``{T}``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from redis_streaming.errors import InvalidName
+
+__all__ = ["NAME_PATTERN", "Keys", "validate_name"]
+
+NAME_PATTERN = r"[A-Za-z0-9._-]{1,200}"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def validate_name(value: object, kind: str = "topic") -> str:
+    """Return ``value`` if it is a valid topic, group, consumer or namespace name.
+
+    Raises :class:`~redis_streaming.errors.InvalidName` naming the offending value otherwise.
+    """
+    if isinstance(value, str) and _NAME.fullmatch(value):
+        return value
+    raise InvalidName(
+        f"invalid {kind} name {value!r}: use 1 to 200 characters from A-Z, a-z, 0-9, '.', '_' "
+        "and '-' (no spaces, colons or braces)"
+    )
+
+
+class Keys:
+    """Builds every key of one namespace. Names must already be validated."""
+
+    __slots__ = ("namespace",)
+
+    def __init__(self, namespace: str = "rs") -> None:
+        self.namespace = validate_name(namespace, "namespace")
+
+    @property
+    def topics(self) -> str:
+        """SET of all topic names."""
+        return f"{self.namespace}:topics"
+
+    def topic(self, topic: str) -> str:
+        """HASH of topic metadata (partitions, created_ms, retention)."""
+        return f"{self.namespace}:topic:{{{topic}}}"
+
+    def stream(self, topic: str, partition: int) -> str:
+        """STREAM of one partition, shared by all groups."""
+        return f"{self.namespace}:stream:{{{topic}:{partition}}}"
+
+    def delayed(self, topic: str, partition: int) -> str:
+        """ZSET of producer-delayed messages of one partition (score = due ms)."""
+        return f"{self.namespace}:delayed:{{{topic}:{partition}}}"
+
+    def retry(self, topic: str, partition: int, group: str) -> str:
+        """ZSET of group ``group``'s delayed retries on one partition (score = due ms)."""
+        return f"{self.namespace}:retry:{{{topic}:{partition}}}:{group}"
+
+    def redeliver(self, topic: str, partition: int, group: str) -> str:
+        """STREAM of due retries and replays of one partition, read by ``group`` only."""
+        return f"{self.namespace}:redeliver:{{{topic}:{partition}}}:{group}"
+
+    def lease(self, topic: str, partition: int, group: str) -> str:
+        """STRING lease on one partition for ``group``; value = owning consumer id."""
+        return f"{self.namespace}:lease:{{{topic}:{partition}}}:{group}"
+
+    def members(self, topic: str, group: str) -> str:
+        """ZSET of live consumers of ``group`` on ``topic`` (score = membership expiry ms)."""
+        return f"{self.namespace}:members:{{{topic}}}:{group}"
+
+    def dlq(self, topic: str) -> str:
+        """STREAM of the topic's dead letters (all groups; each entry names its group)."""
+        return f"{self.namespace}:dlq:{{{topic}}}"
+
+    def topic_key_patterns(self, topic: str) -> list[str]:
+        """SCAN patterns matching every key of ``topic`` and no key of any other topic.
+
+        Topic names cannot contain ``{``, ``}`` or ``:``, so ``{T}`` and ``{T:`` never match
+        another topic's tag.
+        """
+        ns = self.namespace
+        return [f"{ns}:*:{{{topic}}}", f"{ns}:*:{{{topic}}}:*", f"{ns}:*:{{{topic}:*"]

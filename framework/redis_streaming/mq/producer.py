@@ -1,0 +1,206 @@
+"""The producer: partitioned, pipelined writes to partition streams."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import zlib
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
+from redis_streaming.mq.codec import encode_headers, encode_payload, entry_args
+from redis_streaming.mq.envelope import encode_envelope
+from redis_streaming.mq.keys import Keys
+from redis_streaming.mq.lua import LuaScript
+from redis_streaming.mq.message import ProducerRecord, SendResult
+from redis_streaming.mq.redis_errors import is_connection_error, unavailable
+from redis_streaming.mq.topics import TopicMeta, TopicStore
+from redis_streaming.options import MQOptions
+
+__all__ = ["Producer", "partition_for_key"]
+
+_SCHEDULE = LuaScript("schedule_delayed")
+_CHUNK = 1000
+
+
+def partition_for_key(key: str, partitions: int) -> int:
+    """The partition of ``key``: CRC-32 (IEEE, as zlib) of its UTF-8 bytes modulo ``partitions``.
+
+    Stable across processes, restarts and languages (Java ``java.util.zip.CRC32``, Go
+    ``hash/crc32.ChecksumIEEE``).
+    """
+    return zlib.crc32(key.encode()) % partitions
+
+
+class _Route:
+    """What the producer caches per topic: partition count, stream keys, trimming arguments."""
+
+    __slots__ = ("delayed", "expires", "maxlen", "partitions", "rr", "streams")
+
+    def __init__(self, meta: TopicMeta, keys: Keys, expires: float, rr: itertools.count[int]):
+        self.partitions = meta.partitions
+        self.streams = [keys.stream(meta.name, i) for i in range(meta.partitions)]
+        self.delayed = [keys.delayed(meta.name, i) for i in range(meta.partitions)]
+        self.maxlen: tuple[Any, ...] = (
+            ("MAXLEN", "~", meta.retention_max_len) if meta.retention_max_len else ()
+        )
+        self.expires = expires
+        self.rr = rr
+
+
+def _delay_ms(delay: float | timedelta | None) -> int:
+    if delay is None:
+        return 0
+    seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+    if seconds != seconds or seconds < 0:  # NaN or negative
+        raise ConfigurationError(f"delay must be >= 0 seconds, got {delay!r}")
+    return int(seconds * 1000)
+
+
+class Producer:
+    """Sends messages to partitioned topics.
+
+    Partition choice: an explicit ``partition``; else :func:`partition_for_key` of the ``key``;
+    else round-robin. Messages with one key keep their send order within their partition. Unknown
+    topics are created with ``mq.default_partitions`` when ``mq.auto_create_topics`` is on, else
+    :class:`~redis_streaming.errors.TopicNotFound` is raised. The partition count is cached for
+    ``mq.topic_refresh_s`` so added partitions are picked up.
+
+    Errors: :class:`~redis_streaming.errors.InvalidName`,
+    :class:`~redis_streaming.errors.PayloadTooLarge`,
+    :class:`~redis_streaming.errors.PartitionOutOfRange` and encoding errors are raised before
+    anything is written; :class:`~redis_streaming.errors.RedisUnavailable` when Redis cannot be
+    reached.
+    """
+
+    def __init__(self, redis: Any, options: MQOptions | None = None) -> None:
+        self.redis = redis
+        self.options = options or MQOptions()
+        self.keys = Keys(self.options.namespace)
+        self.topics = TopicStore(redis, self.options)
+        self._routes: dict[str, _Route] = {}
+
+    async def _route(self, topic: str, *, refresh: bool = False) -> _Route:
+        route = self._routes.get(topic)
+        now = time.monotonic()
+        if route is not None and route.expires > now and not refresh:
+            return route
+        meta = await self.topics.require(topic)
+        rr = route.rr if route is not None else itertools.count()
+        route = _Route(meta, self.keys, now + self.options.topic_refresh_s, rr)
+        self._routes[topic] = route
+        return route
+
+    async def _pick(
+        self, topic: str, route: _Route, key: str | None, partition: int | None
+    ) -> tuple[_Route, int]:
+        """The partition for a message (and the route, refreshed if the topic grew)."""
+        if partition is not None:
+            if 0 <= partition < route.partitions:
+                return route, partition
+            route = await self._route(topic, refresh=True)  # the topic may have grown
+            if 0 <= partition < route.partitions:
+                return route, partition
+            raise PartitionOutOfRange(topic, partition, route.partitions)
+        if key is not None:
+            return route, zlib.crc32(key.encode()) % route.partitions
+        return route, next(route.rr) % route.partitions
+
+    def _fields(
+        self,
+        topic: str,
+        payload: Any,
+        key: Any,
+        headers: dict[str, str] | None,
+        partition: Any,
+        ts_ms: int,
+    ) -> list[Any]:
+        """Encode and check one message; raises before any I/O when it cannot be sent."""
+        if key is not None and not isinstance(key, str):
+            raise ConfigurationError(
+                f"message key must be a str, got {type(key).__name__}; convert it with str()"
+            )
+        if partition is not None and (not isinstance(partition, int) or partition is True):
+            raise ConfigurationError(f"partition must be an int, got {partition!r}")
+        raw, content_type = encode_payload(payload)
+        if len(raw) > self.options.max_payload_bytes:
+            raise PayloadTooLarge(topic, len(raw), self.options.max_payload_bytes)
+        return entry_args(raw, content_type, key, encode_headers(headers), ts_ms)
+
+    async def send(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        partition: int | None = None,
+        delay: float | timedelta | None = None,
+    ) -> SendResult:
+        """Append one message to its partition and return where it went.
+
+        ``delay`` (seconds or a ``timedelta``) parks the message until it is due; a
+        :class:`~redis_streaming.DelayedMover` then appends it (delay measured on the Redis
+        server's clock). The write is acknowledged by Redis before this returns.
+        """
+        fields = self._fields(topic, payload, key, headers, partition, time.time_ns() // 10**6)
+        delay_ms = _delay_ms(delay)
+        try:
+            route, p = await self._pick(topic, await self._route(topic), key, partition)
+            if delay_ms > 0:
+                due = await _SCHEDULE(
+                    self.redis, [route.delayed[p]], [delay_ms, encode_envelope(fields)]
+                )
+                return SendResult(topic, p, None, int(due))
+            message_id = await self.redis.execute_command(
+                "XADD", route.streams[p], *route.maxlen, "*", *fields
+            )
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise unavailable(exc, self.redis, f"sending to topic {topic!r}") from exc
+            raise
+        return SendResult(topic, p, message_id.decode())
+
+    async def send_many(
+        self, topic: str, messages: Iterable[Any | ProducerRecord]
+    ) -> list[SendResult]:
+        """Append many messages, pipelined (one round trip per 1,000), in the given order.
+
+        Items are payloads or :class:`ProducerRecord` values. Every item is encoded and checked
+        before the first write, so a bad item raises without anything being sent. Should the
+        connection fail midway, a prefix of the batch may have been written.
+        """
+        ts = time.time_ns() // 10**6
+        encoded: list[tuple[list[Any], str | None, int | None]] = []
+        for item in messages:
+            if isinstance(item, ProducerRecord):
+                fields = self._fields(
+                    topic, item.payload, item.key, item.headers, item.partition, ts
+                )
+                encoded.append((fields, item.key, item.partition))
+            else:
+                encoded.append((self._fields(topic, item, None, None, None, ts), None, None))
+        try:
+            route = await self._route(topic)
+            batch: list[tuple[int, list[Any]]] = []
+            for fields, key, partition in encoded:
+                route, p = await self._pick(topic, route, key, partition)
+                batch.append((p, fields))
+            results: list[SendResult] = []
+            for start in range(0, len(batch), _CHUNK):
+                chunk = batch[start : start + _CHUNK]
+                pipe = self.redis.pipeline(transaction=False)
+                for p, fields in chunk:
+                    pipe.execute_command("XADD", route.streams[p], *route.maxlen, "*", *fields)
+                ids = await pipe.execute()
+                results.extend(
+                    SendResult(topic, p, mid.decode())
+                    for (p, _), mid in zip(chunk, ids, strict=True)
+                )
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise unavailable(exc, self.redis, f"sending to topic {topic!r}") from exc
+            raise
+        return results

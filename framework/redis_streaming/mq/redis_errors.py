@@ -1,0 +1,86 @@
+"""Classification of Redis errors, in one place.
+
+Redis reports conditions such as a missing consumer group only through the error text's first
+word (its code); every check of those codes lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from redis_streaming.errors import RedisUnavailable
+
+__all__ = [
+    "error_code",
+    "is_busygroup",
+    "is_connection_error",
+    "is_nogroup",
+    "is_noscript",
+    "is_unblocked",
+    "server_address",
+    "unavailable",
+]
+
+
+def error_code(exc: BaseException) -> str:
+    """The Redis error code (first word of the reply, e.g. ``NOGROUP``), or ``""``."""
+    if not isinstance(exc, ResponseError):
+        return ""
+    text = str(exc)
+    # redis-py rewrites errors raised inside a pipeline as
+    # "Command # N (<command>) of pipeline caused error: <original text>"
+    marker = " of pipeline caused error: "
+    if text.startswith("Command # ") and marker in text:
+        text = text.split(marker, 1)[1]
+    return text.split(" ", 1)[0] if text else ""
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for a lost or refused connection, a timeout, or a server still loading its data."""
+    return isinstance(
+        exc, RedisConnectionError | RedisTimeoutError | BusyLoadingError | ConnectionError
+    )
+
+
+def is_nogroup(exc: BaseException) -> bool:
+    """The consumer group (or its stream) does not exist, e.g. after a restart without data."""
+    return error_code(exc) == "NOGROUP"
+
+
+def is_busygroup(exc: BaseException) -> bool:
+    """``XGROUP CREATE`` found the group already there."""
+    return error_code(exc) == "BUSYGROUP"
+
+
+def is_unblocked(exc: BaseException) -> bool:
+    """A blocked XREADGROUP was ended because its stream or group was deleted."""
+    return error_code(exc) == "UNBLOCKED"
+
+
+def is_noscript(exc: BaseException) -> bool:
+    """EVALSHA named a script the server does not have cached (e.g. after a restart)."""
+    return isinstance(exc, NoScriptError) or error_code(exc) == "NOSCRIPT"
+
+
+def server_address(redis: Any) -> str:
+    """``host:port`` of the client's server, for error messages."""
+    try:
+        kwargs = redis.connection_pool.connection_kwargs
+    except AttributeError:
+        return "the configured Redis server"
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+def unavailable(exc: BaseException, redis: Any, doing: str) -> RedisUnavailable:
+    """A :class:`RedisUnavailable` for a connection error ``exc`` raised while ``doing``."""
+    return RedisUnavailable(
+        f"Redis at {server_address(redis)} is unreachable while {doing} "
+        f"({type(exc).__name__}: {exc}); check that the server runs and that redis.url "
+        "(REDIS_STREAMING_REDIS__URL) points at it, then try again"
+    )

@@ -1,0 +1,100 @@
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from redis_streaming import DelayedMover, Keys, MQOptions, Producer, TopicStore
+from redis_streaming.testing import RedisServer
+
+
+async def wait_for_len(redis: aioredis.Redis, key: str, n: int, timeout_s: float) -> float:
+    """Wait until the stream has n entries; return when (monotonic)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await redis.xlen(key) >= n:
+            return time.monotonic()
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{key} did not reach {n} entries in {timeout_s}s")
+
+
+async def test_delayed_message_appears_when_due_and_not_before(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = MQOptions(namespace=rs_namespace, delayed_interval_ms=100)
+    await TopicStore(rs_redis, options).create("later", 1)
+    producer = Producer(rs_redis, options)
+    stream = Keys(rs_namespace).stream("later", 0)
+    mover = DelayedMover(rs_redis, options)
+    await mover.start()
+    try:
+        sent_at = time.monotonic()
+        result = await producer.send("later", {"hello": 1}, key="k", delay=0.6)
+        assert result.message_id is None
+        assert result.due_ms is not None
+        await asyncio.sleep(0.4)
+        assert await rs_redis.xlen(stream) == 0
+        seen_at = await wait_for_len(rs_redis, stream, 1, 5)
+        assert 0.55 <= seen_at - sent_at <= 0.6 + 0.1 + 0.15  # due + one interval + slack
+        [(_, fields)] = await rs_redis.xrange(stream)
+        assert fields[b"payload"] == b'{"hello":1}'
+        assert fields[b"key"] == b"k"
+        assert await rs_redis.zcard(Keys(rs_namespace).delayed("later", 0)) == 0
+    finally:
+        await mover.stop()
+    assert not mover.running
+
+
+async def test_two_movers_never_duplicate(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
+    options = MQOptions(namespace=rs_namespace, delayed_interval_ms=10, delayed_batch=7)
+    await TopicStore(rs_redis, options).create("dup", 4)
+    producer = Producer(rs_redis, options)
+    for i in range(400):
+        await producer.send("dup", i, delay=0.05 + (i % 5) * 0.05)
+    second = aioredis.Redis.from_url(_url(rs_redis))
+    movers = [DelayedMover(rs_redis, options), DelayedMover(second, options, topics=["dup"])]
+    try:
+        for m in movers:
+            await m.start()
+        keys = Keys(rs_namespace)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if sum([await rs_redis.zcard(keys.delayed("dup", p)) for p in range(4)]) == 0:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        seen = []
+        for p in range(4):
+            seen += [int(f[b"payload"]) for _, f in await rs_redis.xrange(keys.stream("dup", p))]
+        assert sorted(seen) == list(range(400))
+        assert movers[0].moved + movers[1].moved == 400
+        assert movers[0].moved > 0
+        assert movers[1].moved > 0
+    finally:
+        for m in movers:
+            await m.stop()
+        await second.aclose()
+
+
+def _url(redis: aioredis.Redis) -> str:
+    kw = redis.connection_pool.connection_kwargs
+    return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+
+
+async def test_mover_survives_a_server_restart(rs_server: RedisServer) -> None:
+    client = aioredis.Redis.from_url(
+        rs_server.url, socket_connect_timeout=1, retry=Retry(ExponentialBackoff(), 3)
+    )
+    options = MQOptions(namespace="restart", delayed_interval_ms=50)
+    mover = DelayedMover(client, options, topics=["r"])
+    try:
+        await TopicStore(client, options).create("r", 1)
+        await mover.start()
+        rs_server.restart()  # script cache and data are gone
+        await TopicStore(client, options).create("r", 1)
+        await Producer(client, options).send("r", "x", delay=0.05)
+        await wait_for_len(client, Keys("restart").stream("r", 0), 1, 10)
+    finally:
+        await mover.stop()
+        await client.aclose()

@@ -1,0 +1,45 @@
+"""The public API is pinned: changing it must be a deliberate edit of this test."""
+
+import redis_streaming
+import redis_streaming_starter
+
+
+def test_framework_exports_are_pinned_and_sorted() -> None:
+    assert redis_streaming.__all__ == sorted(redis_streaming.__all__)
+    assert redis_streaming.__all__ == [
+        "ConfigurationError",
+        "DecodeError",
+        "DelayedMover",
+        "InvalidName",
+        "Keys",
+        "MQOptions",
+        "Message",
+        "PartitionOutOfRange",
+        "PayloadTooLarge",
+        "Producer",
+        "ProducerRecord",
+        "RedisStreamingError",
+        "RedisUnavailable",
+        "SendResult",
+        "TopicMeta",
+        "TopicNotFound",
+        "TopicStore",
+        "__version__",
+        "partition_for_key",
+        "validate_name",
+    ]
+    for name in redis_streaming.__all__:
+        obj = getattr(redis_streaming, name)
+        if callable(obj):
+            assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_starter_exports_are_sorted() -> None:
+    assert redis_streaming_starter.__all__ == sorted(redis_streaming_starter.__all__)
+
+
+def test_configuration_errors_are_value_errors() -> None:
+    for name in ("ConfigurationError", "InvalidName", "PayloadTooLarge", "PartitionOutOfRange"):
+        cls = getattr(redis_streaming, name)
+        assert issubclass(cls, ValueError)
+        assert issubclass(cls, redis_streaming.RedisStreamingError)

@@ -1,0 +1,65 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from redis_streaming.testing import RedisServer, free_port
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); look at its state
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_free_port_is_never_the_default() -> None:
+    assert all(free_port() != 6379 for _ in range(20))
+
+
+def test_stop_and_restart_on_the_same_port() -> None:
+    with RedisServer() as server:
+        client = redis.Redis.from_url(server.url)
+        client.set("k", "v")
+        port = server.port
+        server.stop()
+        assert not server.running
+        with pytest.raises(redis.ConnectionError):
+            client.ping()
+        server.start()
+        assert server.port == port
+        assert client.get("k") is None  # no persistence: an empty server
+        client.close()
+    assert not server.running
+
+
+def test_server_dies_with_the_process_that_started_it() -> None:
+    code = (
+        "import sys; from redis_streaming.testing import RedisServer;"
+        "s = RedisServer().start(); print(s.process.pid, flush=True); sys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    server_pid = int(child.stdout.readline())
+    assert _alive(server_pid)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 5
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(server_pid)
+    assert child.stdin is not None
+    child.stdin.close()
+    child.stdout.close()
