@@ -6,27 +6,35 @@ The framework is usable on its own from any asyncio program: build components wi
 
 from redis_streaming.errors import (
     ConfigurationError,
+    DeadLetter,
     DecodeError,
     InvalidName,
     PartitionOutOfRange,
     PayloadTooLarge,
     RedisStreamingError,
     RedisUnavailable,
+    Retry,
     TopicNotFound,
 )
+from redis_streaming.mq.consumer import Consumer
 from redis_streaming.mq.delayed import DelayedMover
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.message import Message, ProducerRecord, SendResult
 from redis_streaming.mq.producer import Producer, partition_for_key
+from redis_streaming.mq.retry import RetryPolicy
+from redis_streaming.mq.subscription import Subscription, SubscriptionState
 from redis_streaming.mq.topics import TopicMeta, TopicStore
-from redis_streaming.options import MQOptions
+from redis_streaming.options import DlqOptions, MQOptions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "Consumer",
+    "DeadLetter",
     "DecodeError",
     "DelayedMover",
+    "DlqOptions",
     "InvalidName",
     "Keys",
     "MQOptions",
@@ -37,7 +45,11 @@ __all__ = [
     "ProducerRecord",
     "RedisStreamingError",
     "RedisUnavailable",
+    "Retry",
+    "RetryPolicy",
     "SendResult",
+    "Subscription",
+    "SubscriptionState",
     "TopicMeta",
     "TopicNotFound",
     "TopicStore",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DeadLetter",
     "DecodeError",
     "InvalidName",
     "PartitionOutOfRange",
     "PayloadTooLarge",
     "RedisStreamingError",
     "RedisUnavailable",
+    "Retry",
     "TopicNotFound",
 ]
 
@@ -82,3 +84,28 @@ class RedisUnavailable(RedisStreamingError, ConnectionError):
     Whether a write that failed this way reached the server is unknown: retrying may duplicate it,
     which at-least-once consumers must tolerate anyway.
     """
+
+
+class Retry(RedisStreamingError):
+    """Raise from a handler to retry the message, after ``after`` seconds when given.
+
+    Without ``after`` the subscription's retry policy picks the delay. The attempt counts against
+    ``max_attempts``; once they are used up the message is dead-lettered (reason
+    ``max_attempts``).
+    """
+
+    def __init__(self, after: float | None = None, reason: str = "") -> None:
+        super().__init__(reason or (f"retry requested after {after}s" if after else "retry"))
+        self.after = after
+
+
+class DeadLetter(RedisStreamingError):
+    """Raise from a handler to send the message straight to the dead-letter stream.
+
+    The entry is recorded with reason ``rejected`` and ``reason`` as its error text; it is not
+    retried.
+    """
+
+    def __init__(self, reason: str = "rejected by handler") -> None:
+        super().__init__(reason)
+        self.reason = reason

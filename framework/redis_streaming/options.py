@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from redis_streaming.errors import ConfigurationError
 from redis_streaming.mq.keys import validate_name
+from redis_streaming.mq.retry import RetryPolicy
 
-__all__ = ["MQOptions"]
+__all__ = ["DlqOptions", "MQOptions"]
+
+
+class DlqOptions(BaseModel):
+    """Dead-letter streams (``rs:dlq:{T}``): their own retention, separate from the topic's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_len: int = Field(
+        100_000, ge=0, description="Approximate most entries per topic's DLQ stream; 0 = no cap."
+    )
+    max_age_ms: int = Field(
+        0,
+        ge=0,
+        description="Dead letters older than this are trimmed by the housekeeper; 0 = keep.",
+    )
+    traceback_max_chars: int = Field(
+        4000, ge=0, description="Longest handler traceback kept in a dead letter (its tail)."
+    )
 
 
 class MQOptions(BaseModel):
@@ -58,6 +78,66 @@ class MQOptions(BaseModel):
     delayed_batch: int = Field(
         500, ge=1, description="Most delayed messages one partition moves in a single pass."
     )
+
+    batch_size: int = Field(
+        100, ge=1, le=10_000, description="Most entries one XREADGROUP returns per stream."
+    )
+    block_ms: int = Field(
+        1000,
+        ge=1,
+        le=60_000,
+        description="How long a partition read blocks waiting for entries; also the longest "
+        "time a stopping or paused worker takes to notice. Keep it below the socket timeout.",
+    )
+    lease_ttl_s: float = Field(
+        10.0,
+        gt=0,
+        description="Lifetime of a partition lease and of a group membership without renewal; "
+        "a crashed consumer's partitions are taken over after about this long.",
+    )
+    rebalance_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often a consumer heartbeats, renews its leases and rebalances; must "
+        "be below a third of lease_ttl_s.",
+    )
+    max_deliveries: int = Field(
+        5,
+        ge=1,
+        description="Deliveries of one entry (counted by Redis, crashes included) after which "
+        "it is a poison message and is dead-lettered instead of handled again.",
+    )
+    shutdown_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long a graceful stop waits for running handlers before it cancels "
+        "them (their messages are redelivered).",
+    )
+    ack_interval_ms: int = Field(
+        100,
+        ge=0,
+        description="Longest time a handled message waits for its batched XACK when handlers "
+        "are slow; batches are acknowledged at their end anyway.",
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retry policy of subscriptions without one."
+    )
+    dlq: DlqOptions = Field(default_factory=DlqOptions, description="Dead-letter streams.")
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> MQOptions:
+        if self.rebalance_interval_s * 3 > self.lease_ttl_s:
+            raise ConfigurationError(
+                f"rebalance_interval_s ({self.rebalance_interval_s}) must be at most a third of "
+                f"lease_ttl_s ({self.lease_ttl_s}) so leases are renewed in time; lower "
+                "rebalance_interval_s or raise lease_ttl_s"
+            )
+        if self.block_ms / 1000 >= self.lease_ttl_s / 2:
+            raise ConfigurationError(
+                f"block_ms ({self.block_ms}) must stay below half of lease_ttl_s "
+                f"({self.lease_ttl_s} s); lower block_ms"
+            )
+        return self
 
     @field_validator("namespace")
     @classmethod

@@ -1,0 +1,149 @@
+"""The consumer: subscriptions of handlers to topics in consumer groups."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import socket
+from typing import Any, Literal
+
+from redis_streaming.errors import ConfigurationError
+from redis_streaming.mq.coordinator import GroupCoordinator
+from redis_streaming.mq.keys import validate_name
+from redis_streaming.mq.retry import RetryPolicy
+from redis_streaming.mq.subscription import Handler, Subscription, SubscriptionState
+from redis_streaming.options import MQOptions
+
+__all__ = ["Consumer", "default_consumer_id"]
+
+
+def default_consumer_id() -> str:
+    """``<host>-<pid>-<random>``: unique per process, readable in ``XINFO CONSUMERS``."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:100] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Consumer:
+    """Runs handlers for subscribed topics, sharing partitions with the group's other members.
+
+    Delivery is at least once: a message is acknowledged only after its handler returned (or it
+    was scheduled for retry or dead-lettered, atomically with the acknowledgement where Redis
+    allows). Within a partition, handlers run one at a time in order; partitions run concurrently.
+    Each group's partitions are spread evenly over its live consumers (partition i belongs to the
+    i-th member modulo their count, members sorted by id); a crashed consumer's partitions are
+    taken over, with its unacknowledged entries, within ``lease_ttl_s`` plus one rebalance.
+
+    Handlers are ``async def handler(message: Message) -> None`` or plain functions (run in a
+    worker thread). Returning means success; raising retries per the policy; raising
+    :class:`~redis_streaming.Retry` or :class:`~redis_streaming.DeadLetter` steers that.
+    Redis outages never end the consumer: every loop backs off (0.1 s to 5 s) and resumes.
+    """
+
+    def __init__(
+        self, redis: Any, options: MQOptions | None = None, consumer_id: str | None = None
+    ) -> None:
+        self.redis = redis
+        self.options = options or MQOptions()
+        self.consumer_id = validate_name(consumer_id or default_consumer_id(), "consumer id")
+        self._subs: dict[tuple[str, str], Subscription] = {}
+        self._coordinators: dict[tuple[str, str], GroupCoordinator] = {}
+        self.running = False
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        """All subscriptions, in the order they were made."""
+        return list(self._subs.values())
+
+    def subscribe(
+        self,
+        topic: str,
+        handler: Handler,
+        *,
+        group: str,
+        retry: RetryPolicy | None = None,
+        start: Literal["earliest", "latest"] = "earliest",
+        batch_size: int | None = None,
+        id: str | None = None,
+    ) -> Subscription:
+        """Subscribe ``handler`` to ``topic`` as a member of ``group``.
+
+        ``start`` applies when the group is first created on a partition: ``"earliest"`` sees
+        the backlog, ``"latest"`` only messages sent afterwards. ``retry`` defaults to
+        ``mq.retry``, ``batch_size`` to ``mq.batch_size``. May be called while running.
+        """
+        validate_name(topic, "topic")
+        validate_name(group, "group")
+        if not callable(handler):
+            raise ConfigurationError(f"handler for {topic!r} must be callable, got {handler!r}")
+        if start not in ("earliest", "latest"):
+            raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
+        if batch_size is not None and not 1 <= batch_size <= 10_000:
+            raise ConfigurationError(f"batch_size must be 1..10000, got {batch_size}")
+        if (topic, group) in self._subs:
+            raise ConfigurationError(
+                f"{topic!r} already has a subscription in group {group!r} on this consumer; "
+                "use one handler per topic and group (or another group)"
+            )
+        sub = Subscription(
+            topic,
+            group,
+            handler,
+            id=id or f"{topic}:{group}",
+            retry=retry or self.options.retry,
+            start=start,
+            batch_size=batch_size or self.options.batch_size,
+        )
+        self._subs[(topic, group)] = sub
+        if self.running:
+            self._start_one(sub)
+        return sub
+
+    def _start_one(self, sub: Subscription) -> None:
+        coordinator = GroupCoordinator(self.redis, self.options, sub, self.consumer_id)
+        self._coordinators[(sub.topic, sub.group)] = coordinator
+        sub.state = SubscriptionState.PAUSED if sub.paused else SubscriptionState.RUNNING
+        coordinator.start()
+
+    async def start(self) -> None:
+        """Start consuming every subscription. Returns at once; work goes on in tasks."""
+        if self.running:
+            return
+        self.running = True
+        for sub in self._subs.values():
+            self._start_one(sub)
+
+    async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the contract
+        """Stop gracefully: stop reading, wait for running handlers up to ``timeout`` seconds
+        (default ``mq.shutdown_timeout_s``), acknowledge what finished, release leases and leave
+        the groups. Entries read but not finished are redelivered to the next owner."""
+        if not self.running:
+            return
+        self.running = False
+        timeout_s = self.options.shutdown_timeout_s if timeout is None else timeout
+        coordinators = list(self._coordinators.values())
+        self._coordinators.clear()
+        await asyncio.gather(*(c.stop(timeout_s) for c in coordinators))
+        for sub in self._subs.values():
+            sub.state = SubscriptionState.STOPPED
+
+    def subscription(self, topic: str, group: str) -> Subscription:
+        """The subscription of ``topic`` in ``group``; ``KeyError`` if there is none."""
+        try:
+            return self._subs[(topic, group)]
+        except KeyError:
+            raise KeyError(f"no subscription for topic {topic!r} in group {group!r}") from None
+
+    def pause(self, topic: str, group: str) -> None:
+        """Stop taking new messages of ``topic`` for ``group``; partitions stay owned."""
+        self.subscription(topic, group).pause()
+
+    def resume(self, topic: str, group: str) -> None:
+        """Take messages again after :meth:`pause`."""
+        self.subscription(topic, group).resume()
+
+    @property
+    def healthy(self) -> bool:
+        """True while running and every subscription's last coordination round succeeded."""
+        return self.running and all(c.last_tick_ok for c in self._coordinators.values())

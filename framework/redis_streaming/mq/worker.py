@@ -1,0 +1,286 @@
+"""One partition of one subscription: claim what the previous owner left, then read, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis_streaming.mq.aio import wait_event
+from redis_streaming.mq.backoff import Backoff
+from redis_streaming.mq.delivery import Delivery, Entry
+from redis_streaming.mq.keys import Keys
+from redis_streaming.mq.leases import Leases
+from redis_streaming.mq.redis_errors import (
+    is_busygroup,
+    is_connection_error,
+    is_nogroup,
+    is_unblocked,
+)
+from redis_streaming.mq.retry_mover import RetryMover
+from redis_streaming.mq.subscription import Subscription
+from redis_streaming.options import MQOptions
+
+__all__ = ["PartitionWorker"]
+
+log = logging.getLogger(__name__)
+_CLAIM_COUNT = 100
+
+
+class PartitionWorker:
+    """Serial, ordered processing of one partition for one subscription.
+
+    Runs while the consumer holds the partition's lease. On start it creates the group on the
+    partition stream and on the group's redelivery stream, then claims every pending entry of the
+    group there (``XAUTOCLAIM`` with min idle 0: the lease, not an idle timer, says the previous
+    owner is gone) and processes those first, in id order. Then it reads both streams with one
+    ``XREADGROUP``. It stops taking entries as soon as a stop is requested or its lease deadline
+    passes; entries already read but not started stay pending for the next owner.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        options: MQOptions,
+        sub: Subscription,
+        partition: int,
+        consumer_id: str,
+        leases: Leases,
+        retention_max_len: Callable[[], int],
+    ) -> None:
+        self.redis = redis
+        self.options = options
+        self.sub = sub
+        self.partition = partition
+        self.consumer_id = consumer_id
+        self.leases = leases
+        keys = Keys(options.namespace)
+        self.stream = keys.stream(sub.topic, partition)
+        self.redeliver = keys.redeliver(sub.topic, partition, sub.group)
+        self._stopping = asyncio.Event()
+        self.mover = RetryMover(redis, options, keys, sub, partition, retention_max_len)
+        self.delivery = Delivery(
+            redis,
+            options,
+            sub,
+            partition,
+            consumer_id,
+            self.mover.wake,
+            self._stopping,
+            self._taking,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._next_check = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker task and its retry mover."""
+        name = f"rs-worker-{self.sub.topic}-{self.partition}-{self.sub.group}"
+        self._task = asyncio.create_task(self._run(), name=name)
+        self.mover.start()
+
+    def request_stop(self) -> None:
+        """Stop taking entries; the handler in progress (if any) finishes."""
+        self._stopping.set()
+
+    @property
+    def done(self) -> bool:
+        """True once the worker task has ended."""
+        return self._task is None or self._task.done()
+
+    async def stop(self, timeout_s: float | None) -> None:
+        """Request a stop, wait up to ``timeout_s`` for the handler in progress, then cancel.
+
+        A cancelled handler's entry is not acknowledged: the next owner processes it again.
+        """
+        self.request_stop()
+        task = self._task
+        if task is not None and not task.done():
+            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+            if not done:
+                log.warning(
+                    "%s partition %d: handler still running after %.1fs; cancelling it, the "
+                    "message will be redelivered",
+                    self.sub.topic,
+                    self.partition,
+                    timeout_s or 0,
+                )
+                task.cancel()
+                await asyncio.wait({task})
+        await self.mover.stop()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _lease_left_s(self) -> float:
+        return self.leases.valid_until(self.partition) - time.monotonic()
+
+    def _taking(self) -> bool:
+        return not self._stopping.is_set() and self._lease_left_s() > 0.05
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        recovered = False
+        try:
+            while self._taking():
+                try:
+                    if not recovered:
+                        await self._ensure_groups()
+                        await self._claim(takeover=True)
+                        recovered = True
+                        self._next_check = time.monotonic() + self.options.rebalance_interval_s
+                    if self.sub.paused:
+                        await self.delivery.flush()
+                        await self.sub.wait_resumed(self.options.block_ms / 1000)
+                        continue
+                    if time.monotonic() >= self._next_check:
+                        await self._claim(takeover=False)
+                        self._next_check = time.monotonic() + self.options.rebalance_interval_s
+                    await self._read_once()
+                    backoff.reset()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if is_nogroup(exc) or is_unblocked(exc):
+                        log.warning(
+                            "%s partition %d group %s: %s (stream or group gone, e.g. Redis "
+                            "restarted without persistence); recreating the group",
+                            self.sub.topic,
+                            self.partition,
+                            self.sub.group,
+                            exc,
+                        )
+                        recovered = False
+                        continue
+                    self.sub.record_error(exc)
+                    delay = backoff.next_delay()
+                    level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                    log.log(
+                        level,
+                        "%s partition %d: %s; retrying in %.2fs",
+                        self.sub.topic,
+                        self.partition,
+                        exc,
+                        delay,
+                    )
+                    await wait_event(self._stopping, delay)
+        finally:
+            await asyncio.shield(self.delivery.flush_quietly())
+
+    async def _ensure_groups(self) -> None:
+        start_id = "0" if self.sub.start == "earliest" else "$"
+        for key, sid in ((self.stream, start_id), (self.redeliver, "0")):
+            try:
+                await self.redis.xgroup_create(key, self.sub.group, id=sid, mkstream=True)
+            except Exception as exc:
+                if not is_busygroup(exc):
+                    raise
+
+    async def _read_once(self) -> None:
+        block_ms = min(self.options.block_ms, int((self._lease_left_s() - 0.1) * 1000))
+        if block_ms <= 0:
+            return
+        reply = await self.redis.execute_command(
+            "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
+            "COUNT", self.sub.batch_size, "BLOCK", block_ms,
+            "STREAMS", self.redeliver, self.stream, ">", ">",
+        )  # fmt: skip
+        if not reply:
+            await self.delivery.flush()
+            return
+        for key, entries in reply:
+            source = key.decode() if isinstance(key, bytes) else key
+            batch = [Entry(source, eid, fields, 1) for eid, fields in entries]
+            await self._process(batch)
+        await self.delivery.flush()
+
+    async def _process(self, batch: list[Entry]) -> None:
+        for entry in batch:
+            if not self._taking():
+                return  # left pending: the next owner (or this one, later) claims it
+            await self.delivery.handle(entry)
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    async def _claim(self, *, takeover: bool) -> None:
+        """Claim and process pending entries of the group on this partition.
+
+        ``takeover``: every pending entry, whoever holds it (min idle 0). Otherwise only entries
+        of *other* consumers idle for a lease TTL: stragglers of a previous owner that read after
+        losing its lease. Consumer names with nothing pending are deleted then, so dead names
+        do not pile up in the group.
+        """
+        for key in (self.redeliver, self.stream):
+            if takeover:
+                entries = await self._autoclaim(key)
+            else:
+                entries = await self._claim_stragglers(key)
+            if entries:
+                await self._with_deliveries(key, entries)
+                await self._process(entries)
+                await self.delivery.flush()
+
+    async def _autoclaim(self, key: str) -> list[Entry]:
+        entries: list[Entry] = []
+        cursor: Any = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(
+                key, self.sub.group, self.consumer_id, 0, start_id=cursor, count=_CLAIM_COUNT
+            )
+            cursor, claimed = reply[0], reply[1]
+            for eid, fields in claimed:
+                if fields is None:  # trimmed while pending (Redis 6.2): nothing to process
+                    await self.redis.xack(key, self.sub.group, eid)
+                    continue
+                entries.append(Entry(key, eid, fields, 1))
+            if cursor in (b"0-0", "0-0"):
+                return entries
+
+    async def _claim_stragglers(self, key: str) -> list[Entry]:
+        consumers = await self.redis.xinfo_consumers(key, self.sub.group)
+        min_idle = int(self.options.lease_ttl_s * 1000)
+        entries: list[Entry] = []
+        for info in consumers:
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name == self.consumer_id:
+                continue
+            if int(info["pending"]) == 0:
+                await self.redis.xgroup_delconsumer(key, self.sub.group, name)
+                continue
+            pending = await self.redis.xpending_range(
+                key, self.sub.group, min="-", max="+", count=1000, consumername=name, idle=min_idle
+            )
+            ids = [p["message_id"] for p in pending]
+            if ids:
+                claimed = await self.redis.xclaim(
+                    key, self.sub.group, self.consumer_id, min_idle, ids
+                )
+                entries += [Entry(key, eid, f, 1) for eid, f in claimed if f is not None]
+        entries.sort(key=lambda e: _id_tuple(e.id))
+        return entries
+
+    async def _with_deliveries(self, key: str, entries: list[Entry]) -> None:
+        """Fill in each claimed entry's delivery count (for poison detection)."""
+        counts: dict[bytes, int] = {}
+        for start in range(0, len(entries), 1000):
+            chunk = entries[start : start + 1000]
+            pending = await self.redis.xpending_range(
+                key,
+                self.sub.group,
+                min=chunk[0].id,
+                max=chunk[-1].id,
+                count=len(chunk),
+                consumername=self.consumer_id,
+            )
+            for p in pending:
+                mid = p["message_id"]
+                counts[mid if isinstance(mid, bytes) else mid.encode()] = int(p["times_delivered"])
+        for e in entries:
+            e.deliveries = counts.get(e.id, 1)
+
+
+def _id_tuple(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)

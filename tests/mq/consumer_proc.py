@@ -1,0 +1,51 @@
+"""A consumer process for multi-process tests (run as a script, not collected by pytest).
+
+  python consumer_proc.py URL OPTIONS_JSON TOPIC GROUP CONSUMER_ID RECORD_KEY HANDLER_MS
+
+Every handled message is recorded with RPUSH RECORD_KEY
+"consumer|partition|key|payload|attempt|start|end" (times in epoch seconds). SIGTERM stops the
+consumer gracefully and exits 0. Prints "ready" once started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+
+import redis.asyncio as aioredis
+
+from redis_streaming import Consumer, Message, MQOptions
+
+
+async def main() -> None:
+    url, options_json, topic, group, consumer_id, record_key, handler_ms = sys.argv[1:8]
+    redis = aioredis.Redis.from_url(url, max_connections=200)
+    options = MQOptions.model_validate(json.loads(options_json))
+    delay = int(handler_ms) / 1000
+
+    async def handle(message: Message) -> None:
+        start = time.time()
+        if delay:
+            await asyncio.sleep(delay)
+        await redis.rpush(
+            record_key,
+            f"{consumer_id}|{message.partition}|{message.key}|{message.payload}|"
+            f"{message.attempt}|{start}|{time.time()}",
+        )
+
+    consumer = Consumer(redis, options, consumer_id=consumer_id)
+    consumer.subscribe(topic, handle, group=group)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await consumer.start()
+    print("ready", flush=True)
+    await stop.wait()
+    await consumer.stop()
+    await redis.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
