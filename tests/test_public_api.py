@@ -8,8 +8,11 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
     assert redis_streaming.__all__ == sorted(redis_streaming.__all__)
     assert redis_streaming.__all__ == [
         "ConfigurationError",
+        "Consumer",
+        "DeadLetter",
         "DecodeError",
         "DelayedMover",
+        "DlqOptions",
         "InvalidName",
         "Keys",
         "MQOptions",
@@ -20,7 +23,11 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "ProducerRecord",
         "RedisStreamingError",
         "RedisUnavailable",
+        "Retry",
+        "RetryPolicy",
         "SendResult",
+        "Subscription",
+        "SubscriptionState",
         "TopicMeta",
         "TopicNotFound",
         "TopicStore",

@@ -20,6 +20,11 @@ import redis.asyncio as aioredis
 from redis_streaming import Consumer, Message, MQOptions
 
 
+def dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+
+
 async def main() -> None:
     url, options_json, topic, group, consumer_id, record_key, handler_ms = sys.argv[1:8]
     redis = aioredis.Redis.from_url(url, max_connections=200)
@@ -39,7 +44,9 @@ async def main() -> None:
     consumer = Consumer(redis, options, consumer_id=consumer_id)
     consumer.subscribe(topic, handle, group=group)
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)  # debugging aid: where is it waiting?
     await consumer.start()
     print("ready", flush=True)
     await stop.wait()

@@ -49,6 +49,7 @@ class RetryMover:
         self.label = f"{sub.topic} partition {partition} group {sub.group}"
         self.moved = 0
         self._wake = asyncio.Event()
+        self._closed = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -61,6 +62,8 @@ class RetryMover:
 
     async def stop(self) -> None:
         """Cancel the mover; a move in progress completes in Redis (it is one script)."""
+        self._closed = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -91,7 +94,7 @@ class RetryMover:
 
     async def _run(self) -> None:
         backoff = Backoff()
-        while True:
+        while not self._closed:
             self._wake.clear()
             try:
                 wait = await self.move_once()
