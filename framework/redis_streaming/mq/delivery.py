@@ -79,17 +79,28 @@ class Delivery:
             self._oldest_ack = time.monotonic()
         ids.append(entry.id)
 
+    def queue_acks(self, pipe: Any) -> dict[str, int]:
+        """Add the queued XACKs to ``pipe``; returns what to pass to :meth:`acked` on success."""
+        todo = {}
+        for key, ids in self._acks.items():
+            if ids:
+                pipe.xack(key, self.sub.group, *ids)
+                todo[key] = len(ids)
+        return todo
+
+    def acked(self, todo: dict[str, int]) -> None:
+        """Forget acknowledgements that Redis has confirmed."""
+        for key, count in todo.items():
+            del self._acks[key][:count]
+
     async def flush(self) -> None:
         """Send the queued XACKs in one round trip; on failure they stay queued."""
-        todo = {k: v for k, v in self._acks.items() if v}
-        if not todo:
+        if not any(self._acks.values()):
             return
         pipe = self.redis.pipeline(transaction=False)
-        for key, ids in todo.items():
-            pipe.xack(key, self.sub.group, *ids)
+        todo = self.queue_acks(pipe)
         await pipe.execute()
-        for key, ids in todo.items():
-            del self._acks[key][: len(ids)]
+        self.acked(todo)
 
     async def flush_quietly(self) -> None:
         """``flush``, logging instead of raising (used on the way out)."""

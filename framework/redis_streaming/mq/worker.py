@@ -182,19 +182,19 @@ class PartitionWorker:
         block_ms = min(self.options.block_ms, int((self._lease_left_s() - 0.1) * 1000))
         if block_ms <= 0:
             return
-        reply = await self.redis.execute_command(
+        # The previous batch's XACKs travel in the same round trip as the next read.
+        pipe = self.redis.pipeline(transaction=False)
+        acks = self.delivery.queue_acks(pipe)
+        pipe.execute_command(
             "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
             "COUNT", self.sub.batch_size, "BLOCK", block_ms,
             "STREAMS", self.redeliver, self.stream, ">", ">",
         )  # fmt: skip
-        if not reply:
-            await self.delivery.flush()
-            return
-        for key, entries in reply:
+        replies = await pipe.execute()
+        self.delivery.acked(acks)
+        for key, entries in replies[-1] or ():
             source = key.decode() if isinstance(key, bytes) else key
-            batch = [Entry(source, eid, fields, 1) for eid, fields in entries]
-            await self._process(batch)
-        await self.delivery.flush()
+            await self._process([Entry(source, eid, fields, 1) for eid, fields in entries])
 
     async def _process(self, batch: list[Entry]) -> None:
         for entry in batch:
