@@ -276,3 +276,86 @@ async def test_client_pause_loses_nothing(
         await consumer.stop()
         await admin.aclose()
     assert set(got) == set(range(1000))
+
+
+async def test_a_lost_lease_stops_the_worker_at_once(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("l", 1)
+    got: list[str] = []
+
+    async def handle(m: Message) -> None:
+        got.append(m.payload)
+
+    consumer = Consumer(rs_redis, options, consumer_id="owner")
+    sub = consumer.subscribe("l", handle, group="g")
+    await consumer.start()
+    producer = Producer(rs_redis, options)
+    await wait_until(lambda: sub.owned_partitions == [0], 5)
+    lease = Keys(rs_namespace).lease("l", 0, "g")
+    await rs_redis.set(lease, "thief")  # someone else holds it now (no expiry)
+    await wait_until(lambda: sub.owned_partitions == [], 5, "the renewal to notice")
+    await asyncio.sleep(0.4)  # the read that was blocking returns
+    await producer.send("l", "while stolen")
+    await asyncio.sleep(1.0)
+    assert got == []
+    await rs_redis.delete(lease)
+    await wait_until(lambda: got == ["while stolen"], 5)
+    await consumer.stop()
+
+
+async def test_a_deleted_stream_is_recreated(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("d", 1)
+    got: list[str] = []
+
+    async def handle(m: Message) -> None:
+        got.append(m.payload)
+
+    consumer = Consumer(rs_redis, options)
+    sub = consumer.subscribe("d", handle, group="g")
+    await consumer.start()
+    producer = Producer(rs_redis, options)
+    await producer.send("d", "one")
+    await wait_until(lambda: got == ["one"], 5)
+    await rs_redis.delete(Keys(rs_namespace).stream("d", 0))  # unblocks the read: UNBLOCKED
+    await asyncio.sleep(0.2)
+
+    async def delivered_again() -> bool:
+        await producer.send("d", "two")
+        await asyncio.sleep(0.3)
+        return "two" in got
+
+    await wait_until(delivered_again, 10)
+    assert sub.state is SubscriptionState.RUNNING
+    await consumer.stop()
+
+
+async def test_poison_message_is_dead_lettered(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
+    options = fast(rs_namespace, max_deliveries=3)
+    await TopicStore(rs_redis, options).create("poison", 1)
+    keys = Keys(rs_namespace)
+    stream = keys.stream("poison", 0)
+    await Producer(rs_redis, options).send("poison", "kills consumers")
+    await rs_redis.xgroup_create(stream, "g", id="0", mkstream=True)
+    # three consumers "crashed" while handling it: delivered three times, never acknowledged
+    [[_, [(entry_id, _)]]] = await rs_redis.xreadgroup("g", "dead-1", {stream: ">"})
+    for name in ("dead-2", "dead-3"):
+        await rs_redis.xclaim(stream, "g", name, 0, [entry_id])
+    handled: list[Message] = []
+
+    async def handle(m: Message) -> None:
+        handled.append(m)
+
+    consumer = Consumer(rs_redis, options, consumer_id="survivor")
+    sub = consumer.subscribe("poison", handle, group="g")
+    await consumer.start()
+    await wait_until(lambda: sub.dead_lettered == 1, 5)
+    await consumer.stop()
+    assert handled == []
+    [(_, dead)] = await rs_redis.xrange(keys.dlq("poison"))
+    assert dead[b"dlq_reason"] == b"poison"
+    assert dead[b"dlq_attempts"] == b"4"
+    assert dead[b"payload"] == b"kills consumers"
+    assert (await rs_redis.xpending(stream, "g"))["pending"] == 0
