@@ -10,6 +10,8 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "ConfigurationError",
         "Consumer",
         "DeadLetter",
+        "DeadLetterEntry",
+        "DeadLetters",
         "DecodeError",
         "DelayedMover",
         "DlqOptions",

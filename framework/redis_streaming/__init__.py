@@ -18,6 +18,7 @@ from redis_streaming.errors import (
 )
 from redis_streaming.mq.consumer import Consumer
 from redis_streaming.mq.delayed import DelayedMover
+from redis_streaming.mq.dlq import DeadLetterEntry, DeadLetters
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.message import Message, ProducerRecord, SendResult
 from redis_streaming.mq.producer import Producer, partition_for_key
@@ -32,6 +33,8 @@ __all__ = [
     "ConfigurationError",
     "Consumer",
     "DeadLetter",
+    "DeadLetterEntry",
+    "DeadLetters",
     "DecodeError",
     "DelayedMover",
     "DlqOptions",

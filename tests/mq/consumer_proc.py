@@ -1,10 +1,11 @@
 """A consumer process for multi-process tests (run as a script, not collected by pytest).
 
-  python consumer_proc.py URL OPTIONS_JSON TOPIC GROUP CONSUMER_ID RECORD_KEY HANDLER_MS
+  python consumer_proc.py URL OPTIONS TOPIC GROUP CONSUMER_ID RECORD_KEY HANDLER_MS [fail-first]
 
 Every handled message is recorded with RPUSH RECORD_KEY
 "consumer|partition|key|payload|attempt|start|end" (times in epoch seconds). SIGTERM stops the
-consumer gracefully and exits 0. Prints "ready" once started.
+consumer gracefully and exits 0. Prints "ready" once started. With "fail-first", the first
+attempt of every message raises (after being recorded with attempt 1 and end time 0).
 """
 
 from __future__ import annotations
@@ -30,9 +31,16 @@ async def main() -> None:
     redis = aioredis.Redis.from_url(url, max_connections=200)
     options = MQOptions.model_validate(json.loads(options_json))
     delay = int(handler_ms) / 1000
+    fail_first = sys.argv[8:9] == ["fail-first"]
 
     async def handle(message: Message) -> None:
         start = time.time()
+        if fail_first and message.attempt == 1:
+            await redis.rpush(
+                record_key,
+                f"{consumer_id}|{message.partition}|{message.key}|{message.payload}|1|{start}|0",
+            )
+            raise RuntimeError("first attempt fails")
         if delay:
             await asyncio.sleep(delay)
         await redis.rpush(

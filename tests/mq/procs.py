@@ -20,10 +20,11 @@ def spawn(
     consumer_id: str,
     record_key: str,
     handler_ms: int = 0,
+    *extra: str,
 ) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), url, options.model_dump_json(), topic, group,
-         consumer_id, record_key, str(handler_ms)],
+         consumer_id, record_key, str(handler_ms), *extra],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip

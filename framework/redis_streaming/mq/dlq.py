@@ -1,0 +1,214 @@
+"""Browsing, replaying and purging dead letters (``rs:dlq:{T}``)."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis_streaming.errors import DecodeError
+from redis_streaming.mq.codec import decode_payload, parse_fields
+from redis_streaming.mq.keys import Keys, validate_name
+from redis_streaming.mq.redis_errors import is_connection_error, unavailable
+from redis_streaming.options import MQOptions
+
+__all__ = ["DeadLetterEntry", "DeadLetters"]
+
+_PAGE = 200
+
+
+@dataclass(slots=True, frozen=True)
+class DeadLetterEntry:
+    """One dead letter: the original message and where, why and how often it failed.
+
+    ``payload`` is the original raw bytes (see :meth:`decoded` for the value); ``failed_at`` is
+    epoch milliseconds; ``reason`` is one of ``max_attempts``, ``non_retryable``, ``rejected``,
+    ``undecodable`` and ``poison``.
+    """
+
+    id: str
+    topic: str
+    partition: int
+    group: str
+    consumer: str
+    attempts: int
+    reason: str
+    error_type: str
+    error: str
+    traceback: str
+    payload: bytes
+    content_type: str
+    key: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+    origin_id: str = ""
+    failed_at: int = 0
+
+    def decoded(self) -> Any:
+        """The payload decoded by its content type; raises ``DecodeError`` if it cannot be."""
+        return decode_payload(self.payload, self.content_type)
+
+
+def _s(fields: dict[bytes, bytes], name: bytes) -> str:
+    value = fields.get(name)
+    return value.decode(errors="replace") if value is not None else ""
+
+
+def _i(fields: dict[bytes, bytes], name: bytes) -> int:
+    try:
+        return int(fields.get(name) or 0)
+    except ValueError:
+        return 0
+
+
+def _entry(topic: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetterEntry:
+    try:
+        parsed = parse_fields(fields)
+        headers, key = parsed.headers, parsed.key
+    except DecodeError:  # dead-lettered because its fields were malformed: show them raw
+        headers, key = {}, _s(fields, b"key") or None
+    return DeadLetterEntry(
+        id=entry_id.decode(),
+        topic=topic,
+        partition=_i(fields, b"dlq_partition"),
+        group=_s(fields, b"dlq_group"),
+        consumer=_s(fields, b"dlq_consumer"),
+        attempts=_i(fields, b"dlq_attempts"),
+        reason=_s(fields, b"dlq_reason"),
+        error_type=_s(fields, b"dlq_error_type"),
+        error=_s(fields, b"dlq_error"),
+        traceback=_s(fields, b"dlq_traceback"),
+        payload=fields.get(b"payload", b""),
+        content_type=_s(fields, b"content_type") or "application/octet-stream",
+        key=key,
+        headers=headers,
+        origin_id=_s(fields, b"dlq_origin_id"),
+        failed_at=_i(fields, b"dlq_failed_ts"),
+    )
+
+
+class DeadLetters:
+    """The dead-letter streams of a namespace: list, get, replay and purge.
+
+    Replay sends an entry back to the group that failed it only (its redelivery stream on the
+    entry's partition), as attempt 1, then deletes it from the DLQ. The append happens before the
+    delete (they are in different cluster slots): a crash in between can replay an entry twice,
+    never lose it.
+    """
+
+    def __init__(self, redis: Any, options: MQOptions | None = None) -> None:
+        self.redis = redis
+        self.options = options or MQOptions()
+        self.keys = Keys(self.options.namespace)
+
+    async def _call(self, topic: str, coro: Any) -> Any:
+        try:
+            return await coro
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise unavailable(exc, self.redis, f"reading dead letters of {topic!r}") from exc
+            raise
+
+    async def length(self, topic: str) -> int:
+        """Number of dead letters of ``topic``."""
+        validate_name(topic)
+        return int(await self._call(topic, self.redis.xlen(self.keys.dlq(topic))))
+
+    async def list(
+        self, topic: str, group: str | None = None, count: int = 50, before: str | None = None
+    ) -> list[DeadLetterEntry]:
+        """Newest first, at most ``count``; only ``group``'s when given.
+
+        Page with ``before``: pass the ``id`` of the last entry of the previous page.
+        """
+        validate_name(topic)
+        if group is not None:
+            validate_name(group, "group")
+        if count < 1:
+            return []
+        key = self.keys.dlq(topic)
+        out: list[DeadLetterEntry] = []
+        upper = f"({before}" if before else "+"
+        while len(out) < count:
+            page = await self._call(topic, self.redis.xrevrange(key, upper, "-", count=_PAGE))
+            for entry_id, fields in page:
+                if group is None or fields.get(b"dlq_group") == group.encode():
+                    out.append(_entry(topic, entry_id, fields))
+                    if len(out) == count:
+                        break
+            if len(page) < _PAGE:
+                break
+            upper = f"({page[-1][0].decode()}"
+        return out
+
+    async def get(self, topic: str, id: str) -> DeadLetterEntry | None:
+        """The dead letter with this id, or ``None``."""
+        validate_name(topic)
+        found = await self._call(topic, self.redis.xrange(self.keys.dlq(topic), id, id, count=1))
+        return _entry(topic, *found[0]) if found else None
+
+    async def _select(
+        self, topic: str, ids: builtins.list[str] | None, group: str | None
+    ) -> builtins.list[tuple[bytes, dict[bytes, bytes]]]:
+        key = self.keys.dlq(topic)
+        if ids is not None:
+            pipe = self.redis.pipeline(transaction=False)
+            for i in ids:
+                pipe.xrange(key, i, i, count=1)
+            found = [e for page in await self._call(topic, pipe.execute()) for e in page]
+        else:
+            found, lower = [], "-"
+            while True:
+                page = await self._call(topic, self.redis.xrange(key, lower, "+", count=_PAGE))
+                found += page
+                if len(page) < _PAGE:
+                    break
+                lower = f"({page[-1][0].decode()}"
+        if group is not None:
+            found = [(i, f) for i, f in found if f.get(b"dlq_group") == group.encode()]
+        return found
+
+    async def replay(
+        self, topic: str, ids: builtins.list[str] | None = None, group: str | None = None
+    ) -> int:
+        """Send dead letters back to the group that failed them; returns how many.
+
+        All of the topic's dead letters, or those with ``ids``, optionally only ``group``'s.
+        Each goes to ``rs:redeliver:{T:i}:G`` of its group and partition with attempt 1 and its
+        original id as ``origin_id``, and is then removed from the DLQ.
+        """
+        validate_name(topic)
+        if group is not None:
+            validate_name(group, "group")
+        entries = await self._select(topic, ids, group)
+        replayed = 0
+        for start in range(0, len(entries), _PAGE):
+            chunk = entries[start : start + _PAGE]
+            pipe = self.redis.pipeline(transaction=False)
+            for entry_id, fields in chunk:
+                target_group = fields.get(b"dlq_group", b"").decode()
+                partition = int(fields.get(b"dlq_partition") or 0)
+                args: builtins.list[Any] = []
+                for name, value in fields.items():
+                    if not name.startswith(b"dlq_") and name not in (b"attempt", b"origin_id"):
+                        args += (name, value)
+                args += ("origin_id", fields.get(b"dlq_origin_id") or entry_id)
+                target = self.keys.redeliver(topic, partition, validate_name(target_group, "group"))
+                pipe.execute_command("XADD", target, "*", *args)
+            await self._call(topic, pipe.execute())
+            await self._call(topic, self.redis.xdel(self.keys.dlq(topic), *[i for i, _ in chunk]))
+            replayed += len(chunk)
+        return replayed
+
+    async def purge(self, topic: str, ids: builtins.list[str] | None = None) -> int:
+        """Delete dead letters (all of the topic's, or those with ``ids``); returns how many."""
+        validate_name(topic)
+        key = self.keys.dlq(topic)
+        if ids is None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xlen(key)
+            pipe.delete(key)
+            count, _ = await self._call(topic, pipe.execute())
+            return int(count)
+        if not ids:
+            return 0
+        return int(await self._call(topic, self.redis.xdel(key, *ids)))

@@ -1,0 +1,252 @@
+"""Retries with backoff, dead letters, and replay, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+
+import pytest
+import redis.asyncio as aioredis
+
+from redis_streaming import (
+    Consumer,
+    DeadLetter,
+    DeadLetters,
+    Keys,
+    Message,
+    MQOptions,
+    Producer,
+    Retry,
+    RetryPolicy,
+    TopicStore,
+)
+from tests.helpers import wait_until
+from tests.mq.procs import parse, spawn
+
+FAST = {"lease_ttl_s": 3.0, "rebalance_interval_s": 0.5, "block_ms": 300}
+
+
+def fast(namespace: str, **extra: object) -> MQOptions:
+    return MQOptions.model_validate({"namespace": namespace, **FAST, **extra})
+
+
+async def test_fails_twice_then_succeeds_with_policy_delays(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("r", 2)
+    calls: list[tuple[int, float]] = []
+    other: Counter[str] = Counter()
+
+    async def flaky(m: Message) -> None:
+        calls.append((m.attempt, time.monotonic()))
+        if m.attempt < 3:
+            raise RuntimeError(f"attempt {m.attempt} fails")
+
+    async def steady(m: Message) -> None:
+        other[m.payload] += 1
+
+    policy = RetryPolicy(initial_backoff_s=0.4, multiplier=2.0, jitter=0.0)
+    consumer = Consumer(rs_redis, options)
+    sub = consumer.subscribe("r", flaky, group="flaky", retry=policy)
+    consumer.subscribe("r", steady, group="steady")
+    await consumer.start()
+    await Producer(rs_redis, options).send("r", "order-1", key="k")
+    await wait_until(lambda: len(calls) == 3 and sub.processed == 1, 10)
+    await asyncio.sleep(0.5)
+    await consumer.stop()
+    assert [a for a, _ in calls] == [1, 2, 3]
+    tick = options.delayed_interval_ms / 1000
+    first_gap, second_gap = calls[1][1] - calls[0][1], calls[2][1] - calls[1][1]
+    assert 0.4 <= first_gap <= 0.4 + tick + 0.15
+    assert 0.8 <= second_gap <= 0.8 + tick + 0.15
+    assert other == {"order-1": 1}  # the other group saw the message exactly once
+    assert sub.retried == 2
+    keys = Keys(rs_namespace)
+    for p in range(2):
+        assert await rs_redis.zcard(keys.retry("r", p, "flaky")) == 0
+        for stream in (keys.stream("r", p), keys.redeliver("r", p, "flaky")):
+            assert (await rs_redis.xpending(stream, "flaky"))["pending"] == 0
+
+
+async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("d", 3)
+    calls: list[Message] = []
+    healed = False
+    other: list[str] = []
+
+    async def broken(m: Message) -> None:
+        calls.append(m)
+        if not healed:
+            raise ValueError("bad amount")
+
+    async def steady(m: Message) -> None:
+        other.append(m.payload["id"])
+
+    consumer = Consumer(rs_redis, options, consumer_id="worker-1")
+    sub = consumer.subscribe(
+        "d", broken, group="billing", retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.05)
+    )
+    consumer.subscribe("d", steady, group="audit")
+    await consumer.start()
+    sent = await Producer(rs_redis, options).send("d", {"id": "o-9"}, key="cust-1")
+    await wait_until(lambda: sub.dead_lettered == 1, 10)
+    await asyncio.sleep(0.3)
+    assert [m.attempt for m in calls] == [1, 2, 3]
+
+    dlq = DeadLetters(rs_redis, options)
+    [entry] = await dlq.list("d")
+    assert entry.topic == "d"
+    assert entry.partition == sent.partition
+    assert entry.group == "billing"
+    assert entry.consumer == "worker-1"
+    assert entry.attempts == 3
+    assert entry.reason == "max_attempts"
+    assert entry.error_type == "ValueError"
+    assert entry.error == "bad amount"
+    assert "ValueError: bad amount" in entry.traceback
+    assert entry.payload == b'{"id":"o-9"}'
+    assert entry.decoded() == {"id": "o-9"}
+    assert entry.key == "cust-1"
+    assert entry.origin_id == sent.message_id
+    assert await dlq.list("d", group="audit") == []
+    assert await dlq.get("d", entry.id) == entry
+
+    healed = True
+    assert await dlq.replay("d", [entry.id]) == 1
+    await wait_until(lambda: len(calls) == 4 and sub.processed == 1, 10)
+    assert calls[-1].attempt == 1
+    assert calls[-1].origin_id == sent.message_id
+    assert await dlq.length("d") == 0
+    await asyncio.sleep(0.5)
+    await consumer.stop()
+    assert other == ["o-9"]  # replay went to billing only
+
+
+async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("u", 1)
+    keys = Keys(rs_namespace)
+    calls: list[object] = []
+
+    async def handle(m: Message) -> None:
+        calls.append(m.payload)
+        if m.payload == "reject me":
+            raise DeadLetter("customer unknown")
+
+    consumer = Consumer(rs_redis, options)
+    sub = consumer.subscribe("u", handle, group="g")
+    await consumer.start()
+    await rs_redis.xadd(
+        keys.stream("u", 0), {"payload": b"{not json", "content_type": "application/json"}
+    )
+    await Producer(rs_redis, options).send("u", "reject me")
+    await wait_until(lambda: sub.dead_lettered == 2, 10)
+    await consumer.stop()
+    assert calls == ["reject me"]
+    entries = {e.reason: e for e in await DeadLetters(rs_redis, options).list("u")}
+    assert set(entries) == {"undecodable", "rejected"}
+    assert entries["undecodable"].payload == b"{not json"
+    assert entries["undecodable"].error_type == "DecodeError"
+    assert entries["rejected"].error == "customer unknown"
+    assert entries["rejected"].attempts == 1
+    assert sub.retried == 0
+
+
+async def test_non_retryable_and_explicit_retry_after(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("n", 1)
+    calls: list[tuple[str, int, float]] = []
+
+    async def handle(m: Message) -> None:
+        calls.append((m.payload, m.attempt, time.monotonic()))
+        if m.payload == "fatal":
+            raise KeyError("no such thing")
+        if m.attempt == 1:
+            raise Retry(after=0.05)
+
+    policy = RetryPolicy(initial_backoff_s=5, non_retryable=("builtins.KeyError",))
+    consumer = Consumer(rs_redis, options)
+    sub = consumer.subscribe("n", handle, group="g", retry=policy)
+    await consumer.start()
+    producer = Producer(rs_redis, options)
+    await producer.send("n", "fatal")
+    await producer.send("n", "later")
+    await wait_until(lambda: sub.dead_lettered == 1 and sub.processed == 1, 10)
+    await consumer.stop()
+    assert [(p, a) for p, a, _ in calls] == [("fatal", 1), ("later", 1), ("later", 2)]
+    assert calls[2][2] - calls[1][2] < 1.0  # Retry(after=0.05), not the 5 s policy delay
+    [entry] = await DeadLetters(rs_redis, options).list("n")
+    assert (entry.reason, entry.error_type) == ("non_retryable", "KeyError")
+
+
+async def test_blocking_retries_keep_partition_order(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("b", 1)
+    done: list[tuple[int, int]] = []
+
+    async def handle(m: Message) -> None:
+        if m.payload == 0 and m.attempt < 3:
+            raise RuntimeError("not yet")
+        done.append((m.payload, m.attempt))
+
+    policy = RetryPolicy(mode="blocking", initial_backoff_s=0.05, jitter=0)
+    consumer = Consumer(rs_redis, options)
+    consumer.subscribe("b", handle, group="g", retry=policy)
+    await consumer.start()
+    await Producer(rs_redis, options).send_many("b", [0, 1, 2])
+    await wait_until(lambda: len(done) == 3, 10)
+    await consumer.stop()
+    assert done == [(0, 3), (1, 1), (2, 1)]
+    keys = Keys(rs_namespace)
+    assert await rs_redis.zcard(keys.retry("b", 0, "g")) == 0
+
+
+@pytest.mark.slow
+async def test_kill_9_between_failure_and_retry_still_retries(
+    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+) -> None:
+    options = fast(rs_namespace, retry=RetryPolicy(initial_backoff_s=2.0, jitter=0))
+    await TopicStore(rs_redis, options).create("k", 1)
+    keys = Keys(rs_namespace)
+    record = f"{rs_namespace}:record"
+    proc = spawn(rs_server_url, options, "k", "g", "doomed", record, 0, "fail-first")
+    try:
+        await Producer(rs_redis, options).send("k", 42)
+
+        async def scheduled() -> bool:
+            return int(await rs_redis.zcard(keys.retry("k", 0, "g"))) == 1
+
+        await wait_until(scheduled, 10, "the retry to be scheduled")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.stdout:
+            proc.stdout.close()
+    # the failed entry was acknowledged in the same script that scheduled the retry
+    assert (await rs_redis.xpending(keys.stream("k", 0), "g"))["pending"] == 0
+    got: list[Message] = []
+
+    async def handle(m: Message) -> None:
+        got.append(m)
+
+    consumer = Consumer(rs_redis, options, consumer_id="heir")
+    consumer.subscribe("k", handle, group="g")
+    await consumer.start()
+    await wait_until(lambda: len(got) == 1, 15, "the retry after the kill")
+    await consumer.stop()
+    assert got[0].payload == 42
+    assert got[0].attempt == 2
+    records = parse(await rs_redis.lrange(record, 0, -1))
+    assert [(r.consumer, r.attempt) for r in records] == [("doomed", 1)]
