@@ -54,7 +54,7 @@ class Delivery:
         sub: Subscription,
         partition: int,
         consumer_id: str,
-        wake_mover: Callable[[], None],
+        wake_mover: Callable[[float], None],
         stopping: asyncio.Event,
         taking: Callable[[], bool],
     ) -> None:
@@ -63,44 +63,72 @@ class Delivery:
         self.sub = sub
         self.partition = partition
         self.consumer_id = consumer_id
-        self.retry_key = Keys(options.namespace).retry(sub.topic, partition, sub.group)
+        keys = Keys(options.namespace)
+        self.retry_key = keys.retry(sub.topic, partition, sub.group)
+        self.redeliver_key = keys.redeliver(sub.topic, partition, sub.group)
         self.writer = DeadLetterWriter(redis, options)
         self._wake_mover = wake_mover
         self._stopping = stopping
         self._taking = taking
         self._acks: dict[str, list[bytes]] = {}
-        self._oldest_ack = 0.0
+        self._retries: list[list[Any]] = []
+        self._queued = 0
+        self._oldest = 0.0
 
-    # -- acknowledgements --------------------------------------------------------------------
+    # -- batched outcomes ----------------------------------------------------------------
+    # Acks and delayed-retry schedules of handled entries are queued and sent together, in
+    # front of the next read (or sooner, see ack_interval_ms). Until then the entries stay
+    # pending, so a crash redelivers them: nothing is lost, at worst handled twice.
 
-    def _ack_later(self, entry: Entry) -> None:
-        ids = self._acks.setdefault(entry.source, [])
-        if not ids and not any(self._acks.values()):
-            self._oldest_ack = time.monotonic()
-        ids.append(entry.id)
+    def _queue(self, entry: Entry, retry: list[Any] | None = None) -> None:
+        if not self._queued:
+            self._oldest = time.monotonic()
+        self._queued += 1
+        if retry is None:
+            self._acks.setdefault(entry.source, []).append(entry.id)
+        else:
+            self._retries.append(retry)
 
-    def queue_acks(self, pipe: Any) -> dict[str, int]:
-        """Add the queued XACKs to ``pipe``; returns what to pass to :meth:`acked` on success."""
-        todo = {}
+    def queue_outcomes(self, pipe: Any) -> tuple[int, dict[str, int]]:
+        """Add queued retry schedules and XACKs to ``pipe``; pass the result to :meth:`sent`."""
+        for args in self._retries:
+            pipe.evalsha(_SCHEDULE_RETRY.sha, 3, *args)
+        acks = {}
         for key, ids in self._acks.items():
             if ids:
                 pipe.xack(key, self.sub.group, *ids)
-                todo[key] = len(ids)
-        return todo
+                acks[key] = len(ids)
+        return len(self._retries), acks
 
-    def acked(self, todo: dict[str, int]) -> None:
-        """Forget acknowledgements that Redis has confirmed."""
-        for key, count in todo.items():
+    def sent(self, token: tuple[int, dict[str, int]]) -> None:
+        """Forget outcomes that Redis has confirmed; wake the retry mover for new retries."""
+        retries, acks = token
+        if retries:
+            soonest = min(int(args[5]) for args in self._retries[:retries])
+            del self._retries[:retries]
+            if soonest > 0:  # due-at-once retries went straight to the redelivery stream
+                self._wake_mover(time.monotonic() + soonest / 1000)
+        for key, count in acks.items():
             del self._acks[key][:count]
+        self._queued -= retries + sum(acks.values())
+
+    @property
+    def queued(self) -> int:
+        """Outcomes waiting to be sent."""
+        return self._queued
 
     async def flush(self) -> None:
-        """Send the queued XACKs in one round trip; on failure they stay queued."""
-        if not any(self._acks.values()):
+        """Send queued outcomes in one round trip; on failure they stay queued."""
+        if not self._queued:
             return
         pipe = self.redis.pipeline(transaction=False)
-        todo = self.queue_acks(pipe)
+        token = self.queue_outcomes(pipe)
         await pipe.execute()
-        self.acked(todo)
+        self.sent(token)
+
+    async def load_scripts(self) -> None:
+        """Cache the retry script on the server (pipelined EVALSHA cannot load it)."""
+        await _SCHEDULE_RETRY.load(self.redis)
 
     async def flush_quietly(self) -> None:
         """``flush``, logging instead of raising (used on the way out)."""
@@ -108,11 +136,11 @@ class Delivery:
             await self.flush()
         except Exception as exc:
             log.warning(
-                "%s partition %d: could not acknowledge %d handled entries (%s); they will be "
-                "delivered again",
+                "%s partition %d: could not send %d acknowledgements or retries (%s); those "
+                "entries stay pending and will be delivered again",
                 self.sub.topic,
                 self.partition,
-                sum(len(v) for v in self._acks.values()),
+                self._queued,
                 exc,
             )
 
@@ -120,13 +148,25 @@ class Delivery:
 
     async def handle(self, entry: Entry) -> None:
         """Process one entry to its outcome (acked, retried, dead-lettered, or left pending)."""
-        sub = self.sub
+        message = await self._message(entry)
+        while message is not None:
+            error = await self._call(message)
+            if error is None:
+                self.sub.processed += 1
+                self._queue(entry)
+                await self._flush_if_old()
+                return
+            message = await self._failed(entry, message, error)
+
+    async def _message(self, entry: Entry) -> Message | None:
+        """Decode the entry; dead-letters it (and returns None) when it is undecodable or a
+        poison message."""
         try:
             fields = parse_fields(entry.fields)
             payload = decode_payload(fields.raw, fields.content_type)
         except DecodeError as exc:
             await self._dead_letter(entry, "undecodable", exc, entry.deliveries)
-            return
+            return None
         attempt = fields.attempt + entry.deliveries - 1
         if entry.deliveries > self.options.max_deliveries:
             reason = (
@@ -135,10 +175,10 @@ class Delivery:
                 f"{self.options.max_deliveries}"
             )
             await self._dead_letter(entry, "poison", reason, attempt)
-            return
-        message = Message(
+            return None
+        return Message(
             id=entry.id.decode(),
-            topic=sub.topic,
+            topic=self.sub.topic,
             partition=self.partition,
             payload=payload,
             raw=fields.raw,
@@ -147,63 +187,66 @@ class Delivery:
             headers=fields.headers,
             timestamp=fields.ts,
             attempt=attempt,
-            group=sub.group,
+            group=self.sub.group,
             origin_id=fields.origin_id,
         )
-        policy = sub.retry
-        while True:
-            sub.in_flight += 1
-            try:
-                await sub.call(message)
-            except Exception as exc:
-                error: Exception = exc
-            else:
-                sub.processed += 1
-                self._ack_later(entry)
-                if time.monotonic() - self._oldest_ack > self.options.ack_interval_ms / 1000:
-                    await asyncio.shield(self.flush())
-                return
-            finally:
-                sub.in_flight -= 1
-            sub.failed += 1
-            sub.record_error(error)
-            if isinstance(error, DeadLetter):
-                await self._dead_letter(entry, "rejected", error.reason, message.attempt)
-                return
-            if not isinstance(error, Retry) and not policy.is_retryable(error):
-                await self._dead_letter(entry, "non_retryable", error, message.attempt)
-                return
-            if message.attempt >= policy.max_attempts:
-                await self._dead_letter(entry, "max_attempts", error, message.attempt)
-                return
-            after = error.after if isinstance(error, Retry) else None
-            delay_s = policy.backoff_s(message.attempt) if after is None else max(0.0, after)
-            sub.retried += 1
-            log.warning(
-                "%s partition %d group %s: attempt %d of message %s failed (%s: %s); retrying "
-                "in %.2fs",
-                sub.topic,
-                self.partition,
-                sub.group,
-                message.attempt,
-                message.id,
-                type(error).__name__,
-                error,
-                delay_s,
-            )
-            if policy.mode == "delayed":
-                await asyncio.shield(self._schedule_retry(entry, message, delay_s))
-                return
-            if not await self._wait(delay_s):
-                return  # stopping or lease lost: the entry stays pending for the next owner
-            message = dataclasses.replace(message, attempt=message.attempt + 1)
+
+    async def _call(self, message: Message) -> Exception | None:
+        """Run the handler; returns what it raised. (A separate frame, so the exception's
+        traceback does not form a reference cycle with ``handle``'s locals.)"""
+        self.sub.in_flight += 1
+        try:
+            await self.sub.call(message)
+        except Exception as exc:
+            return exc
+        finally:
+            self.sub.in_flight -= 1
+        return None
+
+    async def _failed(self, entry: Entry, message: Message, error: Exception) -> Message | None:
+        """Retry or dead-letter after a failed call. Returns the message to call again now
+        (blocking retries), or None when the entry has its outcome or stays pending."""
+        sub, policy = self.sub, self.sub.retry
+        sub.failed += 1
+        sub.record_error(error)
+        if isinstance(error, DeadLetter):
+            await self._dead_letter(entry, "rejected", error.reason, message.attempt)
+            return None
+        if not isinstance(error, Retry) and not policy.is_retryable(error):
+            await self._dead_letter(entry, "non_retryable", error, message.attempt)
+            return None
+        if message.attempt >= policy.max_attempts:
+            await self._dead_letter(entry, "max_attempts", error, message.attempt)
+            return None
+        after = error.after if isinstance(error, Retry) else None
+        delay_s = policy.backoff_s(message.attempt) if after is None else max(0.0, after)
+        sub.retried += 1
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s partition %d group %s: attempt %d of message %s failed (%s: %s); "
+                "retrying in %.2fs",
+                sub.topic, self.partition, sub.group, message.attempt, message.id,
+                type(error).__name__, error, delay_s,
+            )  # fmt: skip
+        if policy.mode == "delayed":
+            self._queue(entry, self._retry_args(entry, message, delay_s))
+            await self._flush_if_old()
+            return None
+        if not await self._wait(delay_s):
+            return None  # stopping or lease lost: the entry stays pending for the next owner
+        return dataclasses.replace(message, attempt=message.attempt + 1)
 
     async def _wait(self, delay_s: float) -> bool:
         """Sleep ``delay_s`` unless stopping; True when processing may go on."""
         await wait_event(self._stopping, delay_s)
         return self._taking()
 
-    async def _schedule_retry(self, entry: Entry, message: Message, delay_s: float) -> None:
+    async def _flush_if_old(self) -> None:
+        if time.monotonic() - self._oldest > self.options.ack_interval_ms / 1000:
+            await asyncio.shield(self.flush())
+
+    def _retry_args(self, entry: Entry, message: Message, delay_s: float) -> list[Any]:
+        """KEYS and ARGV of ``schedule_retry.lua`` (schedule the next attempt, XACK this one)."""
         fields = entry_args(
             message.raw,
             message.content_type,
@@ -213,12 +256,15 @@ class Delivery:
             attempt=message.attempt + 1,
             origin_id=message.origin_id or message.id,
         )
-        await _SCHEDULE_RETRY(
-            self.redis,
-            [self.retry_key, entry.source],
-            [self.sub.group, entry.id, int(delay_s * 1000), encode_envelope(fields)],
-        )
-        self._wake_mover()
+        return [
+            self.retry_key,
+            entry.source,
+            self.redeliver_key,
+            self.sub.group,
+            entry.id,
+            int(delay_s * 1000),
+            encode_envelope(fields),
+        ]
 
     async def _dead_letter(
         self, entry: Entry, reason: str, error: BaseException | str, attempts: int

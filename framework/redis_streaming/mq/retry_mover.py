@@ -49,6 +49,7 @@ class RetryMover:
         self.label = f"{sub.topic} partition {partition} group {sub.group}"
         self.moved = 0
         self._wake = asyncio.Event()
+        self._next_pass = 0.0
         self._closed = False
         self._task: asyncio.Task[None] | None = None
 
@@ -56,9 +57,11 @@ class RetryMover:
         """Start the mover task."""
         self._task = asyncio.create_task(self._run(), name=f"rs-retry-mover-{self.retry}")
 
-    def wake(self) -> None:
-        """Run a pass now (a retry was just scheduled)."""
-        self._wake.set()
+    def wake(self, due: float) -> None:
+        """A retry was scheduled for monotonic time ``due``: pass earlier if it is sooner than
+        the next planned pass."""
+        if due < self._next_pass:
+            self._wake.set()
 
     async def stop(self) -> None:
         """Cancel the mover; a move in progress completes in Redis (it is one script)."""
@@ -96,6 +99,7 @@ class RetryMover:
         backoff = Backoff()
         while not self._closed:
             self._wake.clear()
+            self._next_pass = float("inf")  # a retry scheduled during the pass wakes the next
             try:
                 wait = await self.move_once()
                 backoff.reset()
@@ -103,4 +107,5 @@ class RetryMover:
                 wait = backoff.next_delay()
                 level = logging.WARNING if is_connection_error(exc) else logging.ERROR
                 log.log(level, "%s: retry mover: %s; retrying in %.2fs", self.label, exc, wait)
+            self._next_pass = time.monotonic() + wait
             await wait_event(self._wake, wait)

@@ -127,8 +127,7 @@ class PartitionWorker:
             while self._taking():
                 try:
                     if not recovered:
-                        await self._ensure_groups()
-                        await self._claim(takeover=True)
+                        await self._recover()
                         recovered = True
                         self._next_check = time.monotonic() + self.options.rebalance_interval_s
                     if self.sub.paused:
@@ -154,6 +153,9 @@ class PartitionWorker:
                         )
                         recovered = False
                         continue
+                    # The failed call may have run on the server (a read that delivered
+                    # entries whose reply was lost): claim our own pending entries again.
+                    recovered = False
                     self.sub.record_error(exc)
                     delay = backoff.next_delay()
                     level = logging.WARNING if is_connection_error(exc) else logging.ERROR
@@ -169,6 +171,13 @@ class PartitionWorker:
         finally:
             await asyncio.shield(self.delivery.flush_quietly())
 
+    async def _recover(self) -> None:
+        """(Re)start: create the groups, send queued outcomes, claim everything pending."""
+        await self._ensure_groups()
+        await self.delivery.load_scripts()
+        await self.delivery.flush()
+        await self._claim(takeover=True)
+
     async def _ensure_groups(self) -> None:
         start_id = "0" if self.sub.start == "earliest" else "$"
         for key, sid in ((self.stream, start_id), (self.redeliver, "0")):
@@ -182,16 +191,17 @@ class PartitionWorker:
         block_ms = min(self.options.block_ms, int((self._lease_left_s() - 0.1) * 1000))
         if block_ms <= 0:
             return
-        # The previous batch's XACKs travel in the same round trip as the next read.
+        # The previous batch's XACKs and retry schedules travel in the same round trip as the
+        # next read.
         pipe = self.redis.pipeline(transaction=False)
-        acks = self.delivery.queue_acks(pipe)
+        outcomes = self.delivery.queue_outcomes(pipe)
         pipe.execute_command(
             "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
             "COUNT", self.sub.batch_size, "BLOCK", block_ms,
             "STREAMS", self.redeliver, self.stream, ">", ">",
         )  # fmt: skip
         replies = await pipe.execute()
-        self.delivery.acked(acks)
+        self.delivery.sent(outcomes)
         for key, entries in replies[-1] or ():
             source = key.decode() if isinstance(key, bytes) else key
             await self._process([Entry(source, eid, fields, 1) for eid, fields in entries])
