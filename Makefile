@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python examples/quickstart/demo.py
+	$(BIN)/python -m examples.quickstart
 
 test: $(STAMP)
 	$(BIN)/ruff format --check .

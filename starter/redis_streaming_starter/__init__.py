@@ -1,7 +1,20 @@
-"""The redis-streaming starter: settings, container, listeners and the actuator.
+"""The redis-streaming starter: settings, container, ``@listener`` and the application.
 
-This release ships the framework (``redis_streaming``) only; the starter's public API (``Settings``,
-``Container``, ``listener``, ``RedisStreamingApplication``) is being built and is not exported yet.
+Configure with environment variables (``REDIS_STREAMING_<SECTION>__<FIELD>``), write
+``@listener`` functions, and run ``RedisStreamingApplication`` (``redis-streaming run
+module:app``).
 """
 
-__all__: list[str] = []
+from redis_streaming_starter.application import RedisStreamingApplication
+from redis_streaming_starter.container import Container, resolve
+from redis_streaming_starter.listener import listener
+from redis_streaming_starter.settings import Settings, load_settings
+
+__all__ = [
+    "Container",
+    "RedisStreamingApplication",
+    "Settings",
+    "listener",
+    "load_settings",
+    "resolve",
+]

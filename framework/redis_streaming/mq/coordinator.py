@@ -56,7 +56,7 @@ class GroupCoordinator:
         self._hold_until: dict[int, float] = {}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.last_tick_ok = False
+        self.last_tick_ok = True  # until a round fails
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -212,6 +212,9 @@ class Delivery:
         if isinstance(error, DeadLetter):
             await self._dead_letter(entry, "rejected", error.reason, message.attempt)
             return None
+        if isinstance(error, DecodeError):  # the handler could not bind the payload
+            await self._dead_letter(entry, "undecodable", error, message.attempt)
+            return None
         if not isinstance(error, Retry) and not policy.is_retryable(error):
             await self._dead_letter(entry, "non_retryable", error, message.attempt)
             return None

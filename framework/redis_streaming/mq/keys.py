@@ -83,3 +83,23 @@ class Keys:
         """
         ns = self.namespace
         return [f"{ns}:*:{{{topic}}}", f"{ns}:*:{{{topic}}}:*", f"{ns}:*:{{{topic}:*"]
+
+    def topic_scan_match(self, topic: str) -> str:
+        """One SCAN ``MATCH`` glob covering every key of ``topic``: the tag ``{T}`` or ``{T:i}``.
+
+        It may also match keys of other features that put the same name in braces (the service
+        registry's ``rs:svc:{name}:...``); keep only the keys :meth:`is_topic_key` accepts.
+        """
+        return f"{self.namespace}:*{{{topic}[:}}]*"
+
+    def is_topic_key(self, topic: str, key: str) -> bool:
+        """True when ``key`` is one of the keys this class builds for ``topic`` (any partition,
+        any group): topic meta, DLQ, members, partition streams, delayed, retry, redelivery and
+        lease keys. Nothing else, in particular no key of another topic or feature."""
+        ns, t = re.escape(self.namespace), re.escape(topic)
+        name = NAME_PATTERN
+        pattern = (
+            rf"{ns}:(?:(?:topic|dlq):\{{{t}\}}|members:\{{{t}\}}:{name}"
+            rf"|(?:stream|delayed):\{{{t}:\d+\}}|(?:retry|redeliver|lease):\{{{t}:\d+\}}:{name})"
+        )
+        return re.fullmatch(pattern, key) is not None

@@ -1,0 +1,1 @@
+"""The orders quickstart: a producer, a billing listener and a shipping listener."""

@@ -1,0 +1,3 @@
+from examples.quickstart.main import app
+
+app.run()

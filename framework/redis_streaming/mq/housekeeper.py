@@ -1,0 +1,217 @@
+"""The housekeeper: retention of partition, redelivery and dead-letter streams (DESIGN 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from redis_streaming.errors import ConfigurationError, RedisUnavailable
+from redis_streaming.mq.aio import wait_event
+from redis_streaming.mq.backoff import Backoff
+from redis_streaming.mq.keys import Keys, validate_name
+from redis_streaming.mq.lua import LuaScript
+from redis_streaming.mq.redis_errors import is_connection_error, is_noscript, unavailable
+from redis_streaming.mq.topics import TopicMeta
+from redis_streaming.options import MQOptions
+
+__all__ = ["Housekeeper"]
+
+log = logging.getLogger(__name__)
+_TRIM = LuaScript("trim_stream")
+_BOUND = 10_000  # entries one trim call walks or removes at most (approximate mode)
+_BUSY_PAUSE_S = 0.1  # pause between passes while a backlog is being worked off
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class Housekeeper:
+    """Applies retention every ``interval_s`` seconds, never trimming what a group still needs.
+
+    Per partition stream of a topic: ``retention_max_age_ms`` (entries older than that, on the
+    Redis server's clock) and ``retention_max_len`` from the topic's metadata. Neither trims at
+    or past the stream's floor: the smallest pending id and the smallest last-delivered id over
+    all groups of the stream, so entries a group has not read, or read and not acknowledged,
+    are always kept. A stream on which a group known elsewhere on the topic has no position yet
+    is not trimmed (that group will read it from the start). A stream with no groups at all has
+    no floor: retention alone applies. Redelivery streams ``rs:redeliver:{T:i}:G`` are trimmed
+    up to their group's floor whatever the retention (only that group reads them). DLQ streams
+    follow ``mq.dlq.max_len`` and ``mq.dlq.max_age_ms`` (they have no groups).
+
+    Each stream is trimmed by one Lua call that reads the groups and trims atomically.
+    ``approximate`` (default) trims whole stream nodes only (``XTRIM ~``, cheap, keeps up to a
+    node's worth of entries more) and at most 10,000 entries per stream and pass; a stream with
+    more to trim gets another pass right away. Redis errors in the background loop are logged
+    and retried with capped exponential backoff; the loop never dies of them.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        options: MQOptions | None = None,
+        topics: Iterable[str] | None = None,
+        *,
+        interval_s: float = 60.0,
+        approximate: bool = True,
+    ) -> None:
+        if not interval_s > 0:
+            raise ConfigurationError(f"housekeeper interval_s must be > 0, got {interval_s!r}")
+        self.redis = redis
+        self.options = options or MQOptions()
+        self.keys = Keys(self.options.namespace)
+        self.topics = None if topics is None else [validate_name(t) for t in topics]
+        self.interval_s = interval_s
+        self.approximate = approximate
+        self.trimmed = 0
+        self.passes = 0
+        self.last_error: BaseException | None = None
+        self._busy = False
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background loop (idempotent); its first pass runs at once."""
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name="redis-streaming-housekeeper")
+
+    async def stop(self) -> None:
+        """Stop the loop and wait for it. A trim in progress completes in Redis (one script)."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+
+    @property
+    def running(self) -> bool:
+        """True while the background loop runs."""
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+                backoff.reset()
+                self.last_error = None
+                wait = _BUSY_PAUSE_S if self._busy else self.interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = exc
+                wait = min(backoff.next_delay(), self.interval_s)
+                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                log.log(level, "housekeeper: %s; retrying in %.2fs", exc, wait)
+            await wait_event(self._stopping, wait)
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    async def run_once(self) -> dict[str, int]:
+        """One pass over the topics now; returns the entries trimmed per topic (its partition,
+        redelivery and dead-letter streams together; topics with nothing trimmed included,
+        topics that do not exist left out).
+
+        Raises :class:`~redis_streaming.errors.RedisUnavailable` when Redis cannot be reached.
+        """
+        try:
+            return await self._pass()
+        except RedisUnavailable:
+            raise
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise unavailable(exc, self.redis, "applying retention") from exc
+            raise
+
+    async def _pass(self) -> dict[str, int]:
+        metas = await self._metas()
+        groups = await self._group_names(metas)
+        calls: list[tuple[str, str, list[Any]]] = []  # (topic, stream key, ARGV)
+        mode = "~" if self.approximate else "="
+        dlq = self.options.dlq
+        for meta, names in zip(metas, groups, strict=True):
+            t = meta.name
+            for i in range(meta.partitions):
+                if meta.retention_max_len or meta.retention_max_age_ms:
+                    args = [meta.retention_max_age_ms, meta.retention_max_len, 0, mode, _BOUND]
+                    calls.append((t, self.keys.stream(t, i), [*args, *names]))
+                for g in names:
+                    args = [0, 0, 1, mode, _BOUND, g]
+                    calls.append((t, self.keys.redeliver(t, i, g), args))
+            if dlq.max_len or dlq.max_age_ms:
+                args = [dlq.max_age_ms, dlq.max_len, 0, mode, _BOUND]
+                calls.append((t, self.keys.dlq(t), args))
+        replies = await self._trim(calls)
+        result = {meta.name: 0 for meta in metas}
+        self._busy = False
+        for (topic, _, _), reply in zip(calls, replies, strict=True):
+            result[topic] += int(reply[0])
+            self._busy = self._busy or bool(int(reply[1]))
+        self.trimmed += sum(result.values())
+        self.passes += 1
+        return result
+
+    async def _metas(self) -> list[TopicMeta]:
+        if self.topics is not None:
+            names = self.topics
+        else:
+            names = sorted(m.decode() for m in await self.redis.smembers(self.keys.topics))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.keys.topic(name))
+        metas = []
+        for name, raw in zip(names, await pipe.execute(), strict=True):
+            if raw:  # a topic deleted meanwhile has no metadata: nothing to keep in shape
+                metas.append(
+                    TopicMeta(
+                        name, max(1, _int(raw.get(b"partitions"))), _int(raw.get(b"created_ms")),
+                        _int(raw.get(b"retention_max_len")),
+                        _int(raw.get(b"retention_max_age_ms")),
+                    )
+                )  # fmt: skip
+        return metas
+
+    async def _group_names(self, metas: list[TopicMeta]) -> list[list[str]]:
+        """The groups known on each topic: every group with a position on any partition."""
+        pipe = self.redis.pipeline(transaction=False)
+        for meta in metas:
+            for i in range(meta.partitions):
+                key = self.keys.stream(meta.name, i)
+                pipe.exists(key)
+                pipe.xinfo_groups(key)
+        replies = iter(await pipe.execute(raise_on_error=False))
+        out = []
+        for meta in metas:
+            names: set[str] = set()
+            for _ in range(meta.partitions):
+                exists, groups = next(replies), next(replies)
+                if isinstance(exists, Exception):
+                    raise exists
+                if exists and isinstance(groups, Exception):
+                    raise groups
+                if exists:
+                    names |= {g["name"].decode() for g in groups}
+            out.append(sorted(names))
+        return out
+
+    async def _trim(self, calls: list[tuple[str, str, list[Any]]]) -> list[Any]:
+        if not calls:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for _, key, args in calls:
+            pipe.evalsha(_TRIM.sha, 1, key, *args)
+        try:
+            return list(await pipe.execute())
+        except Exception as exc:
+            if not is_noscript(exc):
+                raise
+            await _TRIM.load(self.redis)  # the server lost its script cache (restart)
+            return await self._trim(calls)

@@ -1,0 +1,1 @@
+"""Auto-configuration, one module per feature; each builds its components from ``Settings``."""

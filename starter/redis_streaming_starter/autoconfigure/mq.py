@@ -1,0 +1,55 @@
+"""Messaging: producer, consumer, admin, dead letters, delayed mover and housekeeper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis_streaming import (
+    Consumer,
+    DeadLetters,
+    DelayedMover,
+    MQOptions,
+    Producer,
+)
+from redis_streaming.mq.admin import Admin
+from redis_streaming.mq.housekeeper import Housekeeper
+from redis_streaming_starter.settings import Settings
+
+__all__ = [
+    "make_admin",
+    "make_consumer",
+    "make_dead_letters",
+    "make_delayed_mover",
+    "make_housekeeper",
+    "make_producer",
+    "mq_options",
+]
+
+
+def mq_options(settings: Settings) -> MQOptions:
+    """The ``mq`` section, which *is* the framework's ``MQOptions`` (plus starter fields)."""
+    return settings.mq
+
+
+def make_producer(redis: Any, settings: Settings) -> Producer:
+    return Producer(redis, settings.mq)
+
+
+def make_consumer(redis: Any, settings: Settings) -> Consumer:
+    return Consumer(redis, settings.mq, consumer_id=settings.app.instance_id)
+
+
+def make_admin(redis: Any, settings: Settings) -> Admin:
+    return Admin(redis, settings.mq)
+
+
+def make_dead_letters(redis: Any, settings: Settings) -> DeadLetters:
+    return DeadLetters(redis, settings.mq)
+
+
+def make_delayed_mover(redis: Any, settings: Settings) -> DelayedMover:
+    return DelayedMover(redis, settings.mq)
+
+
+def make_housekeeper(redis: Any, settings: Settings) -> Housekeeper:
+    return Housekeeper(redis, settings.mq, interval_s=settings.mq.housekeeping_interval_s)

@@ -1,0 +1,135 @@
+"""Adapting a listener function to a ``Message`` handler: payload binding and injection."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from dependency_injector import containers
+from dependency_injector.wiring import Provide
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from redis_streaming import ConfigurationError, DecodeError, Message
+
+__all__ = ["bind"]
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+def _payload_converter(annotation: Any, where: str) -> Callable[[Message], Any]:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return lambda m: m.payload
+    if annotation is Message:
+        return lambda m: m
+    if annotation is bytes:
+        return lambda m: m.raw
+    if annotation is str:
+
+        def text(m: Message) -> str:
+            if isinstance(m.payload, str):
+                return m.payload
+            try:
+                return m.raw.decode()
+            except UnicodeDecodeError as exc:
+                raise DecodeError(f"{where}: payload is not UTF-8 text") from exc
+
+        return text
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        model = annotation
+
+        def to_model(m: Message) -> Any:
+            try:
+                return model.model_validate(m.payload)
+            except ValidationError as exc:
+                raise DecodeError(
+                    f"{where}: payload is not a valid {model.__name__}: {exc}"
+                ) from exc
+
+        return to_model
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    except Exception as exc:
+        raise ConfigurationError(f"{where}: cannot bind payloads to {annotation!r}: {exc}") from exc
+
+    def adapt(m: Message) -> Any:
+        try:
+            return adapter.validate_python(m.payload)
+        except ValidationError as exc:
+            raise DecodeError(f"{where}: payload does not match {annotation!r}: {exc}") from exc
+
+    return adapt
+
+
+def _injected(marker: Any, container: containers.Container, where: str) -> Callable[[], Any]:
+    target = marker.provider
+    name: str | None = target if isinstance(target, str) else None
+    if name is None:
+        declared = getattr(container, "declarative_parent", None) or type(container)
+        for attr, value in getattr(declared, "providers", {}).items():
+            if value is target:
+                name = attr
+                break
+    provider = getattr(container, name, None) if name else None
+    if provider is None:
+        raise ConfigurationError(
+            f"{where}: Provide[{target!r}] names no provider of {type(container).__name__}; "
+            "use Provide[YourContainer.name] or Provide['name'] of a provider it declares"
+        )
+    return provider  # type: ignore[no-any-return]
+
+
+def bind(fn: Callable[..., Any], container: containers.Container, where: str) -> Handler:
+    """Build the ``Message`` handler calling ``fn`` with payload, envelope and injections.
+
+    Raises ``ConfigurationError`` at startup when ``fn`` cannot be bound (no parameters,
+    unknown injection). At run time a payload that does not fit the annotation raises
+    ``DecodeError``, which dead-letters the message as ``undecodable``.
+    """
+    sig = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    params = list(sig.parameters.values())
+    if not params:
+        raise ConfigurationError(
+            f"{where} has no parameter for the payload; declare one, e.g. "
+            "`async def handle(order: Order) -> None` (or `message: Message`)"
+        )
+    payload_param: str | None = None
+    binders: list[tuple[str, Callable[[Message], Any] | None, Callable[[], Any] | None]] = []
+    for p in params:
+        annotation = hints.get(p.name, p.annotation)
+        if isinstance(p.default, Provide):  # type: ignore[arg-type]  # a class at run time
+            binders.append((p.name, None, _injected(p.default, container, where)))
+        elif annotation is Message and payload_param is not None:
+            binders.append((p.name, lambda m: m, None))
+        elif payload_param is None:
+            payload_param = p.name
+            binders.append((p.name, _payload_converter(annotation, where), None))
+        elif p.default is inspect.Parameter.empty:
+            raise ConfigurationError(
+                f"{where}: parameter {p.name!r} cannot be bound; listeners take the payload "
+                "first, then optionally a `Message` and Provide[...] injections"
+            )
+    is_async = inspect.iscoroutinefunction(fn)
+
+    async def handler(message: Message) -> None:
+        kwargs: dict[str, Any] = {}
+        for name, convert, provider in binders:
+            if convert is not None:
+                kwargs[name] = convert(message)
+            elif provider is not None:
+                value = provider()
+                kwargs[name] = await value if inspect.isawaitable(value) else value
+        if is_async:
+            await fn(**kwargs)
+        else:
+            await asyncio.to_thread(fn, **kwargs)
+
+    handler.__name__ = getattr(fn, "__name__", "listener")
+    handler.__qualname__ = getattr(fn, "__qualname__", handler.__name__)
+    return handler

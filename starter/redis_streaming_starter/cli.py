@@ -1,0 +1,237 @@
+"""The ``redis-streaming`` command: run an application, manage topics and dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from redis_streaming import DeadLetters, RedisStreamingError, TopicNotFound
+from redis_streaming.mq.admin import Admin
+from redis_streaming_starter.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A failure to report in one line, with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _load_app(target: str) -> Any:
+    from redis_streaming_starter.application import RedisStreamingApplication
+
+    module_name, _, attr = target.partition(":")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"cannot import {module_name!r}: {exc}", EXIT_USAGE) from exc
+    app = getattr(module, attr or "app", None)
+    if not isinstance(app, RedisStreamingApplication):
+        raise CliError(
+            f"{target!r} is not a RedisStreamingApplication; pass module:attribute, e.g. "
+            "myapp.main:app",
+            EXIT_USAGE,
+        )
+    return app
+
+
+def _client(settings: Settings) -> aioredis.Redis:
+    if not settings.redis.url:
+        raise CliError(
+            "redis.url is not set; point the command at your server with "
+            "REDIS_STREAMING_REDIS__URL=redis://host:6379/0",
+            EXIT_USAGE,
+        )
+    return aioredis.Redis.from_url(
+        settings.redis.url,
+        socket_timeout=settings.redis.socket_timeout_s,
+        socket_connect_timeout=settings.redis.connect_timeout_s,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _print(args: argparse.Namespace, value: Any, text: Callable[[Any], str]) -> None:
+    print(json.dumps(_plain(value), indent=2) if args.json else text(value))
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+async def _topics(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
+    admin = Admin(redis, settings.mq)
+    if args.action == "list":
+        names = await admin.list_topics()
+        _print(args, names, lambda v: "\n".join(v) or "(no topics)")
+    elif args.action == "describe":
+        info = await admin.describe_topic(args.topic)
+        _print(args, info, _describe_text)
+    elif args.action == "create":
+        meta = await admin.create_topic(
+            args.topic,
+            args.partitions,
+            retention_max_len=args.retention_max_len,
+            retention_max_age_ms=args.retention_max_age_ms,
+        )
+        _print(args, meta, lambda m: f"topic {m.name}: {m.partitions} partitions")
+    elif args.action == "delete":
+        if not args.yes:
+            raise CliError(
+                f"deleting {args.topic!r} removes all its messages; add --yes to confirm",
+                EXIT_USAGE,
+            )
+        deleted = await admin.delete_topic(args.topic)
+        _print(args, {"topic": args.topic, "keys_deleted": deleted},
+               lambda v: f"deleted topic {v['topic']} ({v['keys_deleted']} keys)")  # fmt: skip
+    return EXIT_OK
+
+
+def _describe_text(info: Any) -> str:
+    lines = [
+        f"topic {info.name}: {len(info.partitions)} partitions, dead letters {info.dlq_length}, "
+        f"retries scheduled {info.retry_backlog}"
+    ]
+    for p in info.partitions:
+        lines.append(f"  partition {p.partition}: {p.length} entries")
+        for g in p.groups:
+            lines.append(
+                f"    group {g.name}: lag {g.lag}, pending {g.pending}, consumers {g.consumers}, "
+                f"owner {g.owner or '-'}"
+            )
+    return "\n".join(lines)
+
+
+async def _dlq(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
+    dlq = DeadLetters(redis, settings.mq)
+    if args.action == "list":
+        entries = await dlq.list(args.topic, group=args.group, count=args.count)
+        _print(args, entries, lambda es: "\n".join(
+            f"{e.id}  partition {e.partition}  group {e.group}  {e.reason}  attempts {e.attempts}"
+            f"  {e.error_type}: {e.error}" for e in es) or "(no dead letters)")  # fmt: skip
+    elif args.action == "replay":
+        n = await dlq.replay(args.topic, ids=args.id or None, group=args.group)
+        _print(args, {"replayed": n}, lambda v: f"replayed {v['replayed']} dead letters")
+    elif args.action == "purge":
+        if not args.yes and not args.id:
+            raise CliError("purging deletes every dead letter of the topic; add --yes", EXIT_USAGE)
+        n = await dlq.purge(args.topic, ids=args.id or None)
+        _print(args, {"purged": n}, lambda v: f"purged {v['purged']} dead letters")
+    return EXIT_OK
+
+
+async def _health(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
+    try:
+        info = await redis.info("server")
+        result = {"status": "UP", "redis": settings.redis.url,
+                  "version": info.get("valkey_version") or info.get("redis_version")}  # fmt: skip
+    except Exception as exc:
+        result = {"status": "DOWN", "redis": settings.redis.url, "error": str(exc)}
+    _print(args, result, lambda r: f"{r['status']}  {r['redis']}  "
+           + (f"version {r['version']}" if r["status"] == "UP" else r["error"]))  # fmt: skip
+    return EXIT_OK if result["status"] == "UP" else EXIT_FAIL
+
+
+Command = Callable[[argparse.Namespace, Any, Settings], Awaitable[int]]
+
+
+async def _with_redis(command: Command, args: argparse.Namespace, settings: Settings) -> int:
+    redis = _client(settings)
+    try:
+        return await command(args, redis, settings)
+    finally:
+        await redis.aclose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="redis-streaming",
+        description="Run redis-streaming applications and manage their topics and dead "
+        "letters. Settings come from REDIS_STREAMING_* variables and application.yaml.",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run an application (module:attribute)")
+    run.add_argument("app", help="e.g. myapp.main:app")
+
+    topics = sub.add_parser("topics", help="list, describe, create and delete topics")
+    t = topics.add_subparsers(dest="action", required=True)
+    t.add_parser("list", help="list topic names")
+    d = t.add_parser("describe", help="partitions, groups, lag, pending, owners")
+    d.add_argument("topic")
+    c = t.add_parser("create", help="create a topic (or check an existing one)")
+    c.add_argument("topic")
+    c.add_argument("-p", "--partitions", type=int, required=True)
+    c.add_argument("--retention-max-len", type=int, default=0, help="entries per partition")
+    c.add_argument("--retention-max-age-ms", type=int, default=0, help="max entry age, ms")
+    x = t.add_parser("delete", help="delete a topic and every key it has")
+    x.add_argument("topic")
+    x.add_argument("--yes", action="store_true", help="confirm the deletion")
+
+    dlq = sub.add_parser("dlq", help="browse, replay and purge dead letters")
+    q = dlq.add_subparsers(dest="action", required=True)
+    ql = q.add_parser("list", help="newest dead letters first")
+    ql.add_argument("topic")
+    ql.add_argument("--group")
+    ql.add_argument("--count", type=int, default=20)
+    qr = q.add_parser("replay", help="send dead letters back to the group that failed them")
+    qr.add_argument("topic")
+    qr.add_argument("--id", action="append", help="only this entry (repeatable)")
+    qr.add_argument("--group", help="only this group's dead letters")
+    qp = q.add_parser("purge", help="delete dead letters")
+    qp.add_argument("topic")
+    qp.add_argument("--id", action="append", help="only this entry (repeatable)")
+    qp.add_argument("--yes", action="store_true", help="confirm purging all")
+
+    sub.add_parser("health", help="check that Redis answers (exit 1 when DOWN)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``redis-streaming`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            _load_app(args.app).run()
+            return EXIT_OK
+        settings = load_settings()
+        commands: dict[str, Command] = {"topics": _topics, "dlq": _dlq, "health": _health}
+        return asyncio.run(_with_redis(commands[args.command], args, settings))
+    except CliError as exc:
+        print(f"redis-streaming: {exc}", file=sys.stderr)
+        return exc.code
+    except TopicNotFound as exc:
+        print(f"redis-streaming: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except (RedisStreamingError, ValueError) as exc:
+        print(f"redis-streaming: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""``@listener`` and the discovery of listeners in packages and container providers."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal, TypeVar
+
+from dependency_injector import containers, providers
+
+from redis_streaming import ConfigurationError, RetryPolicy, validate_name
+
+__all__ = ["ListenerSpec", "find_function_listeners", "find_provided_listeners", "listener"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MARK = "__redis_streaming_listeners__"
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    """What ``@listener`` recorded: where to subscribe and how."""
+
+    topic: str
+    group: str | None
+    id: str | None
+    retry: RetryPolicy | None
+    start: Literal["earliest", "latest"]
+    batch_size: int | None
+
+
+def listener(
+    topic: str,
+    *,
+    group: str | None = None,
+    id: str | None = None,
+    retry: RetryPolicy | None = None,
+    start: Literal["earliest", "latest"] = "earliest",
+    batch_size: int | None = None,
+) -> Callable[[F], F]:
+    """Mark a function (or a method of a class the container provides) as a listener.
+
+    The first parameter receives the payload decoded to its annotation (a pydantic model,
+    ``dict``, ``list``, ``str``, ``bytes``, or :class:`~redis_streaming.Message`); a parameter
+    annotated ``Message`` receives the envelope; parameters defaulting to
+    ``dependency_injector.wiring.Provide[...]`` are injected from the container. ``group``
+    defaults to ``app.name``; ``id`` (unique, used by the actuator) to ``<function>``. Returning
+    acknowledges; raising retries per ``retry`` (default ``mq.retry``); a payload that fails
+    validation is dead-lettered as ``undecodable``. The same function may carry several
+    ``@listener`` decorators.
+    """
+    validate_name(topic, "topic")
+    if group is not None:
+        validate_name(group, "group")
+    if start not in ("earliest", "latest"):
+        raise ConfigurationError(f"@listener start must be 'earliest' or 'latest', not {start!r}")
+    spec = ListenerSpec(topic, group, id, retry, start, batch_size)
+
+    def mark(fn: F) -> F:
+        if not callable(fn):
+            raise ConfigurationError(f"@listener decorates functions, not {fn!r}")
+        specs = [*getattr(fn, _MARK, ()), spec]
+        setattr(fn, _MARK, tuple(specs))
+        return fn
+
+    return mark
+
+
+def specs_of(obj: Any) -> tuple[ListenerSpec, ...]:
+    """The listener specs recorded on a function, if any."""
+    return tuple(getattr(obj, _MARK, ()))
+
+
+def _modules(package: str) -> Iterable[ModuleType]:
+    try:
+        root = importlib.import_module(package)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"listener package {package!r} cannot be imported ({exc}); check "
+            "mq.listener_packages (REDIS_STREAMING_MQ__LISTENER_PACKAGES) and that the package "
+            "is on the Python path"
+        ) from exc
+    yield root
+    for info in pkgutil.walk_packages(getattr(root, "__path__", []), prefix=f"{package}."):
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue  # a package's entry point runs the application; never import it here
+        try:
+            yield importlib.import_module(info.name)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"importing {info.name} (listener package {package!r}) failed: {exc!r}"
+            ) from exc
+
+
+def find_function_listeners(
+    packages: Iterable[str], provided: set[type]
+) -> list[tuple[Callable[..., Any], ListenerSpec]]:
+    """Module-level listener functions defined in ``packages`` (and their subpackages).
+
+    A class there with ``@listener`` methods that the container does not provide is an error:
+    its methods would never run.
+    """
+    found: list[tuple[Callable[..., Any], ListenerSpec]] = []
+    for package in packages:
+        for module in _modules(package):
+            for obj in list(vars(module).values()):
+                if getattr(obj, "__module__", None) != module.__name__:
+                    continue
+                if inspect.isfunction(obj):
+                    found += [(obj, spec) for spec in specs_of(obj)]
+                elif inspect.isclass(obj) and obj not in provided and _marked_methods(obj):
+                    raise ConfigurationError(
+                        f"{obj.__module__}.{obj.__qualname__} has @listener methods but the "
+                        "container provides no instance of it; add a provider for it to your "
+                        "Container subclass (e.g. providers.Singleton(...))"
+                    )
+    return found
+
+
+def _marked_methods(cls: type) -> list[tuple[str, ListenerSpec]]:
+    return [
+        (name, spec)
+        for name, fn in inspect.getmembers(cls, inspect.isfunction)
+        for spec in specs_of(fn)
+    ]
+
+
+def find_provided_listeners(
+    container: containers.Container,
+) -> list[tuple[providers.Provider[Any], str, ListenerSpec]]:
+    """(provider, method name, spec) for every provided class with ``@listener`` methods."""
+    found = []
+    for provider in container.traverse(types=[providers.Singleton, providers.Factory]):
+        cls = getattr(provider, "provides", None)
+        if inspect.isclass(cls):
+            found += [(provider, name, spec) for name, spec in _marked_methods(cls)]
+    return found
+
+
+def provided_classes(container: containers.Container) -> set[type]:
+    """Classes the container's Singleton and Factory providers build."""
+    out = set()
+    for provider in container.traverse(types=[providers.Singleton, providers.Factory]):
+        cls = getattr(provider, "provides", None)
+        if inspect.isclass(cls):
+            out.add(cls)
+    return out

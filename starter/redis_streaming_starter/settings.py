@@ -1,0 +1,212 @@
+"""Settings: environment variables (prefix ``REDIS_STREAMING_``, nested with ``__``) and an
+optional ``application.yaml`` in the working directory; the environment wins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
+)
+
+from redis_streaming import ConfigurationError, MQOptions, validate_name
+
+__all__ = [
+    "ActuatorSettings",
+    "AppSettings",
+    "LoggingSettings",
+    "MQSettings",
+    "RedisSettings",
+    "Settings",
+    "load_settings",
+]
+
+ENV_PREFIX = "REDIS_STREAMING_"
+YAML_FILE = "application.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppSettings(_Section):
+    """The application itself."""
+
+    name: str = Field("redis-streaming-app", description="Application name; the default group.")
+    version: str = Field("0.0.0", description="Application version, shown by /actuator/info.")
+    instance_id: str | None = Field(
+        None, description="Consumer id of this instance; unset = <host>-<pid>-<random>."
+    )
+    host: str = Field("127.0.0.1", description="Address the HTTP server (actuator) binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server (actuator).")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_name(value, "app name")
+
+
+class RedisSettings(_Section):
+    """The Redis connection."""
+
+    url: str | None = Field(
+        None,
+        description="redis:// or rediss:// URL of the server; unset starts a private embedded "
+        "Valkey (needs the 'embedded' extra) - for development only.",
+    )
+    max_connections: int = Field(
+        200,
+        ge=2,
+        description="Connection pool size; each owned partition holds one connection while its "
+        "read blocks, so keep it above the partitions a process may own.",
+    )
+    socket_timeout_s: float = Field(
+        10.0, gt=0, description="Socket read/write timeout; must exceed mq.block_ms."
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, description="Timeout to open a connection.")
+    client_name: str | None = Field(None, description="CLIENT SETNAME; unset = the app name.")
+
+
+class MQSettings(MQOptions):
+    """The ``mq`` section: the framework's ``MQOptions`` plus listener discovery."""
+
+    listener_packages: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Packages (dotted names) scanned for @listener functions at startup.",
+    )
+    housekeeping_interval_s: float = Field(
+        60.0, gt=0, description="How often the retention housekeeper trims streams."
+    )
+
+    @field_validator("listener_packages", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+
+class ActuatorSettings(_Section):
+    """The actuator endpoints."""
+
+    enabled: bool = Field(True, description="Serve the actuator endpoints.")
+    base_path: str = Field("/actuator", description="Path prefix of the actuator endpoints.")
+    expose: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["health", "info"],
+        description="Endpoint ids to expose ('*' for all); comma-separated in env vars.",
+    )
+    token: str | None = Field(
+        None, description="Bearer token required by every POST/DELETE endpoint; unset = denied."
+    )
+    show_details: Literal["never", "when_authorized", "always"] = Field(
+        "always", description="Health details: never, when_authorized (with the token), always."
+    )
+
+    @field_validator("expose", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("base_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError("must start with '/' and not end with '/', e.g. /actuator")
+        return value
+
+
+class LoggingSettings(_Section):
+    """Logging of the application."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Root log level."
+    )
+    format: str = Field(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s", description="logging format string."
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Everything the starter configures, by section.
+
+    Environment variables: ``REDIS_STREAMING_<SECTION>__<FIELD>`` (e.g.
+    ``REDIS_STREAMING_MQ__DEFAULT_PARTITIONS=12``); lists are comma-separated or JSON. An
+    ``application.yaml`` in the working directory (sections as top-level keys) is read too;
+    environment variables win over it. Build with :func:`load_settings` to get a
+    ``ConfigurationError`` naming the variable for a bad value.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    app: AppSettings = Field(default_factory=AppSettings, description="The application.")
+    redis: RedisSettings = Field(default_factory=RedisSettings, description="Redis connection.")
+    mq: MQSettings = Field(default_factory=MQSettings, description="Messaging.")
+    actuator: ActuatorSettings = Field(default_factory=ActuatorSettings, description="Actuator.")
+    logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        if Path(YAML_FILE).is_file():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=YAML_FILE))
+        return tuple(sources)
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a settings field location, e.g. ``REDIS_STREAMING_MQ__X``."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    return ENV_PREFIX + "__".join(p.upper() for p in parts)
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line per problem: variable, value and what to do."""
+    lines = []
+    for err in exc.errors():
+        var = env_name(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if var in os.environ or not isinstance(err.get("input"), dict):
+            where = f"{var}={os.environ.get(var, err.get('input'))!r}"
+        else:  # a rule over several fields of a section: name the variables that are set
+            related = sorted(n for n in os.environ if n.startswith(var + "__"))
+            where = ", ".join(f"{n}={os.environ[n]!r}" for n in related) or var
+        lines.append(f"{where}: {msg}. Fix the variable (or application.yaml) and restart")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`; a bad value raises ``ConfigurationError`` naming its variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(describe_error(exc)) from None
+    except SettingsError as exc:
+        raise ConfigurationError(
+            f"invalid settings: {exc} ({exc.__cause__}); lists are comma-separated or JSON, "
+            "nested fields use '__' (REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS=3)"
+        ) from None

@@ -1,0 +1,6 @@
+from redis_streaming_starter import listener
+
+
+@listener("a")
+async def nothing() -> None:
+    pass

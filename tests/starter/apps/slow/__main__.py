@@ -1,0 +1,3 @@
+from tests.starter.apps.slow import app
+
+app.run()

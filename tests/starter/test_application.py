@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from redis_streaming import ConfigurationError, DeadLetters, Producer
+from redis_streaming_starter import RedisStreamingApplication, Settings, resolve
+from tests.helpers import wait_until
+from tests.starter.apps.orders import listeners
+from tests.starter.apps.orders.services import AppContainer, Ledger, Order
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> None:
+    listeners.received.clear()
+
+
+async def test_listeners_receive_bound_payloads_and_injections(settings: Settings) -> None:
+    app = RedisStreamingApplication(
+        settings=settings, container=AppContainer, listener_packages=["tests.starter.apps.orders"]
+    )
+    await app.start()
+    try:
+        producer: Producer = await resolve(app.container.producer)
+        await producer.send("orders", Order(id="o-1", amount=3.5), key="c-1")
+        await producer.send("texts", "plain words")
+        await producer.send("blobs", b"\x00\x01")
+        await producer.send("events", {"name": "ada"})
+        await producer.send("envelopes", [1, 2])
+        await producer.send("refunds", {"id": "o-7", "amount": 1.0})
+        ledger: Ledger = await resolve(app.container.ledger)
+        await wait_until(lambda: len(listeners.received) == 5 and len(ledger.entries) == 2, 10)
+        got = dict(listeners.received)
+        assert got["bill"] == (Order(id="o-1", amount=3.5), "c-1")
+        assert got["text"] == "plain words"
+        assert got["blob"] == b"\x00\x01"
+        assert got["greet"] == "hello ada"
+        assert got["envelope"] == [1, 2]
+        assert sorted(ledger.entries)[0].startswith("hello o-1@")
+        assert "hello refund o-7" in ledger.entries
+        groups = {s.id: s.group for s in app.consumer.subscriptions}  # type: ignore[union-attr]
+        assert groups["bill"] == "billing"
+        assert groups["text"] == "testapp"  # app.name is the default group
+        assert groups["ledger-refunds"] == "ledger"
+    finally:
+        await app.stop()
+
+
+async def test_a_payload_that_fails_validation_is_dead_lettered(settings: Settings) -> None:
+    app = RedisStreamingApplication(
+        settings=settings, container=AppContainer, listener_packages=["tests.starter.apps.orders"]
+    )
+    await app.start()
+    try:
+        producer: Producer = await resolve(app.container.producer)
+        await producer.send("orders", {"id": "o-2", "amount": "lots"})
+        dlq = DeadLetters(app.redis, settings.mq)
+
+        async def dead() -> bool:
+            return len(await dlq.list("orders", group="billing")) == 1
+
+        await wait_until(dead, 10)
+        [entry] = await dlq.list("orders", group="billing")
+        assert entry.reason == "undecodable"
+        assert "not a valid Order" in entry.error
+        assert listeners.received == []
+    finally:
+        await app.stop()
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        ("tests.starter.apps.dup_ids", "two listeners have the id 'same'"),
+        ("tests.starter.apps.no_param", "has no parameter for the payload"),
+        ("tests.starter.apps.unprovided", "container provides no instance of it"),
+        ("tests.starter.apps.missing", "cannot be imported"),
+    ],
+)
+async def test_bad_listeners_fail_at_startup(
+    settings: Settings, package: str, message: str
+) -> None:
+    app = RedisStreamingApplication(settings=settings, listener_packages=[package])
+    with pytest.raises(ConfigurationError, match=message):
+        await app.start()
+    assert not app.running
+
+
+async def test_health_readiness_and_liveness(settings: Settings) -> None:
+    app = RedisStreamingApplication(settings=settings, container=AppContainer)
+    transport = httpx.ASGITransport(app=app.asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.get("/actuator/health/readiness")
+        assert response.status_code == 503  # not started yet
+        await app.start()
+        try:
+            health = (await http.get("/actuator/health")).json()
+            assert health["status"] == "UP"
+            assert set(health["components"]) == {"redis", "mq"}
+            assert (await http.get("/actuator/health/readiness")).json() == {"status": "UP"}
+            assert (await http.get("/actuator/health/liveness")).json() == {"status": "UP"}
+            assert (await http.get("/actuator/health/redis")).json()["status"] == "UP"
+            assert (await http.get("/actuator/health/nope")).status_code == 404
+            links = (await http.get("/actuator")).json()["_links"]
+            assert links["health"]["href"] == "http://test/actuator/health"
+        finally:
+            await app.stop()
+        response = await http.get("/actuator/health/readiness")
+        assert response.status_code == 503  # stopped

