@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 
 def server_url() -> tuple[str, object | None]:
@@ -35,3 +38,18 @@ def summary(name: str, framework: list[float], raw: list[float], target: float) 
         f"{name:<28} framework {f:>9,.0f} msg/s   raw {r:>9,.0f} msg/s   "
         f"ratio {ratio:.2f} (target >= {target}) {verdict}"
     )
+
+
+def run_with_server(main: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main(url)`` against REDIS_URL or a private server stopped afterwards."""
+    url, server = server_url()
+    try:
+        asyncio.run(main(url))
+    finally:
+        if server is not None:
+            server.close()  # type: ignore[attr-defined]
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser described by the first paragraph of a script's docstring."""
+    return argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])

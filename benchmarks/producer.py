@@ -11,8 +11,6 @@ Starts its own server unless REDIS_URL is set.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
 import time
 import zlib
@@ -22,7 +20,8 @@ import pydantic_core
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import rate, server_url, summary
+from _common import parser as make_parser
+from _common import rate, run_with_server, summary
 from redis_streaming import Keys, MQOptions, Producer, ProducerRecord, TopicStore
 
 PARTITIONS = 8
@@ -91,16 +90,11 @@ async def run(url: str, messages: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    url, server = server_url()
-    try:
-        asyncio.run(run(url, args.messages, args.rounds))
-    finally:
-        if server is not None:
-            server.close()  # type: ignore[attr-defined]
+    run_with_server(lambda url: run(url, args.messages, args.rounds))
 
 
 if __name__ == "__main__":

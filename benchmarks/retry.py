@@ -12,7 +12,6 @@ REDIS_URL is set.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import statistics
@@ -23,7 +22,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import server_url
+from _common import parser as make_parser
+from _common import run_with_server
 from redis_streaming import Consumer, Message, MQOptions, Producer, RetryPolicy, TopicStore
 
 TOPIC = "bench"
@@ -80,16 +80,11 @@ async def run(url: str, messages: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    url, server = server_url()
-    try:
-        asyncio.run(run(url, args.messages, args.rounds))
-    finally:
-        if server is not None:
-            server.close()  # type: ignore[attr-defined]
+    run_with_server(lambda url: run(url, args.messages, args.rounds))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,20 @@
-"""Waiting on conditions with a deadline, never with bare sleeps."""
+"""Test helpers: waiting on conditions with a deadline (never bare sleeps), fast options."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+
+from redis_streaming import MQOptions
+
+# Short leases and intervals keep consumer tests quick; the protocol is the same.
+FAST = {"lease_ttl_s": 3.0, "rebalance_interval_s": 0.5, "block_ms": 300}
+
+
+def fast(namespace: str, **extra: object) -> MQOptions:
+    """``MQOptions`` for a test namespace with fast rebalancing."""
+    return MQOptions.model_validate({"namespace": namespace, **FAST, **extra})
 
 
 async def wait_until(

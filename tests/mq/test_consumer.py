@@ -12,19 +12,12 @@ from redis_streaming import (
     Consumer,
     Keys,
     Message,
-    MQOptions,
     Producer,
     SubscriptionState,
     TopicStore,
 )
 from redis_streaming.testing import RedisServer
-from tests.helpers import wait_until
-
-FAST = {"lease_ttl_s": 3.0, "rebalance_interval_s": 0.5, "block_ms": 300}
-
-
-def fast(namespace: str, **extra: object) -> MQOptions:
-    return MQOptions.model_validate({"namespace": namespace, **FAST, **extra})
+from tests.helpers import fast, wait_until
 
 
 async def test_two_groups_each_receive_every_message_once(

@@ -16,20 +16,13 @@ from redis_streaming import (
     DeadLetters,
     Keys,
     Message,
-    MQOptions,
     Producer,
     Retry,
     RetryPolicy,
     TopicStore,
 )
-from tests.helpers import wait_until
+from tests.helpers import fast, wait_until
 from tests.mq.procs import parse, spawn
-
-FAST = {"lease_ttl_s": 3.0, "rebalance_interval_s": 0.5, "block_ms": 300}
-
-
-def fast(namespace: str, **extra: object) -> MQOptions:
-    return MQOptions.model_validate({"namespace": namespace, **FAST, **extra})
 
 
 async def test_fails_twice_then_succeeds_with_policy_delays(
