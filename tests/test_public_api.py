@@ -7,6 +7,7 @@ import redis_streaming_starter
 def test_framework_exports_are_pinned_and_sorted() -> None:
     assert redis_streaming.__all__ == sorted(redis_streaming.__all__)
     assert redis_streaming.__all__ == [
+        "Admin",
         "ConfigurationError",
         "Consumer",
         "DeadLetter",
@@ -15,12 +16,16 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "DecodeError",
         "DelayedMover",
         "DlqOptions",
+        "GroupInfo",
+        "Housekeeper",
         "InvalidName",
         "Keys",
         "MQOptions",
         "Message",
+        "PartitionInfo",
         "PartitionOutOfRange",
         "PayloadTooLarge",
+        "PendingEntry",
         "Producer",
         "ProducerRecord",
         "RedisStreamingError",
@@ -30,6 +35,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "SendResult",
         "Subscription",
         "SubscriptionState",
+        "TopicInfo",
         "TopicMeta",
         "TopicNotFound",
         "TopicStore",
@@ -43,8 +49,17 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
             assert obj.__doc__, f"{name} has no docstring"
 
 
-def test_starter_exports_are_sorted() -> None:
-    assert redis_streaming_starter.__all__ == sorted(redis_streaming_starter.__all__)
+def test_starter_exports_are_pinned_and_sorted() -> None:
+    assert redis_streaming_starter.__all__ == [
+        "Container",
+        "RedisStreamingApplication",
+        "Settings",
+        "listener",
+        "load_settings",
+        "resolve",
+    ]
+    for name in redis_streaming_starter.__all__:
+        assert getattr(redis_streaming_starter, name).__doc__, f"{name} has no docstring"
 
 
 def test_configuration_errors_are_value_errors() -> None:

@@ -16,9 +16,11 @@ from redis_streaming.errors import (
     Retry,
     TopicNotFound,
 )
+from redis_streaming.mq.admin import Admin, GroupInfo, PartitionInfo, PendingEntry, TopicInfo
 from redis_streaming.mq.consumer import Consumer
 from redis_streaming.mq.delayed import DelayedMover
 from redis_streaming.mq.dlq import DeadLetterEntry, DeadLetters
+from redis_streaming.mq.housekeeper import Housekeeper
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.message import Message, ProducerRecord, SendResult
 from redis_streaming.mq.producer import Producer, partition_for_key
@@ -30,6 +32,7 @@ from redis_streaming.options import DlqOptions, MQOptions
 __version__ = "0.1.0"
 
 __all__ = [
+    "Admin",
     "ConfigurationError",
     "Consumer",
     "DeadLetter",
@@ -38,12 +41,16 @@ __all__ = [
     "DecodeError",
     "DelayedMover",
     "DlqOptions",
+    "GroupInfo",
+    "Housekeeper",
     "InvalidName",
     "Keys",
     "MQOptions",
     "Message",
+    "PartitionInfo",
     "PartitionOutOfRange",
     "PayloadTooLarge",
+    "PendingEntry",
     "Producer",
     "ProducerRecord",
     "RedisStreamingError",
@@ -53,6 +60,7 @@ __all__ = [
     "SendResult",
     "Subscription",
     "SubscriptionState",
+    "TopicInfo",
     "TopicMeta",
     "TopicNotFound",
     "TopicStore",

@@ -14,8 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from redis_streaming import DeadLetters, RedisStreamingError, TopicNotFound
-from redis_streaming.mq.admin import Admin
+from redis_streaming import Admin, DeadLetters, RedisStreamingError, TopicNotFound
 from redis_streaming_starter.settings import Settings, load_settings
 
 __all__ = ["main"]

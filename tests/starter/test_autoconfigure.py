@@ -9,14 +9,14 @@ import pytest
 from dependency_injector import providers
 
 from redis_streaming import (
+    Admin,
     ConfigurationError,
     Consumer,
     DeadLetters,
     DelayedMover,
+    Housekeeper,
     Producer,
 )
-from redis_streaming.mq.admin import Admin
-from redis_streaming.mq.housekeeper import Housekeeper
 from redis_streaming_starter import Container, Settings, resolve
 
 

@@ -75,15 +75,6 @@ class Keys:
         """STREAM of the topic's dead letters (all groups; each entry names its group)."""
         return f"{self.namespace}:dlq:{{{topic}}}"
 
-    def topic_key_patterns(self, topic: str) -> list[str]:
-        """SCAN patterns matching every key of ``topic`` and no key of any other topic.
-
-        Topic names cannot contain ``{``, ``}`` or ``:``, so ``{T}`` and ``{T:`` never match
-        another topic's tag.
-        """
-        ns = self.namespace
-        return [f"{ns}:*:{{{topic}}}", f"{ns}:*:{{{topic}}}:*", f"{ns}:*:{{{topic}:*"]
-
     def topic_scan_match(self, topic: str) -> str:
         """One SCAN ``MATCH`` glob covering every key of ``topic``: the tag ``{T}`` or ``{T:i}``.
 

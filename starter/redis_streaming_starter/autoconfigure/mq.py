@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from redis_streaming import (
+    Admin,
     Consumer,
     DeadLetters,
     DelayedMover,
+    Housekeeper,
     MQOptions,
     Producer,
 )
-from redis_streaming.mq.admin import Admin
-from redis_streaming.mq.housekeeper import Housekeeper
 from redis_streaming_starter.settings import Settings
 
 __all__ = [
