@@ -51,7 +51,7 @@ async def test_two_movers_never_duplicate(rs_redis: aioredis.Redis, rs_namespace
     await TopicStore(rs_redis, options).create("dup", 4)
     producer = Producer(rs_redis, options)
     for i in range(400):
-        await producer.send("dup", i, delay=0.05 + (i % 5) * 0.05)
+        await producer.send("dup", i, delay=0.2 + (i % 20) * 0.05)  # due over 1 s: both race
     second = aioredis.Redis.from_url(_url(rs_redis))
     movers = [DelayedMover(rs_redis, options), DelayedMover(second, options, topics=["dup"])]
     try:

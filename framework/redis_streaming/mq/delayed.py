@@ -53,11 +53,7 @@ class DelayedMover:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if not task.cancelled():
-                    raise
+            await asyncio.wait({task})  # a cancellation of the caller still propagates
 
     @property
     def running(self) -> bool:
