@@ -1,3 +1,35 @@
 """Every test talks to a real server: see redis_streaming.testing.pytest_plugin."""
 
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
 pytest_plugins = ["redis_streaming.testing.pytest_plugin"]
+
+_DUMP_AFTER_S = float(os.environ.get("RS_TEST_DUMP_AFTER_S", "100"))  # < the 120 s timeout
+
+
+def _dump_tasks() -> None:
+    print("\n=== asyncio tasks of a test running for 100 s ===", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        print(f"--- {task!r}", file=sys.stderr)
+        coro = task.get_coro()
+        while coro is not None:  # follow the await chain into libraries
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None:
+                print(f"    {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}",
+                      file=sys.stderr)  # fmt: skip
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+
+@pytest.fixture(autouse=True)
+async def _dump_tasks_when_stuck() -> AsyncIterator[None]:
+    """Print every asyncio task's stack when a test hangs: thread dumps cannot show them."""
+    handle = asyncio.get_running_loop().call_later(_DUMP_AFTER_S, _dump_tasks)
+    yield
+    handle.cancel()

@@ -12,6 +12,7 @@ from dependency_injector import containers, providers
 from fastapi import FastAPI
 
 from redis_streaming import ConfigurationError, Consumer
+from redis_streaming.mq.aio import cancel_and_wait
 from redis_streaming_starter.actuator import build_router
 from redis_streaming_starter.actuator.health import HealthRegistry, mq_health, redis_health
 from redis_streaming_starter.binding import bind
@@ -124,9 +125,7 @@ class RedisStreamingApplication:
 
     async def _shutdown(self, timeout_s: float) -> None:
         for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+            await cancel_and_wait(task)
         self._tasks.clear()
         if self.consumer is not None:
             await self.consumer.stop(timeout=timeout_s)

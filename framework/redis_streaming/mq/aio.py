@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["wait_event"]
+__all__ = ["cancel_and_wait", "wait_event"]
 
 
 async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
@@ -21,3 +21,15 @@ async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
         except TimeoutError:
             pass
     return event.is_set()
+
+
+async def cancel_and_wait(task: asyncio.Task[None], retry_s: float = 0.5) -> None:
+    """Cancel ``task`` and wait until it has ended.
+
+    The cancel is repeated while the task runs on: on Python 3.11, ``asyncio.wait_for`` (which
+    redis-py uses for socket timeouts) loses a cancellation that arrives as the awaited call
+    completes, and a loop around it would then run for ever.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=retry_s)

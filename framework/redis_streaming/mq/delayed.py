@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from redis_streaming.mq.aio import cancel_and_wait
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
@@ -41,19 +42,21 @@ class DelayedMover:
         self.topics = None if topics is None else [validate_name(t) for t in topics]
         self.moved = 0
         self.last_error: BaseException | None = None
+        self._closed = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start moving in a background task (idempotent)."""
         if self._task is None or self._task.done():
+            self._closed = False
             self._task = asyncio.create_task(self._run(), name="redis-streaming-delayed-mover")
 
     async def stop(self) -> None:
         """Stop the background task and wait for it. A move in progress completes in Redis."""
+        self._closed = True
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.wait({task})  # a cancellation of the caller still propagates
+            await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:
@@ -100,7 +103,7 @@ class DelayedMover:
 
     async def _run(self) -> None:
         backoff = Backoff()
-        while True:
+        while not self._closed:
             try:
                 _, wait = await self.move_once()
                 backoff.reset()

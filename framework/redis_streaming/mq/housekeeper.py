@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis_streaming.errors import ConfigurationError, RedisUnavailable
-from redis_streaming.mq.aio import wait_event
+from redis_streaming.mq.aio import cancel_and_wait, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
@@ -88,8 +88,7 @@ class Housekeeper:
         self._stopping.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+            await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis_streaming.mq.aio import wait_event
+from redis_streaming.mq.aio import cancel_and_wait, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.lua import LuaScript
@@ -69,8 +69,7 @@ class RetryMover:
         self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+            await cancel_and_wait(task)
 
     async def move_once(self) -> float:
         """One pass; returns seconds until the next known due time (capped)."""

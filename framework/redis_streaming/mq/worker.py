@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis_streaming.mq.aio import wait_event
+from redis_streaming.mq.aio import cancel_and_wait, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.delivery import Delivery, Entry
 from redis_streaming.mq.keys import Keys
@@ -108,8 +108,7 @@ class PartitionWorker:
                     self.partition,
                     timeout_s or 0,
                 )
-                task.cancel()
-                await asyncio.wait({task})
+                await cancel_and_wait(task)
         await self.mover.stop()
 
     # -- the loop ----------------------------------------------------------------------------
