@@ -107,3 +107,27 @@ async def test_health_readiness_and_liveness(settings: Settings) -> None:
             await app.stop()
         response = await http.get("/actuator/health/readiness")
         assert response.status_code == 503  # stopped
+
+
+async def test_mounts_into_an_existing_fastapi_app(settings: Settings) -> None:
+    from fastapi import FastAPI
+
+    rs_app = RedisStreamingApplication(settings=settings, container=AppContainer)
+    web = FastAPI(lifespan=rs_app.lifespan)
+    web.include_router(rs_app.router)
+
+    @web.post("/orders")
+    async def place(order: Order) -> dict[str, str]:
+        producer: Producer = await resolve(rs_app.container.producer)
+        sent = await producer.send("orders", order, key=order.id)
+        return {"id": sent.message_id or ""}
+
+    async with web.router.lifespan_context(web):
+        transport = httpx.ASGITransport(app=web)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            assert (await http.get("/actuator/health")).json()["status"] == "UP"
+            response = await http.post("/orders", json={"id": "o-5", "amount": 2.0})
+            assert response.status_code == 200
+            ledger: Ledger = await resolve(rs_app.container.ledger)
+            await wait_until(lambda: any("o-5@" in e for e in ledger.entries), 10)
+    assert not rs_app.running
