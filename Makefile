@@ -25,6 +25,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/producer.py
+	$(BIN)/python benchmarks/consumer.py
+	$(BIN)/python benchmarks/retry.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
