@@ -26,18 +26,22 @@ async def test_two_groups_each_receive_every_message_once(
     options = fast(rs_namespace)
     await TopicStore(rs_redis, options).create("orders", 8)
     seen: dict[str, Counter[int]] = {"billing": Counter(), "shipping": Counter()}
+    handled_by: dict[str, set[str]] = {"billing": set(), "shipping": set()}
     consumers = []
     for group in seen:
         for i in range(2):
 
-            async def handle(m: Message, group: str = group) -> None:
+            async def handle(m: Message, group: str = group, me: str = f"{group}-{i}") -> None:
                 seen[group][m.payload["n"]] += 1
+                handled_by[group].add(me)
 
             c = Consumer(rs_redis, options, consumer_id=f"{group}-{i}")
             c.subscribe("orders", handle, group=group)
             consumers.append(c)
     for c in consumers:
         await c.start()
+    subs = [c.subscriptions[0] for c in consumers]
+    await wait_until(lambda: all(len(s.owned_partitions) == 4 for s in subs), 10, "balance")
     await Producer(rs_redis, options).send_many("orders", [{"n": n} for n in range(2000)])
     await wait_until(lambda: all(sum(s.values()) >= 2000 for s in seen.values()), 20)
     for c in consumers:
@@ -45,13 +49,13 @@ async def test_two_groups_each_receive_every_message_once(
     for counts in seen.values():
         assert set(counts) == set(range(2000))
         assert set(counts.values()) == {1}
-    # work was shared: both members of each group owned partitions
+    # work was shared: both members of each group handled messages
+    assert handled_by == {g: {f"{g}-0", f"{g}-1"} for g in seen}
     keys = Keys(rs_namespace)
-    for group in seen:
-        info = await rs_redis.xinfo_groups(keys.stream("orders", 0))
+    for p in range(8):
+        info = await rs_redis.xinfo_groups(keys.stream("orders", p))
         assert {g["name"].decode() for g in info} == {"billing", "shipping"}
         assert all(g["pending"] == 0 for g in info)
-        assert group
 
 
 async def test_latest_skips_the_backlog_and_earliest_reads_it(
