@@ -22,6 +22,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "Keys",
         "MQOptions",
         "Message",
+        "Metrics",
         "PartitionInfo",
         "PartitionOutOfRange",
         "PayloadTooLarge",

@@ -16,6 +16,7 @@ from redis_streaming.errors import (
     Retry,
     TopicNotFound,
 )
+from redis_streaming.metrics import Metrics
 from redis_streaming.mq.admin import Admin, GroupInfo, PartitionInfo, PendingEntry, TopicInfo
 from redis_streaming.mq.consumer import Consumer
 from redis_streaming.mq.delayed import DelayedMover
@@ -47,6 +48,7 @@ __all__ = [
     "Keys",
     "MQOptions",
     "Message",
+    "Metrics",
     "PartitionInfo",
     "PartitionOutOfRange",
     "PayloadTooLarge",

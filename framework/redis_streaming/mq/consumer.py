@@ -10,6 +10,7 @@ import socket
 from typing import Any, Literal
 
 from redis_streaming.errors import ConfigurationError
+from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.coordinator import GroupCoordinator
 from redis_streaming.mq.keys import validate_name
 from redis_streaming.mq.retry import RetryPolicy
@@ -39,12 +40,21 @@ class Consumer:
     worker thread). Returning means success; raising retries per the policy; raising
     :class:`~redis_streaming.Retry` or :class:`~redis_streaming.DeadLetter` steers that.
     Redis outages never end the consumer: every loop backs off (0.1 s to 5 s) and resumes.
+
+    ``metrics`` receives the consumer-side counts and handler durations (default:
+    :func:`~redis_streaming.metrics.default_metrics`).
     """
 
     def __init__(
-        self, redis: Any, options: MQOptions | None = None, consumer_id: str | None = None
+        self,
+        redis: Any,
+        options: MQOptions | None = None,
+        consumer_id: str | None = None,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self.redis = redis
+        self.metrics = metrics or default_metrics()
         self.options = options or MQOptions()
         self.consumer_id = validate_name(consumer_id or default_consumer_id(), "consumer id")
         self._subs: dict[tuple[str, str], Subscription] = {}
@@ -101,7 +111,9 @@ class Consumer:
         return sub
 
     def _start_one(self, sub: Subscription) -> None:
-        coordinator = GroupCoordinator(self.redis, self.options, sub, self.consumer_id)
+        coordinator = GroupCoordinator(
+            self.redis, self.options, sub, self.consumer_id, metrics=self.metrics
+        )
         self._coordinators[(sub.topic, sub.group)] = coordinator
         sub.state = SubscriptionState.PAUSED if sub.paused else SubscriptionState.RUNNING
         coordinator.start()

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from redis_streaming.errors import TopicNotFound
+from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.aio import wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys
@@ -35,8 +36,17 @@ class GroupCoordinator:
     only after the previous one for that partition has ended.
     """
 
-    def __init__(self, redis: Any, options: MQOptions, sub: Subscription, consumer_id: str):
+    def __init__(
+        self,
+        redis: Any,
+        options: MQOptions,
+        sub: Subscription,
+        consumer_id: str,
+        *,
+        metrics: Metrics | None = None,
+    ):
         self.redis = redis
+        self.metrics = metrics or default_metrics()
         self.options = options
         self.sub = sub
         self.consumer_id = consumer_id
@@ -158,6 +168,7 @@ class GroupCoordinator:
             self.consumer_id,
             self.leases,
             lambda: self.retention_max_len,
+            metrics=self.metrics,
         )
         self.workers[partition] = worker
         self._touched.add(partition)

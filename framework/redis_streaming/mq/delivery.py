@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis_streaming.errors import DeadLetter, DecodeError, Retry
+from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.aio import wait_event
 from redis_streaming.mq.codec import decode_payload, entry_args, parse_fields
 from redis_streaming.mq.dead_letter import DeadLetterWriter
@@ -45,6 +46,9 @@ class Delivery:
     when handlers are slow); a failure is retried per the subscription's policy (delayed: an
     atomic schedule-and-ack; blocking: wait and call again, the entry staying pending) or
     dead-lettered. The final write is shielded from cancellation.
+
+    Metrics: handler duration per call; acked once per confirmed batch of acknowledgements;
+    retried and dead-lettered where they happen.
     """
 
     def __init__(
@@ -57,6 +61,8 @@ class Delivery:
         wake_mover: Callable[[float], None],
         stopping: asyncio.Event,
         taking: Callable[[], bool],
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self.redis = redis
         self.options = options
@@ -74,6 +80,8 @@ class Delivery:
         self._retries: list[list[Any]] = []
         self._queued = 0
         self._oldest = 0.0
+        self.metrics = metrics or default_metrics()
+        self.labels = self.metrics.labels(sub.topic, partition, sub.group, consumer_id)
 
     # -- batched outcomes ----------------------------------------------------------------
     # Acks and delayed-retry schedules of handled entries are queued and sent together, in
@@ -108,9 +116,13 @@ class Delivery:
             del self._retries[:retries]
             if soonest > 0:  # due-at-once retries went straight to the redelivery stream
                 self._wake_mover(time.monotonic() + soonest / 1000)
+        acked = 0
         for key, count in acks.items():
             del self._acks[key][:count]
-        self._queued -= retries + sum(acks.values())
+            acked += count
+        self._queued -= retries + acked
+        if acked:
+            self.metrics.acked(self.labels, acked)
 
     @property
     def queued(self) -> int:
@@ -195,12 +207,15 @@ class Delivery:
         """Run the handler; returns what it raised. (A separate frame, so the exception's
         traceback does not form a reference cycle with ``handle``'s locals.)"""
         self.sub.in_flight += 1
+        start = time.perf_counter()
         try:
             await self.sub.call(message)
         except Exception as exc:
+            self.metrics.handler_duration(self.labels.error, time.perf_counter() - start)
             return exc
         finally:
             self.sub.in_flight -= 1
+        self.metrics.handler_duration(self.labels.success, time.perf_counter() - start)
         return None
 
     async def _failed(self, entry: Entry, message: Message, error: Exception) -> Message | None:
@@ -224,6 +239,7 @@ class Delivery:
         after = error.after if isinstance(error, Retry) else None
         delay_s = policy.backoff_s(message.attempt) if after is None else max(0.0, after)
         sub.retried += 1
+        self.metrics.retried(self.labels)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "%s partition %d group %s: attempt %d of message %s failed (%s: %s); "
@@ -298,3 +314,4 @@ class Delivery:
                 error=error,
             )
         )
+        self.metrics.dead_lettered(self.labels, reason)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
+from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.codec import encode_headers, encode_payload, entry_args
 from redis_streaming.mq.envelope import encode_envelope
 from redis_streaming.mq.keys import Keys
@@ -73,11 +75,17 @@ class Producer:
     :class:`~redis_streaming.errors.PartitionOutOfRange` and encoding errors are raised before
     anything is written; :class:`~redis_streaming.errors.RedisUnavailable` when Redis cannot be
     reached.
+
+    ``metrics`` receives the ``redis_streaming.messages.produced`` counts (default:
+    :func:`~redis_streaming.metrics.default_metrics`).
     """
 
-    def __init__(self, redis: Any, options: MQOptions | None = None) -> None:
+    def __init__(
+        self, redis: Any, options: MQOptions | None = None, *, metrics: Metrics | None = None
+    ) -> None:
         self.redis = redis
         self.options = options or MQOptions()
+        self.metrics = metrics or default_metrics()
         self.keys = Keys(self.options.namespace)
         self.topics = TopicStore(redis, self.options)
         self._routes: dict[str, _Route] = {}
@@ -153,6 +161,7 @@ class Producer:
                 due = await _SCHEDULE(
                     self.redis, [route.delayed[p]], [delay_ms, encode_envelope(fields)]
                 )
+                self.metrics.produced(topic, p, 1)
                 return SendResult(topic, p, None, int(due))
             message_id = await self.redis.execute_command(
                 "XADD", route.streams[p], *route.maxlen, "*", *fields
@@ -161,6 +170,7 @@ class Producer:
             if is_connection_error(exc):
                 raise unavailable(exc, self.redis, f"sending to topic {topic!r}") from exc
             raise
+        self.metrics.produced(topic, p, 1)
         return SendResult(topic, p, message_id.decode())
 
     async def send_many(
@@ -195,6 +205,8 @@ class Producer:
                 for p, fields in chunk:
                     pipe.execute_command("XADD", route.streams[p], *route.maxlen, "*", *fields)
                 ids = await pipe.execute()
+                for p, n in Counter(p for p, _ in chunk).items():
+                    self.metrics.produced(topic, p, n)
                 results.extend(
                     SendResult(topic, p, mid.decode())
                     for (p, _), mid in zip(chunk, ids, strict=True)

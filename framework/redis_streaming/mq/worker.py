@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from redis_streaming.metrics import Metrics
 from redis_streaming.mq.aio import cancel_and_wait, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.delivery import Delivery, Entry
@@ -49,6 +50,8 @@ class PartitionWorker:
         consumer_id: str,
         leases: Leases,
         retention_max_len: Callable[[], int],
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self.redis = redis
         self.options = options
@@ -70,7 +73,9 @@ class PartitionWorker:
             self.mover.wake,
             self._stopping,
             self._taking,
+            metrics=metrics,
         )
+        self.metrics = self.delivery.metrics
         self._task: asyncio.Task[None] | None = None
         self._next_check = 0.0
 
@@ -206,10 +211,16 @@ class PartitionWorker:
             await self._process([Entry(source, eid, fields, 1) for eid, fields in entries])
 
     async def _process(self, batch: list[Entry]) -> None:
-        for entry in batch:
-            if not self._taking():
-                return  # left pending: the next owner (or this one, later) claims it
-            await self.delivery.handle(entry)
+        taken = 0
+        try:
+            for entry in batch:
+                if not self._taking():
+                    return  # left pending: the next owner (or this one, later) claims it
+                taken += 1
+                await self.delivery.handle(entry)
+        finally:
+            if taken:  # counted once per batch
+                self.metrics.consumed(self.delivery.labels, taken)
 
     # -- claiming ----------------------------------------------------------------------------
 

@@ -1,0 +1,148 @@
+"""The framework's OpenTelemetry instruments, in one class.
+
+Only the OpenTelemetry API is used: without an SDK (a ``MeterProvider`` set by the application)
+every call is a cheap no-op. Attribute dicts are built once per partition (and outcome or
+reason) and reused, and hot paths add counts once per batch rather than once per message.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import metrics
+from opentelemetry.metrics import Meter
+from opentelemetry.util.types import Attributes
+
+__all__ = ["Metrics", "PartitionLabels", "default_metrics"]
+
+_METER_NAME = "redis_streaming"
+
+
+class PartitionLabels:
+    """Attribute sets of one partition of one subscription on one consumer, built once.
+
+    ``base`` holds ``topic``, ``partition``, ``group`` and ``consumer``; :meth:`reason` and
+    :meth:`outcome` add ``reason`` or ``outcome`` to it (cached per value).
+    """
+
+    __slots__ = ("_outcomes", "_reasons", "base", "error", "success")
+
+    def __init__(self, topic: str, partition: int, group: str, consumer: str) -> None:
+        self.base: dict[str, str | int] = {
+            "topic": topic,
+            "partition": partition,
+            "group": group,
+            "consumer": consumer,
+        }
+        self._reasons: dict[str, Attributes] = {}
+        self._outcomes: dict[str, Attributes] = {}
+        self.success = self.outcome("success")
+        self.error = self.outcome("error")
+
+    def reason(self, reason: str) -> Attributes:
+        """``base`` plus ``reason`` (a dead-letter reason)."""
+        attrs = self._reasons.get(reason)
+        if attrs is None:
+            attrs = self._reasons[reason] = {**self.base, "reason": reason}
+        return attrs
+
+    def outcome(self, outcome: str) -> Attributes:
+        """``base`` plus ``outcome`` (a handler call's outcome)."""
+        attrs = self._outcomes.get(outcome)
+        if attrs is None:
+            attrs = self._outcomes[outcome] = {**self.base, "outcome": outcome}
+        return attrs
+
+
+class Metrics:
+    """The framework's instruments, created from ``meter`` (default: the global meter provider's
+    ``redis_streaming`` meter, so an SDK installed later is picked up).
+
+    Counters (unit: messages):
+
+    - ``redis_streaming.messages.produced`` [topic, partition]: messages written by producers
+      (delayed ones when scheduled).
+    - ``redis_streaming.messages.consumed`` [topic, partition, group, consumer]: entries taken
+      for handling (redeliveries count again).
+    - ``redis_streaming.messages.acked`` [same]: entries acknowledged after their handler
+      succeeded, counted when Redis confirmed the acknowledgement.
+    - ``redis_streaming.messages.retried`` [same]: retries scheduled or performed.
+    - ``redis_streaming.messages.dead_lettered`` [same + reason]: entries written to the
+      dead-letter stream; ``reason`` is ``rejected``, ``undecodable``, ``non_retryable``,
+      ``max_attempts`` or ``poison``.
+
+    Histogram ``redis_streaming.handler.duration`` (seconds) [topic, partition, group, consumer,
+    outcome]: each handler call's wall time; ``outcome`` is ``success`` or ``error`` (it raised).
+    """
+
+    def __init__(self, meter: Meter | None = None) -> None:
+        if meter is None:
+            from redis_streaming import __version__
+
+            meter = metrics.get_meter(_METER_NAME, __version__)
+        self.meter = meter
+        self._produced = meter.create_counter(
+            "redis_streaming.messages.produced", "{message}", "Messages written by producers."
+        )
+        self._consumed = meter.create_counter(
+            "redis_streaming.messages.consumed", "{message}", "Entries taken for handling."
+        )
+        self._acked = meter.create_counter(
+            "redis_streaming.messages.acked", "{message}", "Entries acknowledged after success."
+        )
+        self._retried = meter.create_counter(
+            "redis_streaming.messages.retried", "{message}", "Retries scheduled or performed."
+        )
+        self._dead_lettered = meter.create_counter(
+            "redis_streaming.messages.dead_lettered",
+            "{message}",
+            "Entries written to the dead-letter stream.",
+        )
+        self._duration = meter.create_histogram(
+            "redis_streaming.handler.duration", "s", "Wall time of handler calls."
+        )
+        self._topic_labels: dict[tuple[str, int], Attributes] = {}
+
+    def labels(self, topic: str, partition: int, group: str, consumer: str) -> PartitionLabels:
+        """The attribute sets for one partition worker; build once and keep."""
+        return PartitionLabels(topic, partition, group, consumer)
+
+    def produced(self, topic: str, partition: int, n: int) -> None:
+        """Count ``n`` messages written to ``partition`` of ``topic``."""
+        attrs = self._topic_labels.get((topic, partition))
+        if attrs is None:
+            attrs = self._topic_labels[(topic, partition)] = {
+                "topic": topic,
+                "partition": partition,
+            }
+        self._produced.add(n, attrs)
+
+    def consumed(self, labels: PartitionLabels, n: int) -> None:
+        """Count ``n`` entries taken for handling."""
+        self._consumed.add(n, labels.base)
+
+    def acked(self, labels: PartitionLabels, n: int) -> None:
+        """Count ``n`` acknowledged entries."""
+        self._acked.add(n, labels.base)
+
+    def retried(self, labels: PartitionLabels, n: int = 1) -> None:
+        """Count ``n`` retries."""
+        self._retried.add(n, labels.base)
+
+    def dead_lettered(self, labels: PartitionLabels, reason: str, n: int = 1) -> None:
+        """Count ``n`` dead-lettered entries for ``reason``."""
+        self._dead_lettered.add(n, labels.reason(reason))
+
+    def handler_duration(self, attrs: Attributes, seconds: float) -> None:
+        """Record one handler call; ``attrs`` is ``labels.success``, ``labels.error`` or
+        ``labels.outcome(...)``."""
+        self._duration.record(seconds, attrs)
+
+
+_default: Metrics | None = None
+
+
+def default_metrics() -> Metrics:
+    """The process-wide :class:`Metrics` on the global meter provider (created on first use)."""
+    global _default
+    if _default is None:
+        _default = Metrics()
+    return _default
