@@ -1,5 +1,4 @@
 import asyncio
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -9,7 +8,6 @@ from redis_streaming import (
     Consumer,
     Keys,
     Message,
-    MQOptions,
     Producer,
     RedisUnavailable,
     TopicStore,
@@ -17,13 +15,8 @@ from redis_streaming import (
 from redis_streaming.mq.admin import Admin
 from redis_streaming.mq.housekeeper import Housekeeper
 from redis_streaming.testing import RedisServer
+from tests.helpers import fast as options
 from tests.helpers import wait_until
-
-FAST = {"lease_ttl_s": 3.0, "rebalance_interval_s": 0.5, "block_ms": 300}
-
-
-def options(namespace: str, **extra: Any) -> MQOptions:
-    return MQOptions.model_validate({"namespace": namespace, **FAST, **extra})
 
 
 async def server_ms(redis: aioredis.Redis) -> int:

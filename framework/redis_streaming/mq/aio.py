@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["cancel_and_wait", "wait_event"]
+__all__ = ["BackgroundLoop", "cancel_and_wait", "wait_event"]
 
 
 async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
@@ -33,3 +33,36 @@ async def cancel_and_wait(task: asyncio.Task[None], retry_s: float = 0.5) -> Non
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=retry_s)
+
+
+class BackgroundLoop:
+    """One long-running task with a stop flag, shared by the movers and the housekeeper.
+
+    Subclasses implement ``_run`` as ``while not self._stopping.is_set(): ...`` and sleep with
+    ``wait_event(self._stopping, ...)``. ``stop`` sets the flag and cancels until the task has
+    ended, so a cancellation lost on Python 3.11 cannot leave the loop running.
+    """
+
+    def __init__(self) -> None:
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _launch(self, name: str) -> None:
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name=name)
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop the loop and wait until its task has ended."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            await cancel_and_wait(task)
+
+    @property
+    def running(self) -> bool:
+        """True while the background task runs."""
+        return self._task is not None and not self._task.done()

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from redis_streaming.mq.aio import cancel_and_wait
+from redis_streaming.mq.aio import BackgroundLoop, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 _MOVE = LuaScript("move_delayed")
 
 
-class DelayedMover:
+class DelayedMover(BackgroundLoop):
     """Moves due messages from ``rs:delayed:{T:i}`` into ``rs:stream:{T:i}``.
 
     Each move is one Lua call that appends and removes atomically, so any number of movers (in
@@ -35,6 +35,7 @@ class DelayedMover:
     def __init__(
         self, redis: Any, options: MQOptions | None = None, topics: Iterable[str] | None = None
     ) -> None:
+        super().__init__()
         self.redis = redis
         self.options = options or MQOptions()
         self.keys = Keys(self.options.namespace)
@@ -42,26 +43,11 @@ class DelayedMover:
         self.topics = None if topics is None else [validate_name(t) for t in topics]
         self.moved = 0
         self.last_error: BaseException | None = None
-        self._closed = False
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Start moving in a background task (idempotent)."""
-        if self._task is None or self._task.done():
-            self._closed = False
-            self._task = asyncio.create_task(self._run(), name="redis-streaming-delayed-mover")
-
-    async def stop(self) -> None:
-        """Stop the background task and wait for it. A move in progress completes in Redis."""
-        self._closed = True
-        task, self._task = self._task, None
-        if task is not None:
-            await cancel_and_wait(task)
-
-    @property
-    def running(self) -> bool:
-        """True while the background task runs."""
-        return self._task is not None and not self._task.done()
+        """Start moving in a background task (idempotent). ``stop()`` ends it; a move in
+        progress completes in Redis (it is one script)."""
+        self._launch("redis-streaming-delayed-mover")
 
     async def _metas(self) -> list[TopicMeta]:
         names = self.topics if self.topics is not None else await self.store.names()
@@ -103,7 +89,7 @@ class DelayedMover:
 
     async def _run(self) -> None:
         backoff = Backoff()
-        while not self._closed:
+        while not self._stopping.is_set():
             try:
                 _, wait = await self.move_once()
                 backoff.reset()
@@ -115,4 +101,4 @@ class DelayedMover:
                 wait = backoff.next_delay()
                 level = logging.WARNING if is_connection_error(exc) else logging.ERROR
                 log.log(level, "delayed mover: %s; retrying in %.2fs", exc, wait)
-            await asyncio.sleep(wait)
+            await wait_event(self._stopping, wait)

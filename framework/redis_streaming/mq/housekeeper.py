@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis_streaming.errors import ConfigurationError, RedisUnavailable
-from redis_streaming.mq.aio import cancel_and_wait, wait_event
+from redis_streaming.mq.aio import BackgroundLoop, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
@@ -31,7 +31,7 @@ def _int(value: Any) -> int:
         return 0
 
 
-class Housekeeper:
+class Housekeeper(BackgroundLoop):
     """Applies retention every ``interval_s`` seconds, never trimming what a group still needs.
 
     Per partition stream of a topic: ``retention_max_age_ms`` (entries older than that, on the
@@ -60,6 +60,7 @@ class Housekeeper:
         interval_s: float = 60.0,
         approximate: bool = True,
     ) -> None:
+        super().__init__()
         if not interval_s > 0:
             raise ConfigurationError(f"housekeeper interval_s must be > 0, got {interval_s!r}")
         self.redis = redis
@@ -72,28 +73,12 @@ class Housekeeper:
         self.passes = 0
         self.last_error: BaseException | None = None
         self._busy = False
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the background loop (idempotent); its first pass runs at once."""
-        if self._task is None or self._task.done():
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name="redis-streaming-housekeeper")
-
-    async def stop(self) -> None:
-        """Stop the loop and wait for it. A trim in progress completes in Redis (one script)."""
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            await cancel_and_wait(task)
-
-    @property
-    def running(self) -> bool:
-        """True while the background loop runs."""
-        return self._task is not None and not self._task.done()
+        self._launch("redis-streaming-housekeeper")
 
     async def _run(self) -> None:
         backoff = Backoff()

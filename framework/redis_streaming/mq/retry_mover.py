@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis_streaming.mq.aio import cancel_and_wait, wait_event
+from redis_streaming.mq.aio import BackgroundLoop, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.lua import LuaScript
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 _MOVE = LuaScript("move_delayed")
 
 
-class RetryMover:
+class RetryMover(BackgroundLoop):
     """Run by a partition's owner: releases the group's due retries into its redelivery stream
     and the partition's due delayed messages into the partition stream (both atomic Lua).
 
@@ -39,6 +39,7 @@ class RetryMover:
         partition: int,
         retention_max_len: Callable[[], int],
     ) -> None:
+        super().__init__()
         self.redis = redis
         self.options = options
         self.retry = keys.retry(sub.topic, partition, sub.group)
@@ -50,12 +51,10 @@ class RetryMover:
         self.moved = 0
         self._wake = asyncio.Event()
         self._next_pass = 0.0
-        self._closed = False
-        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the mover task."""
-        self._task = asyncio.create_task(self._run(), name=f"rs-retry-mover-{self.retry}")
+        self._launch(f"rs-retry-mover-{self.retry}")
 
     def wake(self, due: float) -> None:
         """A retry was scheduled for monotonic time ``due``: pass earlier if it is sooner than
@@ -64,12 +63,9 @@ class RetryMover:
             self._wake.set()
 
     async def stop(self) -> None:
-        """Cancel the mover; a move in progress completes in Redis (it is one script)."""
-        self._closed = True
+        """End the mover; a move in progress completes in Redis (it is one script)."""
         self._wake.set()
-        task, self._task = self._task, None
-        if task is not None:
-            await cancel_and_wait(task)
+        await super().stop()
 
     async def move_once(self) -> float:
         """One pass; returns seconds until the next known due time (capped)."""
@@ -96,7 +92,7 @@ class RetryMover:
 
     async def _run(self) -> None:
         backoff = Backoff()
-        while not self._closed:
+        while not self._stopping.is_set():
             self._wake.clear()
             self._next_pass = float("inf")  # a retry scheduled during the pass wakes the next
             try:
