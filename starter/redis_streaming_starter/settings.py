@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,6 +31,12 @@ __all__ = [
 
 ENV_PREFIX = "REDIS_STREAMING_"
 YAML_FILE = "application.yaml"
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    return value
 
 
 class _Section(BaseModel):
@@ -89,32 +95,75 @@ class MQSettings(MQOptions):
     @field_validator("listener_packages", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()]
-        return value
+        return _comma_list(value)
+
+
+ENDPOINT_IDS = (
+    "beans",
+    "configprops",
+    "dlq",
+    "env",
+    "health",
+    "info",
+    "listeners",
+    "loggers",
+    "metrics",
+    "prometheus",
+    "services",
+    "threaddump",
+    "topics",
+)
 
 
 class ActuatorSettings(_Section):
-    """The actuator endpoints."""
+    """The actuator endpoints (Spring Boot Actuator conventions)."""
 
     enabled: bool = Field(True, description="Serve the actuator endpoints.")
     base_path: str = Field("/actuator", description="Path prefix of the actuator endpoints.")
     expose: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["health", "info"],
-        description="Endpoint ids to expose ('*' for all); comma-separated in env vars.",
+        description="Endpoint ids to expose ('*' for all); comma-separated in env vars. Ids: "
+        + ", ".join(ENDPOINT_IDS)
+        + ".",
     )
-    token: str | None = Field(
-        None, description="Bearer token required by every POST/DELETE endpoint; unset = denied."
+    exclude: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Endpoint ids never exposed, even when 'expose' names them or is '*'.",
+    )
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token required by every POST/DELETE endpoint; unset = they answer "
+        "403. Use a long random value, e.g. from secrets.token_urlsafe().",
     )
     show_details: Literal["never", "when_authorized", "always"] = Field(
         "always", description="Health details: never, when_authorized (with the token), always."
     )
+    show_values: Literal["never", "when_authorized", "always"] = Field(
+        "never",
+        description="Values in /env and /configprops: never (all '******'), when_authorized (with "
+        "the token), always. Secrets (passwords, tokens, credentials in URLs) are always masked.",
+    )
+    port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Serve the actuator on its own port (run() only); unset = on app.port.",
+    )
 
-    @field_validator("expose", mode="before")
+    @field_validator("expose", "exclude", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()]
+        return _comma_list(value)
+
+    @field_validator("expose", "exclude")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {*ENDPOINT_IDS, "*"})
+        if unknown:
+            raise ValueError(
+                f"unknown endpoint id(s) {', '.join(unknown)}; "
+                f"known: '*', {', '.join(ENDPOINT_IDS)}"
+            )
         return value
 
     @field_validator("base_path")
@@ -123,6 +172,12 @@ class ActuatorSettings(_Section):
         if not value.startswith("/") or value.endswith("/"):
             raise ValueError("must start with '/' and not end with '/', e.g. /actuator")
         return value
+
+    def is_exposed(self, endpoint: str) -> bool:
+        """Whether ``endpoint`` is served: named by (or '*' in) ``expose`` and not excluded."""
+        if endpoint in self.exclude:
+            return False
+        return "*" in self.expose or endpoint in self.expose
 
 
 class LoggingSettings(_Section):
