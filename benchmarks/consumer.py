@@ -1,6 +1,6 @@
 """Consumer throughput and latency against a raw redis-py loop, measured in the same run.
 
-  .venv/bin/python benchmarks/consumer.py [--messages N] [--rounds R] [--memory M]
+  .venv/bin/python benchmarks/consumer.py [--messages N] [--rounds R] [--memory M] [--metrics]
 
 (a) Throughput on one partition: a pre-filled stream is drained by (raw) XREADGROUP COUNT 100
     plus one XACK per batch, and by a ``Consumer`` with a no-op async handler (a fresh group
@@ -9,6 +9,12 @@
     blocking XREADGROUP loop and for the ``Consumer``.
 (c) With --memory M: RSS growth of this process while the Consumer handles M messages (fed in
     chunks so the backlog stays bounded), measured after a 50,000-message warm-up.
+(d) With --metrics: the drain of (a) with metrics off (no SDK: the default no-op meter) and on
+    (an SDK MeterProvider with a PrometheusMetricReader on its own CollectorRegistry, TopicGauges
+    refreshing every second, and a scrape of the registry every second in a worker thread, as
+    an HTTP endpoint would), in alternating order, round by round. Prints the on/off ratio of
+    the medians (target >= 0.9) of the throughput and of the messages per CPU-second of this
+    process (less disturbed by other load on the machine). Only (d) runs with --metrics.
 Starts its own server unless REDIS_URL is set.
 """
 
@@ -19,13 +25,23 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import server_url, summary
-from redis_streaming import Consumer, Keys, Message, MQOptions, Producer, TopicStore
+from redis_streaming import (
+    Consumer,
+    Keys,
+    Message,
+    MQOptions,
+    Producer,
+    TopicGauges,
+    TopicStore,
+)
+from redis_streaming.metrics import Metrics
 
 TOPIC = "bench"
 
@@ -52,25 +68,50 @@ async def raw_drain(redis: aioredis.Redis, stream: str, group: str, n: int) -> f
     return (n - 1) / (time.perf_counter() - first)
 
 
-async def framework_drain(redis: aioredis.Redis, options: MQOptions, group: str, n: int) -> float:
+async def framework_drain(
+    redis: aioredis.Redis,
+    options: MQOptions,
+    group: str,
+    n: int,
+    metrics: Metrics | None = None,
+    scrape: Callable[[], object] | None = None,
+    cpu: list[float] | None = None,
+) -> float:
+    """Drain ``n`` entries with a Consumer; with ``scrape``, also TopicGauges refreshing every
+    second on ``metrics`` and ``scrape()`` called in a thread every second. Appends the
+    messages per CPU-second of this process (all threads) to ``cpu``."""
     handled = 0
-    first = 0.0
-    last = 0.0
+    first = last = first_cpu = last_cpu = 0.0
 
     async def count(message: Message) -> None:
-        nonlocal handled, first, last
+        nonlocal handled, first, last, first_cpu, last_cpu
         handled += 1
         if handled == 1:
-            first = time.perf_counter()
+            first, first_cpu = time.perf_counter(), time.process_time()
         if handled == n:
-            last = time.perf_counter()
+            last, last_cpu = time.perf_counter(), time.process_time()
 
-    consumer = Consumer(redis, options, consumer_id=f"fw-{group}")
+    consumer = Consumer(redis, options, consumer_id=f"fw-{group}", metrics=metrics)
     consumer.subscribe(TOPIC, count, group=group)
+    gauges = None
+    scrapes = 0
+    if scrape is not None:
+        gauges = TopicGauges(redis, options, metrics, consumer=consumer, interval_s=1.0)
+        await gauges.start()
     await consumer.start()
+    next_scrape = time.perf_counter()  # at once, then every second
     while handled < n:
         await asyncio.sleep(0.01)
+        if scrape is not None and time.perf_counter() >= next_scrape:
+            await asyncio.to_thread(scrape)
+            scrapes += 1
+            next_scrape += 1.0
     await consumer.stop()
+    if gauges is not None:
+        await gauges.stop()
+        assert gauges.age_s == float("inf")  # stopped; it did refresh while running
+    if cpu is not None:
+        cpu.append((n - 1) / (last_cpu - first_cpu))
     return (n - 1) / (last - first)
 
 
@@ -184,16 +225,73 @@ async def memory(url: str, total: int) -> None:
     await redis.aclose()
 
 
+async def metrics_overhead(url: str, messages: int, rounds: int) -> None:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    redis = aioredis.Redis.from_url(url)
+    options = MQOptions(namespace=f"benchx{int(time.time())}", default_partitions=1)
+    await TopicStore(redis, options).create(TOPIC, 1)
+    producer = Producer(redis, options)
+    for i in range(0, messages, 1000):
+        await producer.send_many(TOPIC, [{"n": n, "pad": "x" * 64} for n in range(i, i + 1000)])
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    metrics_on = Metrics(meter=provider.get_meter("redis_streaming"))
+    scraped: list[float] = []
+
+    def scrape() -> None:
+        start = time.perf_counter()
+        generate_latest(registry)
+        scraped.append(time.perf_counter() - start)
+
+    off: list[float] = []
+    on: list[float] = []
+    off_cpu: list[float] = []
+    on_cpu: list[float] = []
+    for r in range(rounds):
+        runs = [("off", off, off_cpu, None, None), ("on", on, on_cpu, metrics_on, scrape)]
+        for name, rates, cpu, metrics, scraper in runs if r % 2 == 0 else runs[::-1]:
+            rates.append(
+                await framework_drain(redis, options, f"{name}{r}", messages, metrics, scraper, cpu)
+            )
+
+    def report(what: str, on: list[float], off: list[float]) -> None:
+        f, o = statistics.median(on), statistics.median(off)
+        paired = statistics.median(a / b for a, b in zip(on, off, strict=True))
+        verdict = "ok" if f / o >= 0.9 else "BELOW TARGET"
+        print(f"    {what}: off {' '.join(f'{x:,.0f}' for x in off)}")
+        print(f"    {what}: on  {' '.join(f'{x:,.0f}' for x in on)}")
+        print(
+            f"    {what}: median on {f:,.0f} / off {o:,.0f}: ratio {f / o:.2f} (target >= 0.9) "
+            f"{verdict}; median of the per-round ratios {paired:.2f}"
+        )
+
+    print(
+        f"(d) metrics on vs off, {messages} pre-filled messages on 1 partition, {rounds} rounds, "
+        f"{len(scraped)} scrapes of {statistics.mean(scraped) * 1000:.1f} ms on average"
+    )
+    report("msg/s", on, off)
+    report("msg per CPU-second of this process", on_cpu, off_cpu)
+    provider.shutdown()
+    await redis.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, help="default 50,000")
+    parser.add_argument("--rounds", type=int, help="default 3 (9 with --metrics)")
     parser.add_argument("--latency-messages", type=int, default=3000)
     parser.add_argument("--memory", type=int, default=0, help="messages for the RSS check")
+    parser.add_argument("--metrics", action="store_true", help="only (d): metrics on vs off")
     args = parser.parse_args()
     url, server = server_url()
     try:
-        asyncio.run(throughput(url, args.messages, args.rounds))
+        if args.metrics:
+            asyncio.run(metrics_overhead(url, args.messages or 50_000, args.rounds or 9))
+            return
+        asyncio.run(throughput(url, args.messages or 50_000, args.rounds or 3))
         asyncio.run(latency(url, args.latency_messages, 500.0))
         if args.memory:
             asyncio.run(memory(url, args.memory))

@@ -36,6 +36,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "SendResult",
         "Subscription",
         "SubscriptionState",
+        "TopicGauges",
         "TopicInfo",
         "TopicMeta",
         "TopicNotFound",

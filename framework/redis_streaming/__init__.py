@@ -16,7 +16,7 @@ from redis_streaming.errors import (
     Retry,
     TopicNotFound,
 )
-from redis_streaming.metrics import Metrics
+from redis_streaming.metrics import Metrics, TopicGauges
 from redis_streaming.mq.admin import Admin, GroupInfo, PartitionInfo, PendingEntry, TopicInfo
 from redis_streaming.mq.consumer import Consumer
 from redis_streaming.mq.delayed import DelayedMover
@@ -62,6 +62,7 @@ __all__ = [
     "SendResult",
     "Subscription",
     "SubscriptionState",
+    "TopicGauges",
     "TopicInfo",
     "TopicMeta",
     "TopicNotFound",

@@ -18,6 +18,7 @@ from redis_streaming import (
     TopicStore,
 )
 from redis_streaming.metrics import Metrics, PartitionLabels
+from redis_streaming.metrics.batching import DurationSampler, duration_sampler
 from tests.helpers import fast, wait_until
 
 
@@ -139,3 +140,31 @@ def test_the_framework_uses_the_opentelemetry_api_only() -> None:
     root = Path(redis_streaming.__file__).parent
     offenders = [p for p in root.rglob("*.py") if "opentelemetry.sdk" in p.read_text()]
     assert offenders == []
+
+
+def test_handler_durations_are_sampled_above_200_calls_a_second() -> None:
+    now = 0.0
+
+    def clock() -> float:
+        return now
+
+    sampler = DurationSampler(per_second=200, clock=clock)
+    timed = 0
+    for _ in range(100):  # 100 calls a second: every one is timed
+        now += 0.01
+        timed += sampler.sample()
+    assert timed == 100
+    timed = 0
+    for _ in range(100_000):  # 10,000 calls a second for 10 s: about 2,000 timed
+        now += 0.0001
+        timed += sampler.sample()
+    assert 1_900 < timed < 2_500  # (the first 200 calls of the burst are all timed)
+    slow = []
+    for _ in range(300):  # back to 1 call a second: every call is timed again, once the gap
+        now += 1.0  # drawn during the burst (at most 100 calls at this rate) has passed
+        slow.append(sampler.sample())
+    assert all(slow[100:])
+    # one budget per histogram: partition workers recording into one Metrics share it
+    metrics = Metrics(MeterProvider().get_meter("test"))
+    assert duration_sampler(metrics) is duration_sampler(metrics)
+    assert duration_sampler(metrics) is not duration_sampler(Metrics(metrics.meter))

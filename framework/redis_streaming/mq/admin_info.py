@@ -18,7 +18,12 @@ __all__ = [
     "TopicInfo",
     "count_after",
     "describe",
+    "group_lag",
+    "groups_reply",
+    "queue_groups",
     "stream_groups",
+    "unknown_lags",
+    "xinfo_lag",
 ]
 
 _COUNT_AFTER = LuaScript("count_after")
@@ -111,24 +116,83 @@ class PendingEntry:
     stream: Literal["main", "redeliver"] = "main"
 
 
+def queue_groups(pipe: Any, key: str) -> None:
+    """Add what :func:`groups_reply` needs for stream ``key`` to ``pipe`` (two commands)."""
+    pipe.exists(key)
+    pipe.xinfo_groups(key)
+
+
+def groups_reply(exists: Any, groups: Any) -> list[dict[str, Any]]:
+    """The groups of one stream from the two replies :func:`queue_groups` queued (pipeline run
+    with ``raise_on_error=False``); a missing stream has no groups, other errors are raised."""
+    if isinstance(exists, Exception):
+        raise exists
+    if not exists:
+        return []
+    if isinstance(groups, Exception):
+        raise groups
+    return list(groups)
+
+
 async def stream_groups(redis: Any, streams: list[str]) -> list[list[dict[str, Any]]]:
     """``XINFO GROUPS`` of each stream, one round trip; a missing stream has no groups."""
     pipe = redis.pipeline(transaction=False)
     for key in streams:
-        pipe.exists(key)
-        pipe.xinfo_groups(key)
+        queue_groups(pipe, key)
     replies = await pipe.execute(raise_on_error=False)
-    out: list[list[dict[str, Any]]] = []
-    for exists, groups in zip(replies[::2], replies[1::2], strict=True):
-        if isinstance(exists, Exception):
-            raise exists
-        if not exists:
-            out.append([])
-        elif isinstance(groups, Exception):
-            raise groups
-        else:
-            out.append(groups)
-    return out
+    return [groups_reply(e, g) for e, g in zip(replies[::2], replies[1::2], strict=True)]
+
+
+def xinfo_lag(group: dict[str, Any], length: int) -> int | None:
+    """The ``lag`` of a group's ``XINFO GROUPS`` entry capped at the stream's ``length``
+    (entries trimmed before being read no longer count); ``None`` when Redis gave none."""
+    lag = group.get("lag")
+    return None if lag is None else min(max(int(lag), 0), length)
+
+
+def group_lag(
+    group: dict[str, Any], length: int, first: str | None, last: str | None
+) -> int | None:
+    """A group's lag on a partition stream as :meth:`Admin.describe_topic` reports it:
+    :func:`xinfo_lag`, else what the stream's ends (``first`` and ``last`` entry ids) decide.
+    ``None`` when it must be counted with :func:`count_after` (cap that count at ``length``)."""
+    lag = xinfo_lag(group, length)
+    if lag is None:
+        known = _known_lag(_text(group["last-delivered-id"]), length, first, last)
+        if known is not None:
+            lag = min(known, length)
+    return lag
+
+
+async def unknown_lags(
+    redis: Any, jobs: list[tuple[str, dict[str, Any], int]], walk: int
+) -> list[int]:
+    """Lags that ``XINFO GROUPS`` did not give, for ``(stream, group entry, stream length)``
+    jobs: the stream's ends are read (one round trip), then :func:`group_lag` and, where the
+    ends do not settle it, :func:`count_after`. The same numbers as describe's."""
+    pipe = redis.pipeline(transaction=False)
+    for key, _, _ in jobs:
+        pipe.xrange(key, count=1)
+        pipe.xrevrange(key, count=1)
+    ends = await pipe.execute()
+    lags: list[int | None] = []
+    counting: list[tuple[int, str, str]] = []
+    for k, (key, group, length) in enumerate(jobs):
+        first, last = ends[2 * k : 2 * k + 2]
+        lag = group_lag(
+            group,
+            length,
+            _text(first[0][0]) if first else None,
+            _text(last[0][0]) if last else None,
+        )
+        if lag is None:
+            counting.append((k, key, _text(group["last-delivered-id"])))
+        lags.append(lag)
+    if counting:
+        counts = await count_after(redis, [(key, pos) for _, key, pos in counting], walk)
+        for (k, _, _), count in zip(counting, counts, strict=True):
+            lags[k] = min(count, jobs[k][2])
+    return [int(lag or 0) for lag in lags]
 
 
 async def describe(redis: Any, keys: Keys, topic: str, meta: TopicMeta, walk: int) -> TopicInfo:
@@ -160,17 +224,15 @@ async def describe(redis: Any, keys: Keys, topic: str, meta: TopicMeta, walk: in
         infos: list[GroupInfo] = []
         for g in groups[i]:
             name, position = _text(g["name"]), _text(g["last-delivered-id"])
-            lag = g.get("lag")
+            lag = group_lag(g, length, first_id, last_id)
             if lag is None:
-                lag = _known_lag(position, length, first_id, last_id)
-                if lag is None:
-                    counting.append((i, len(infos), position))
+                counting.append((i, len(infos), position))
             j = 2 * (i * len(names) + names.index(name))
             owner = None if leases[j] is None else _text(leases[j])
             infos.append(
                 GroupInfo(
-                    name, int(g["pending"]), min(max(int(lag or 0), 0), length),
-                    int(g["consumers"]), owner, position, int(leases[j + 1]),
+                    name, int(g["pending"]), lag or 0, int(g["consumers"]), owner, position,
+                    int(leases[j + 1]),
                 )
             )  # fmt: skip
         partitions.append(PartitionInfo(i, length, first_id, last_id, infos))

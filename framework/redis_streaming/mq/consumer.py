@@ -7,7 +7,7 @@ import os
 import re
 import secrets
 import socket
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.metrics import Metrics, default_metrics
@@ -16,6 +16,10 @@ from redis_streaming.mq.keys import validate_name
 from redis_streaming.mq.retry import RetryPolicy
 from redis_streaming.mq.subscription import Handler, Subscription, SubscriptionState
 from redis_streaming.options import MQOptions
+from redis_streaming.tracing import TracedSubscription
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 __all__ = ["Consumer", "default_consumer_id"]
 
@@ -42,7 +46,10 @@ class Consumer:
     Redis outages never end the consumer: every loop backs off (0.1 s to 5 s) and resumes.
 
     ``metrics`` receives the consumer-side counts and handler durations (default:
-    :func:`~redis_streaming.metrics.default_metrics`).
+    :func:`~redis_streaming.metrics.default_metrics`). With a ``tracer``, each handler call runs
+    in a CONSUMER span ``process {topic}`` whose parent is the context the producer put in the
+    message's headers (``traceparent``), so the trace continues, across retries too; a handler
+    exception is recorded on the span. Without a tracer no tracing code runs at all.
     """
 
     def __init__(
@@ -52,9 +59,11 @@ class Consumer:
         consumer_id: str | None = None,
         *,
         metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.redis = redis
         self.metrics = metrics or default_metrics()
+        self.tracer = tracer
         self.options = options or MQOptions()
         self.consumer_id = validate_name(consumer_id or default_consumer_id(), "consumer id")
         self._subs: dict[tuple[str, str], Subscription] = {}
@@ -96,15 +105,18 @@ class Consumer:
                 f"{topic!r} already has a subscription in group {group!r} on this consumer; "
                 "use one handler per topic and group (or another group)"
             )
-        sub = Subscription(
-            topic,
-            group,
-            handler,
-            id=id or f"{topic}:{group}",
-            retry=retry or self.options.retry,
-            start=start,
-            batch_size=batch_size or self.options.batch_size,
-        )
+        settings: dict[str, Any] = {
+            "id": id or f"{topic}:{group}",
+            "retry": retry or self.options.retry,
+            "start": start,
+            "batch_size": batch_size or self.options.batch_size,
+        }
+        if self.tracer is None:
+            sub = Subscription(topic, group, handler, **settings)
+        else:  # its handler calls run in spans; the hot path is untouched without a tracer
+            sub = TracedSubscription(
+                topic, group, handler, tracer=self.tracer, consumer_id=self.consumer_id, **settings
+            )
         self._subs[(topic, group)] = sub
         if self.running:
             self._start_one(sub)

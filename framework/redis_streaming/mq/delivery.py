@@ -11,6 +11,7 @@ from typing import Any
 
 from redis_streaming.errors import DeadLetter, DecodeError, Retry
 from redis_streaming.metrics import Metrics, default_metrics
+from redis_streaming.metrics.batching import PartitionCounts, duration_sampler
 from redis_streaming.mq.aio import wait_event
 from redis_streaming.mq.codec import decode_payload, entry_args, parse_fields
 from redis_streaming.mq.dead_letter import DeadLetterWriter
@@ -47,8 +48,11 @@ class Delivery:
     atomic schedule-and-ack; blocking: wait and call again, the entry staying pending) or
     dead-lettered. The final write is shielded from cancellation.
 
-    Metrics: handler duration per call; acked once per confirmed batch of acknowledgements;
-    retried and dead-lettered where they happen.
+    Metrics: handler durations (all calls, or a sample above 200 a second: see
+    :class:`~redis_streaming.metrics.batching.DurationSampler`); acked counts as Redis confirms
+    them, added to the counter at most twice a second
+    (:class:`~redis_streaming.metrics.batching.PartitionCounts`); retried and dead-lettered
+    where they happen.
     """
 
     def __init__(
@@ -82,6 +86,8 @@ class Delivery:
         self._oldest = 0.0
         self.metrics = metrics or default_metrics()
         self.labels = self.metrics.labels(sub.topic, partition, sub.group, consumer_id)
+        self.counts = PartitionCounts(self.metrics, self.labels)
+        self._durations = duration_sampler(self.metrics)
 
     # -- batched outcomes ----------------------------------------------------------------
     # Acks and delayed-retry schedules of handled entries are queued and sent together, in
@@ -122,7 +128,7 @@ class Delivery:
             acked += count
         self._queued -= retries + acked
         if acked:
-            self.metrics.acked(self.labels, acked)
+            self.counts.acked(acked)
 
     @property
     def queued(self) -> int:
@@ -155,6 +161,7 @@ class Delivery:
                 self._queued,
                 exc,
             )
+        self.counts.flush()
 
     # -- handling ----------------------------------------------------------------------------
 
@@ -207,15 +214,18 @@ class Delivery:
         """Run the handler; returns what it raised. (A separate frame, so the exception's
         traceback does not form a reference cycle with ``handle``'s locals.)"""
         self.sub.in_flight += 1
-        start = time.perf_counter()
+        timed = self._durations.sample()
+        start = time.perf_counter() if timed else 0.0
         try:
             await self.sub.call(message)
         except Exception as exc:
-            self.metrics.handler_duration(self.labels.error, time.perf_counter() - start)
+            if timed:
+                self.metrics.handler_duration(self.labels.error, time.perf_counter() - start)
             return exc
         finally:
             self.sub.in_flight -= 1
-        self.metrics.handler_duration(self.labels.success, time.perf_counter() - start)
+        if timed:
+            self.metrics.handler_duration(self.labels.success, time.perf_counter() - start)
         return None
 
     async def _failed(self, entry: Entry, message: Message, error: Exception) -> Message | None:

@@ -8,7 +8,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
 from redis_streaming.metrics import Metrics, default_metrics
@@ -20,6 +20,10 @@ from redis_streaming.mq.message import ProducerRecord, SendResult
 from redis_streaming.mq.redis_errors import is_connection_error, unavailable
 from redis_streaming.mq.topics import TopicMeta, TopicStore
 from redis_streaming.options import MQOptions
+from redis_streaming.tracing import ProducerTracing, with_context
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 __all__ = ["Producer", "partition_for_key"]
 
@@ -77,15 +81,25 @@ class Producer:
     reached.
 
     ``metrics`` receives the ``redis_streaming.messages.produced`` counts (default:
-    :func:`~redis_streaming.metrics.default_metrics`).
+    :func:`~redis_streaming.metrics.default_metrics`). With a ``tracer``, every call runs in a
+    PRODUCER span ``send {topic}`` whose context travels in the message headers (W3C
+    ``traceparent``), so consumers continue the trace; a ``traceparent`` header given by the
+    caller is kept as it is. ``send_many`` makes one span per call, carried by all its
+    messages. Without a tracer nothing is traced and no header is added.
     """
 
     def __init__(
-        self, redis: Any, options: MQOptions | None = None, *, metrics: Metrics | None = None
+        self,
+        redis: Any,
+        options: MQOptions | None = None,
+        *,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.redis = redis
         self.options = options or MQOptions()
         self.metrics = metrics or default_metrics()
+        self._tracing = None if tracer is None else ProducerTracing(tracer)
         self.keys = Keys(self.options.namespace)
         self.topics = TopicStore(redis, self.options)
         self._routes: dict[str, _Route] = {}
@@ -153,6 +167,25 @@ class Producer:
         :class:`~redis_streaming.DelayedMover` then appends it (delay measured on the Redis
         server's clock). The write is acknowledged by Redis before this returns.
         """
+        tracing = self._tracing
+        if tracing is None:
+            return await self._send(topic, payload, key, headers, partition, delay)
+        extra = {"messaging.redis_streaming.delay_ms": _delay_ms(delay)} if delay else {}
+        with tracing.span(topic, **extra) as span:
+            headers = with_context(tracing.context(), headers)
+            result = await self._send(topic, payload, key, headers, partition, delay)
+            tracing.sent(span, result)
+            return result
+
+    async def _send(
+        self,
+        topic: str,
+        payload: Any,
+        key: str | None,
+        headers: dict[str, str] | None,
+        partition: int | None,
+        delay: float | timedelta | None,
+    ) -> SendResult:
         fields = self._fields(topic, payload, key, headers, partition, time.time_ns() // 10**6)
         delay_ms = _delay_ms(delay)
         try:
@@ -182,16 +215,29 @@ class Producer:
         before the first write, so a bad item raises without anything being sent. Should the
         connection fail midway, a prefix of the batch may have been written.
         """
+        tracing = self._tracing
+        if tracing is None:
+            return await self._send_many(topic, messages, None)
+        with tracing.span(topic) as span:
+            results = await self._send_many(topic, messages, tracing.context())
+            span.set_attribute("messaging.batch.message_count", len(results))
+            return results
+
+    async def _send_many(
+        self,
+        topic: str,
+        messages: Iterable[Any | ProducerRecord],
+        context: dict[str, str] | None,
+    ) -> list[SendResult]:
         ts = time.time_ns() // 10**6
         encoded: list[tuple[list[Any], str | None, int | None]] = []
         for item in messages:
             if isinstance(item, ProducerRecord):
-                fields = self._fields(
-                    topic, item.payload, item.key, item.headers, item.partition, ts
-                )
+                headers = item.headers if context is None else with_context(context, item.headers)
+                fields = self._fields(topic, item.payload, item.key, headers, item.partition, ts)
                 encoded.append((fields, item.key, item.partition))
             else:
-                encoded.append((self._fields(topic, item, None, None, None, ts), None, None))
+                encoded.append((self._fields(topic, item, None, context, None, ts), None, None))
         try:
             route = await self._route(topic)
             batch: list[tuple[int, list[Any]]] = []

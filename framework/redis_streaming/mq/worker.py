@@ -129,6 +129,7 @@ class PartitionWorker:
         recovered = False
         try:
             while self._taking():
+                self.delivery.counts.flush_if_due()
                 try:
                     if not recovered:
                         await self._recover()
@@ -219,8 +220,8 @@ class PartitionWorker:
                 taken += 1
                 await self.delivery.handle(entry)
         finally:
-            if taken:  # counted once per batch
-                self.metrics.consumed(self.delivery.labels, taken)
+            if taken:  # counted once per batch (and added to the counter twice a second)
+                self.delivery.counts.consumed(taken)
 
     # -- claiming ----------------------------------------------------------------------------
 
