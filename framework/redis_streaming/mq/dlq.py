@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import builtins
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis_streaming.errors import DecodeError
+from redis_streaming.errors import ConfigurationError, DecodeError
 from redis_streaming.mq.codec import decode_payload, parse_fields
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.redis_errors import is_connection_error, unavailable
 from redis_streaming.options import MQOptions
 
-__all__ = ["DeadLetterEntry", "DeadLetters"]
+__all__ = ["DeadLetterEntry", "DeadLetters", "check_id"]
 
 _PAGE = 200
+_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_U64 = 2**64 - 1
+
+
+def check_id(value: object) -> str:
+    """``value`` if it is a complete stream entry id (``<ms>-<seq>``, both 64-bit unsigned).
+
+    Raises :class:`~redis_streaming.errors.ConfigurationError` otherwise: Redis would reject
+    it, or (for ``<ms>`` alone) read it as a range of ids.
+    """
+    if isinstance(value, str):
+        match = _ID.fullmatch(value)
+        if match is not None and int(match[1]) <= _U64 and int(match[2]) <= _U64:
+            return value
+    raise ConfigurationError(
+        f"invalid dead-letter id {value!r}: use an entry id as listed, e.g. "
+        "'1700000000000-0' (milliseconds, '-', sequence number)"
+    )
 
 
 @dataclass(slots=True, frozen=True)
@@ -118,11 +137,15 @@ class DeadLetters:
     ) -> list[DeadLetterEntry]:
         """Newest first, at most ``count``; only ``group``'s when given.
 
-        Page with ``before``: pass the ``id`` of the last entry of the previous page.
+        Page with ``before``: pass the ``id`` of the last entry of the previous page; only
+        older entries are listed. A malformed id raises
+        :class:`~redis_streaming.errors.ConfigurationError`.
         """
         validate_name(topic)
         if group is not None:
             validate_name(group, "group")
+        if before is not None and not any(int(n) for n in check_id(before).split("-")):
+            return []  # nothing is older than 0-0 (and Redis rejects the bound "(0-0")
         if count < 1:
             return []
         key = self.keys.dlq(topic)
@@ -141,8 +164,10 @@ class DeadLetters:
         return out
 
     async def get(self, topic: str, id: str) -> DeadLetterEntry | None:
-        """The dead letter with this id, or ``None``."""
+        """The dead letter with this id, or ``None``; a malformed id raises
+        :class:`~redis_streaming.errors.ConfigurationError`."""
         validate_name(topic)
+        check_id(id)
         found = await self._call(topic, self.redis.xrange(self.keys.dlq(topic), id, id, count=1))
         return _entry(topic, *found[0]) if found else None
 
@@ -151,6 +176,7 @@ class DeadLetters:
     ) -> builtins.list[tuple[bytes, dict[bytes, bytes]]]:
         key = self.keys.dlq(topic)
         if ids is not None:
+            ids = [check_id(i) for i in dict.fromkeys(ids)]  # a repeated id is replayed once
             pipe = self.redis.pipeline(transaction=False)
             for i in ids:
                 pipe.xrange(key, i, i, count=1)
@@ -172,7 +198,9 @@ class DeadLetters:
     ) -> int:
         """Send dead letters back to the group that failed them; returns how many.
 
-        All of the topic's dead letters, or those with ``ids``, optionally only ``group``'s.
+        All of the topic's dead letters, or those with ``ids`` (ids not in the DLQ are skipped;
+        a malformed one raises :class:`~redis_streaming.errors.ConfigurationError` before
+        anything is replayed), optionally only ``group``'s.
         Each goes to ``rs:redeliver:{T:i}:G`` of its group and partition with attempt 1 and its
         original id as ``origin_id``, and is then removed from the DLQ.
         """
@@ -200,9 +228,14 @@ class DeadLetters:
         return replayed
 
     async def purge(self, topic: str, ids: builtins.list[str] | None = None) -> int:
-        """Delete dead letters (all of the topic's, or those with ``ids``); returns how many."""
+        """Delete dead letters (all of the topic's, or those with ``ids``); returns how many.
+
+        A malformed id raises :class:`~redis_streaming.errors.ConfigurationError` before
+        anything is deleted."""
         validate_name(topic)
         key = self.keys.dlq(topic)
+        for i in ids or ():
+            check_id(i)
         if ids is None:
             pipe = self.redis.pipeline(transaction=True)
             pipe.xlen(key)

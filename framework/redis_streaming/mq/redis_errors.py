@@ -36,6 +36,8 @@ def error_code(exc: BaseException) -> str:
     marker = " of pipeline caused error: "
     if text.startswith("Command # ") and marker in text:
         text = text.split(marker, 1)[1]
+    # ... and some versions give the original as a tuple's repr: "('UNBLOCKED the stream ...',)"
+    text = text.lstrip("('\"")
     return text.split(" ", 1)[0] if text else ""
 
 
