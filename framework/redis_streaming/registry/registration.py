@@ -1,0 +1,142 @@
+"""A registered instance kept alive by heartbeats until it is closed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from redis_streaming.mq.aio import BackgroundLoop, wait_event
+from redis_streaming.mq.backoff import Backoff
+from redis_streaming.mq.redis_errors import is_connection_error
+from redis_streaming.registry.instance import ServiceInstance
+
+if TYPE_CHECKING:
+    from redis_streaming.registry.registry import ServiceRegistry
+
+__all__ = ["Registration"]
+
+log = logging.getLogger(__name__)
+
+
+class Registration(BackgroundLoop):
+    """Keeps one instance registered: ``start()`` registers it (ADDED) and heartbeats every
+    ``heartbeat_interval_s``; ``stop()`` ends the heartbeats and deregisters it (REMOVED).
+
+    ``async with registry.registration(instance) as reg:`` does both. A heartbeat that finds
+    the instance gone (it expired while the process was stalled or Redis was away, or someone
+    deregistered it) registers it again and counts it in :attr:`reregistrations`. Redis errors
+    in the heartbeat loop are logged and retried with capped backoff; the loop never dies of
+    them. Build it with :meth:`ServiceRegistry.registration`.
+    """
+
+    def __init__(
+        self,
+        registry: ServiceRegistry,
+        instance: ServiceInstance,
+        *,
+        deregister_on_close: bool = True,
+    ) -> None:
+        super().__init__()
+        self.registry = registry
+        self.deregister_on_close = deregister_on_close
+        self.heartbeats = 0
+        self.reregistrations = 0
+        self.last_error: BaseException | None = None
+        self._instance = instance
+
+    @property
+    def instance(self) -> ServiceInstance:
+        """The instance as this registration last wrote or read it."""
+        return self._instance
+
+    async def start(self) -> None:
+        """Register the instance (raises ``RedisUnavailable`` if Redis cannot be reached) and
+        start heartbeating. Idempotent."""
+        if self.running:
+            return
+        await self.registry.register(self._instance)
+        self._launch(f"redis-streaming-registration-{self._instance.instance_id}")
+
+    async def stop(self) -> None:
+        """Stop heartbeating, then deregister (unless ``deregister_on_close`` is false).
+
+        A failed deregistration is logged, not raised: the instance then expires after
+        ``ttl_s``.
+        """
+        was_running = self.running
+        await super().stop()
+        if was_running and self.deregister_on_close:
+            final = asyncio.ensure_future(self.registry.deregister(self._instance))
+            try:
+                await asyncio.shield(final)  # the last write completes even if we are cancelled
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "registry: could not deregister %s/%s (%s); it expires after %.1fs",
+                    self._instance.service, self._instance.instance_id, exc,
+                    self.registry.options.ttl_s,
+                )  # fmt: skip
+
+    async def update(
+        self,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        weight: int | None = None,
+        healthy: bool | None = None,
+    ) -> ServiceInstance:
+        """Change the instance (see :meth:`ServiceRegistry.update`) and remember the change, so
+        a later re-registration writes it too. Returns the instance as it now is."""
+        updated = await self.registry.update(
+            self._instance, metadata=metadata, weight=weight, healthy=healthy
+        )
+        changes: dict[str, object] = {}
+        if metadata is not None:
+            changes["metadata"] = metadata
+        if weight is not None:
+            changes["weight"] = weight
+        if healthy is not None:
+            changes["healthy"] = healthy
+        self._instance = updated if updated is not None else self._instance.replace(**changes)
+        return self._instance
+
+    async def __aenter__(self) -> Registration:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _run(self) -> None:
+        interval = self.registry.options.heartbeat_interval_s
+        backoff = Backoff(max_s=max(0.1, interval / 2))
+        wait = interval
+        while not await wait_event(self._stopping, wait):
+            try:
+                result = await self.registry.heartbeat(self._instance)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = exc
+                wait = backoff.next_delay()
+                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                log.log(level, "registry: heartbeat failed: %s; retrying in %.2fs", exc, wait)
+                continue
+            backoff.reset()
+            self.last_error = None
+            self.heartbeats += 1
+            wait = interval
+            if result.reregistered:
+                self.reregistrations += 1
+                log.warning(
+                    "registry: %s/%s had expired or was removed; registered it again",
+                    self._instance.service, self._instance.instance_id,
+                )  # fmt: skip

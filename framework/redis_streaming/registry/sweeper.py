@@ -1,0 +1,141 @@
+"""The sweeper: removes expired ephemeral instances and publishes their REMOVED events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from redis_streaming.mq.aio import BackgroundLoop, wait_event
+from redis_streaming.mq.backoff import Backoff
+from redis_streaming.mq.keys import validate_name
+from redis_streaming.mq.redis_errors import is_connection_error, is_noscript, unavailable
+from redis_streaming.registry import scripts
+from redis_streaming.registry.keys import RegistryKeys
+from redis_streaming.registry.options import RegistryOptions
+from redis_streaming.registry.registry import forget_if_empty
+
+__all__ = ["RegistrySweeper"]
+
+log = logging.getLogger(__name__)
+_BATCH = 500  # expired instances one sweep call removes per service at most
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RegistrySweeper(BackgroundLoop):
+    """Every ``sweep_interval_s``: removes the instances whose expiry has passed (Redis server
+    clock) and publishes one REMOVED event for each, then drops services with no instances
+    left from the names set. Persistent instances never expire.
+
+    Each service is swept by one Lua script that checks every candidate's expiry again and
+    deletes it, removes it from the service's set and publishes its REMOVED event atomically,
+    so any number of sweepers (one per application process is fine) remove an instance once
+    and publish one event for it. Redis errors in the loop are logged and retried with capped
+    backoff; the loop never dies of them.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        options: RegistryOptions | None = None,
+        services: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.redis = redis
+        self.options = options or RegistryOptions()
+        self.keys = RegistryKeys(self.options.namespace)
+        self.services = (
+            None if services is None else [validate_name(s, "service") for s in services]
+        )
+        self.removed = 0
+        self.passes = 0
+        self.last_error: BaseException | None = None
+
+    async def start(self) -> None:
+        """Start the background loop (idempotent); its first pass runs at once."""
+        self._launch("redis-streaming-registry-sweeper")
+
+    async def _run(self) -> None:
+        backoff = Backoff(max_s=self.options.sweep_interval_s)
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+                backoff.reset()
+                self.last_error = None
+                wait = self.options.sweep_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = exc
+                wait = backoff.next_delay()
+                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                log.log(level, "registry sweeper: %s; retrying in %.2fs", exc, wait)
+            await wait_event(self._stopping, wait)
+
+    async def run_once(self) -> dict[str, int]:
+        """One pass now; returns the instances removed per service (services with nothing
+        removed included). Raises ``RedisUnavailable`` when Redis cannot be reached."""
+        try:
+            return await self._pass()
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise unavailable(exc, self.redis, "sweeping expired instances") from exc
+            raise
+
+    async def _pass(self) -> dict[str, int]:
+        if self.services is not None:
+            services = self.services
+        else:
+            services = sorted(_text(s) for s in await self.redis.smembers(self.keys.names))
+        result = dict.fromkeys(services, 0)
+        if not services:
+            self.passes += 1
+            return result
+        # Round trip 1: the expired candidates of every service (read only).
+        replies = await self._eval_all(
+            scripts.EXPIRED, [([self.keys.instances(s)], [_BATCH]) for s in services]
+        )
+        calls: list[tuple[list[str], list[Any]]] = []
+        swept: list[str] = []
+        empty: list[str] = []
+        for service, reply in zip(services, replies, strict=True):
+            count, ids = int(reply[0]), [_text(i) for i in reply[1:]]
+            if ids:
+                keys = [self.keys.instances(service)]
+                keys += [self.keys.instance(service, i) for i in ids]
+                calls.append((keys, [self.keys.events(service), service, *ids]))
+                swept.append(service)
+            elif count == 0:
+                empty.append(service)
+        # Round trip 2: remove them; the script re-checks each one atomically.
+        for service, (removed, left) in zip(
+            swept, await self._eval_all(scripts.SWEEP, calls), strict=True
+        ):
+            result[service] = int(removed)
+            if int(left) == 0:
+                empty.append(service)
+        for service in empty:
+            await forget_if_empty(self.redis, self.keys, service)
+        self.removed += sum(result.values())
+        self.passes += 1
+        return result
+
+    async def _eval_all(self, script: Any, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run ``script`` once per call in one pipeline (loading it first on NOSCRIPT)."""
+        if not calls:
+            return []
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                return list(await pipe.execute())
+            except Exception as exc:
+                if attempt == 2 or not is_noscript(exc):
+                    raise
+                await script.load(self.redis)  # the server lost its script cache (restart)
+        raise AssertionError("unreachable")

@@ -1,0 +1,50 @@
+"""Shared helpers of the registry tests: fast options, instances, reading watch events."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis_streaming.registry import RegistryOptions, ServiceEvent, ServiceInstance, ServiceWatch
+
+# A 1 s TTL keeps expiry tests quick; the protocol is the same as with the 30 s default.
+FAST = {
+    "ttl_s": 1.0,
+    "heartbeat_interval_s": 0.2,
+    "sweep_interval_s": 0.2,
+    "health_check_interval_s": 0.2,
+    "health_check_timeout_s": 0.2,
+}
+
+
+def fast(namespace: str, **extra: object) -> RegistryOptions:
+    """``RegistryOptions`` for a test namespace with short TTL and intervals."""
+    return RegistryOptions.model_validate({"namespace": namespace, **FAST, **extra})
+
+
+def inst(
+    instance_id: str, port: int = 8000, service: str = "orders", **extra: object
+) -> ServiceInstance:
+    """An instance of ``service`` on 127.0.0.1."""
+    return ServiceInstance(service, instance_id, "127.0.0.1", port, **extra)  # type: ignore[arg-type]
+
+
+async def next_event(watch: ServiceWatch, timeout_s: float = 5.0) -> ServiceEvent:
+    """The watch's next event, failing the test after ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        return await anext(watch)
+
+
+async def events_until_quiet(watch: ServiceWatch, quiet_s: float = 0.5) -> list[ServiceEvent]:
+    """Every event until none arrives for ``quiet_s``."""
+    out: list[ServiceEvent] = []
+    while True:
+        try:
+            async with asyncio.timeout(quiet_s):
+                out.append(await anext(watch))
+        except TimeoutError:
+            return out
+
+
+def summary(events: list[ServiceEvent]) -> list[tuple[str, str]]:
+    """``(type, instance_id)`` of each event."""
+    return [(e.type.value, e.instance_id) for e in events]
