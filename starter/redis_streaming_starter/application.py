@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from dependency_injector import containers, providers
@@ -14,7 +15,12 @@ from fastapi import FastAPI
 from redis_streaming import ConfigurationError, Consumer
 from redis_streaming.mq.aio import cancel_and_wait
 from redis_streaming_starter.actuator import build_router
-from redis_streaming_starter.actuator.health import HealthRegistry, mq_health, redis_health
+from redis_streaming_starter.actuator.health import (
+    HealthRegistry,
+    mq_health,
+    redis_health,
+    registry_health,
+)
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.listener import (
@@ -37,10 +43,12 @@ class RedisStreamingApplication:
     ``settings`` defaults to :func:`load_settings` (environment and ``application.yaml``);
     ``container`` to :class:`Container` (a subclass or an instance may be given);
     ``listener_packages`` adds to ``mq.listener_packages``. Start order: Redis, listeners
-    (consumer), delayed mover, housekeeper; stop is the reverse, graceful within
-    ``mq.shutdown_timeout_s``. ``asgi`` is a FastAPI app with the actuator and this lifecycle
-    in its lifespan; ``run()`` serves it with uvicorn (SIGTERM/SIGINT stop it gracefully). To add
-    it to your own FastAPI app, pass ``lifespan=app.lifespan`` and include ``app.router``.
+    (consumer), delayed mover, housekeeper, gauges, registry sweeper and health checker, and
+    last the registration of this instance (``registry.enabled``); stop deregisters first,
+    then drains the listeners gracefully within ``mq.shutdown_timeout_s`` and stops the rest.
+    ``asgi`` is a FastAPI app with the actuator and this lifecycle in its lifespan; ``run()``
+    serves it with uvicorn (SIGTERM/SIGINT stop it gracefully). To add it to your own FastAPI
+    app, pass ``lifespan=app.lifespan`` and include ``app.router``.
     """
 
     def __init__(
@@ -64,12 +72,17 @@ class RedisStreamingApplication:
         self.running = False
         self.redis: Any = None
         self.consumer: Consumer | None = None
+        self.gauges: Any = None
+        self.registration: Any = None
         self._services: list[Any] = []
         self._runners: list[Callable[[Any], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._asgi: FastAPI | None = None
+        self._management_asgi: FastAPI | None = None
         self.health.register("redis", redis_health(lambda: self.redis))
         self.health.register("mq", mq_health(lambda: self.consumer, lambda: self.running))
+        if self.settings.registry.enabled:
+            self.health.register("registry", registry_health(lambda: self.registration))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -83,10 +96,23 @@ class RedisStreamingApplication:
             self.consumer = await resolve(self.container.consumer)
             await self._subscribe_listeners(self.consumer)
             await self.consumer.start()
-            for name in ("delayed_mover", "housekeeper"):
+            names = ["delayed_mover", "housekeeper"]
+            if self.settings.metrics.enabled:
+                names.append("topic_gauges")
+            registry = self.settings.registry
+            if registry.enabled and registry.sweeper:
+                names.append("registry_sweeper")
+            if registry.enabled and registry.health_checks:
+                names.append("health_checker")
+            for name in names:
                 service = await resolve(getattr(self.container, name))
                 await service.start()
                 self._services.append(service)
+                if name == "topic_gauges":
+                    self.gauges = service
+            if registry.enabled:  # last: others find this instance once it is ready
+                self.registration = await resolve(self.container.registration)
+                await self.registration.start()
         except BaseException:
             self.failed = True
             await self._shutdown(0)
@@ -109,6 +135,12 @@ class RedisStreamingApplication:
         self.running = False
         log.info("%s stopped", self.settings.app.name)
 
+    async def refresh_gauges(self) -> None:
+        """Re-read the Redis-backed gauges (lag, pending, lengths) when older than
+        ``metrics.gauge_max_age_s``; bounded by ``metrics.gauge_timeout_s``, never raises."""
+        if self.gauges is not None:
+            await self.gauges.refresh(max_age_s=self.settings.metrics.gauge_max_age_s)
+
     def runner(self, fn: R) -> R:
         """Register ``async def fn(container)`` to run once the application has started (like
         Spring's ApplicationRunner); it is cancelled when the application stops."""
@@ -124,6 +156,9 @@ class RedisStreamingApplication:
             log.exception("runner %s failed", getattr(fn, "__qualname__", fn))
 
     async def _shutdown(self, timeout_s: float) -> None:
+        if self.registration is not None:  # first: stop being discovered, then drain
+            await self.registration.stop()
+            self.registration = None
         for task in self._tasks:
             await cancel_and_wait(task)
         self._tasks.clear()
@@ -132,6 +167,7 @@ class RedisStreamingApplication:
         for service in reversed(self._services):
             await service.stop()
         self._services.clear()
+        self.gauges = None
         result = self.container.shutdown_resources()
         if result is not None:
             await result
@@ -193,20 +229,35 @@ class RedisStreamingApplication:
 
     @property
     def asgi(self) -> FastAPI:
-        """A FastAPI app serving the actuator, with this application's lifecycle."""
+        """A FastAPI app with this application's lifecycle, serving the actuator too unless
+        ``actuator.port`` puts it on its own port (then see ``management_asgi``)."""
         if self._asgi is None:
             app = FastAPI(
                 title=self.settings.app.name,
                 version=self.settings.app.version,
                 lifespan=self.lifespan,
             )
-            if self.settings.actuator.enabled:
+            if self.settings.actuator.enabled and self.settings.actuator.port is None:
                 app.include_router(self.router)
             self._asgi = app
         return self._asgi
 
+    @property
+    def management_asgi(self) -> FastAPI:
+        """The actuator alone, without the lifecycle: what ``run()`` serves on
+        ``actuator.port`` when it is set."""
+        if self._management_asgi is None:
+            app = FastAPI(
+                title=f"{self.settings.app.name} actuator", version=self.settings.app.version
+            )
+            if self.settings.actuator.enabled:
+                app.include_router(self.router)
+            self._management_asgi = app
+        return self._management_asgi
+
     def run(self) -> None:
-        """Serve ``asgi`` with uvicorn on ``app.host``:``app.port`` until SIGTERM/SIGINT."""
+        """Serve ``asgi`` with uvicorn on ``app.host``:``app.port`` (and the actuator on
+        ``actuator.port`` when set) until SIGTERM/SIGINT, then stop gracefully and exit 0."""
         import uvicorn
 
         class Server(uvicorn.Server):
@@ -218,13 +269,51 @@ class RedisStreamingApplication:
                 if isinstance(captured, list):
                     captured.clear()
 
+        class ManagementServer(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield  # the main server owns the signals and stops this one after itself
+
         self._configure_logging()
+        level = self.settings.logging.level.lower()
         config = uvicorn.Config(
             self.asgi,
             host=self.settings.app.host,
             port=self.settings.app.port,
-            log_level=self.settings.logging.level.lower(),
+            log_level=level,
             timeout_graceful_shutdown=int(self.settings.mq.shutdown_timeout_s) + 1,
             lifespan="on",
         )
-        Server(config).run()
+        main = Server(config)
+        port = self.settings.actuator.port
+        if port is None or not self.settings.actuator.enabled:
+            main.run()
+            return
+        management = ManagementServer(
+            uvicorn.Config(
+                self.management_asgi,
+                host=self.settings.app.host,
+                port=port,
+                log_level=level,
+                lifespan="off",
+            )
+        )
+
+        try:  # bind first, so a taken port is a clear error before anything starts
+            family = socket.AF_INET6 if ":" in self.settings.app.host else socket.AF_INET
+            sock = socket.create_server((self.settings.app.host, port), family=family)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the actuator cannot listen on {self.settings.app.host}:{port} ({exc}): choose "
+                "a free REDIS_STREAMING_ACTUATOR__PORT, or unset it to serve it on app.port"
+            ) from None
+
+        async def serve_both() -> None:
+            task = asyncio.create_task(management.serve(sockets=[sock]))
+            try:
+                await main.serve()
+            finally:
+                management.should_exit = True
+                await task
+
+        asyncio.run(serve_both())

@@ -3,6 +3,7 @@ optional ``application.yaml`` in the working directory; the environment wins."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,14 +19,18 @@ from pydantic_settings import (
 )
 
 from redis_streaming import ConfigurationError, MQOptions, validate_name
+from redis_streaming.registry import RegistryOptions
 
 __all__ = [
     "ActuatorSettings",
     "AppSettings",
     "LoggingSettings",
     "MQSettings",
+    "MetricsSettings",
     "RedisSettings",
+    "RegistrySettings",
     "Settings",
+    "TracingSettings",
     "load_settings",
 ]
 
@@ -180,6 +185,114 @@ class ActuatorSettings(_Section):
         return "*" in self.expose or endpoint in self.expose
 
 
+class RegistrySettings(RegistryOptions):
+    """The ``registry`` section: the framework's ``RegistryOptions`` plus this application's own
+    registration (it registers itself on start, heartbeats, deregisters on graceful stop)."""
+
+    enabled: bool = Field(
+        False, description="Register this application in the service registry and run the sweeper."
+    )
+    service: str | None = Field(None, description="Service name to register as; unset = app.name.")
+    host: str | None = Field(
+        None,
+        description="Host others reach this instance at; unset = app.host, or this machine's "
+        "name when app.host is a wildcard address (0.0.0.0, ::).",
+    )
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port others reach this instance at; unset = app.port."
+    )
+    protocol: str = Field("http", description="URL scheme of the instance (http, https, tcp...).")
+    weight: int = Field(100, ge=0, le=1_000_000, description="Weight for weighted choice.")
+    metadata: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Metadata of the instance: k=v pairs, comma-separated (or a JSON object). "
+        "version, actuator and health_url are added.",
+    )
+    sweeper: bool = Field(
+        True, description="Run the sweeper removing expired instances (cheap and atomic)."
+    )
+    health_checks: bool = Field(
+        False,
+        description="Actively probe registered instances (HTTP or TCP), marking them unhealthy.",
+    )
+    health_check_services: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Services the health checker probes; empty = every service.",
+    )
+
+    @field_validator("health_check_services", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("{"):
+            return json.loads(text)
+        out: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, val = pair.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{pair!r} is not key=value; write e.g. region=eu,zone=a")
+            out[key.strip()] = val.strip()
+        return out
+
+
+class MetricsSettings(_Section):
+    """OpenTelemetry metrics, exported as Prometheus text at /actuator/prometheus."""
+
+    enabled: bool = Field(
+        True, description="Record the framework's metrics (an OpenTelemetry SDK MeterProvider)."
+    )
+    gauge_interval_s: float = Field(
+        15.0,
+        gt=0,
+        description="How often lag, pending, length, retry and DLQ gauges are read from Redis "
+        "in the background (one pipeline per read).",
+    )
+    gauge_max_age_s: float = Field(
+        1.0,
+        ge=0,
+        description="A scrape re-reads the gauges from Redis when they are older than this.",
+    )
+    gauge_timeout_s: float = Field(
+        2.0, gt=0, description="Time limit of one gauge read; on expiry the last values stay."
+    )
+    gauge_max_partitions: int = Field(
+        1024, ge=1, description="Most partitions whose gauges one read covers (bounds its cost)."
+    )
+
+
+class TracingSettings(_Section):
+    """OpenTelemetry tracing: traceparent propagated from producer to consumer."""
+
+    enabled: bool = Field(
+        False,
+        description="Producers inject traceparent into headers; listeners run in a CONSUMER "
+        "span that continues the producer's trace.",
+    )
+    exporter: Literal["none", "console", "otlp"] = Field(
+        "otlp",
+        description="Where spans go: otlp (OTLP/HTTP, needs the 'otlp' extra), console (stdout), "
+        "none (spans are created and propagated but not exported).",
+    )
+    otlp_endpoint: str = Field(
+        "http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP traces endpoint."
+    )
+    sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="Fraction of new traces sampled (parent-based)."
+    )
+    set_global: bool = Field(
+        True,
+        description="Install the tracer provider as OpenTelemetry's global one (so your own "
+        "spans join the trace) unless one is set already, which is then used as is.",
+    )
+
+
 class LoggingSettings(_Section):
     """Logging of the application."""
 
@@ -215,6 +328,11 @@ class Settings(BaseSettings):
     app: AppSettings = Field(default_factory=AppSettings, description="The application.")
     redis: RedisSettings = Field(default_factory=RedisSettings, description="Redis connection.")
     mq: MQSettings = Field(default_factory=MQSettings, description="Messaging.")
+    registry: RegistrySettings = Field(
+        default_factory=RegistrySettings, description="Service registry."
+    )
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
+    tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     actuator: ActuatorSettings = Field(default_factory=ActuatorSettings, description="Actuator.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Health", "HealthRegistry", "mq_health", "redis_health"]
+__all__ = ["Health", "HealthRegistry", "aggregate", "mq_health", "redis_health", "registry_health"]
 
 UP, DOWN, OUT_OF_SERVICE, UNKNOWN = "UP", "DOWN", "OUT_OF_SERVICE", "UNKNOWN"
 _ORDER = {DOWN: 0, OUT_OF_SERVICE: 1, UP: 2, UNKNOWN: 3}
@@ -15,23 +15,32 @@ _ORDER = {DOWN: 0, OUT_OF_SERVICE: 1, UP: 2, UNKNOWN: 3}
 
 @dataclass
 class Health:
-    """One component's status and details."""
+    """One component's status and details; a composite component has sub-``components``."""
 
     status: str
     details: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, Health] = field(default_factory=dict)
 
     def body(self, details: bool) -> dict[str, Any]:
-        """The JSON node: ``{"status": ..., "details": {...}}``."""
-        return (
-            {"status": self.status, "details": self.details} if details else {"status": self.status}
-        )
+        """The JSON node: ``{"status": ..., "details": {...}, "components": {...}}``; without
+        ``details`` just ``{"status": ...}`` (Spring hides components with the details)."""
+        node: dict[str, Any] = {"status": self.status}
+        if details and self.details:
+            node["details"] = self.details
+        if details and self.components:
+            node["components"] = {n: h.body(True) for n, h in self.components.items()}
+        return node
 
 
 Check = Callable[[], Awaitable[Health]]
 
 
 class HealthRegistry:
-    """Named health checks; the aggregate is DOWN if any component is DOWN."""
+    """Named health checks; the aggregate is the worst status (DOWN if any component is DOWN).
+
+    Every check runs with a time limit of ``timeout_s`` seconds: one that takes longer, or
+    raises, is DOWN with the error, so a health request never waits on a hung server.
+    """
 
     def __init__(self, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
@@ -47,33 +56,41 @@ class HealthRegistry:
         return sorted(self._checks)
 
     async def check(self, name: str) -> Health:
-        """Run one check; a check that raises or times out is DOWN with the error."""
+        """Run one check (``KeyError`` for an unknown name); raising or timing out is DOWN."""
+        run = self._checks[name]
+        deadline = asyncio.timeout(self.timeout_s)
         try:
-            return await asyncio.wait_for(self._checks[name](), self.timeout_s)
-        except TimeoutError:
-            return Health(DOWN, {"error": f"health check timed out after {self.timeout_s}s"})
+            async with deadline:
+                return await run()
+        except TimeoutError as exc:
+            if deadline.expired():
+                return Health(DOWN, {"error": f"health check timed out after {self.timeout_s}s"})
+            return Health(DOWN, {"error": f"{type(exc).__name__}: {exc}"})
         except Exception as exc:
             return Health(DOWN, {"error": f"{type(exc).__name__}: {exc}"})
 
-    async def check_all(self) -> tuple[str, dict[str, Health]]:
-        """(aggregate status, component results)."""
-        names = self.names
-        results = await asyncio.gather(*(self.check(n) for n in names))
-        components = dict(zip(names, results, strict=True))
+    async def check_all(self, names: Iterable[str] | None = None) -> tuple[str, dict[str, Health]]:
+        """(aggregate status, component results) of ``names`` (default: all), concurrently."""
+        selected = self.names if names is None else [n for n in names if n in self._checks]
+        results = await asyncio.gather(*(self.check(n) for n in selected))
+        components = dict(zip(selected, results, strict=True))
         return aggregate(h.status for h in components.values()), components
 
 
-def aggregate(statuses: Any) -> str:
-    """The worst status (DOWN < OUT_OF_SERVICE < UP < UNKNOWN); UP when there is none."""
+def aggregate(statuses: Iterable[str]) -> str:
+    """The worst status (DOWN < OUT_OF_SERVICE < UP < UNKNOWN); UP when there is none.
+
+    Unknown custom statuses rank with UNKNOWN, as in Spring's default order.
+    """
     worst = UP
     for status in statuses:
-        if _ORDER.get(status, 3) < _ORDER[worst]:
+        if _ORDER.get(status, 3) < _ORDER.get(worst, 3):
             worst = status
     return worst
 
 
 def redis_health(get_redis: Callable[[], Any]) -> Check:
-    """PING the server; UP with its version, DOWN with the error."""
+    """INFO server; UP with its version and mode, DOWN with the error."""
 
     async def check() -> Health:
         redis = get_redis()
@@ -83,15 +100,18 @@ def redis_health(get_redis: Callable[[], Any]) -> Check:
             info = await redis.info("server")
         except Exception as exc:
             return Health(DOWN, {"error": f"{type(exc).__name__}: {exc}"})
-        return Health(
-            UP,
-            {
-                "version": info.get("valkey_version") or info.get("redis_version"),
-                "mode": info.get("redis_mode", "standalone"),
-            },
-        )
+        return Health(UP, server_info(info))
 
     return check
+
+
+def server_info(info: dict[str, Any]) -> dict[str, Any]:
+    """``{"version", "mode"}`` from an ``INFO server`` reply (Valkey reports both versions)."""
+    version = info.get("valkey_version") or info.get("redis_version")
+    return {
+        "version": str(version) if version else None,
+        "mode": info.get("redis_mode", "standalone"),
+    }
 
 
 def mq_health(get_consumer: Callable[[], Any], is_running: Callable[[], bool]) -> Check:
@@ -115,5 +135,30 @@ def mq_health(get_consumer: Callable[[], Any], is_running: Callable[[], bool]) -
         }
         status = UP if consumer.healthy or not listeners else DOWN
         return Health(status, {"consumerId": consumer.consumer_id, "listeners": listeners})
+
+    return check
+
+
+def registry_health(get_registration: Callable[[], Any]) -> Check:
+    """UP while this application's registration heartbeats; DOWN with the last error."""
+
+    async def check() -> Health:
+        registration = get_registration()
+        if registration is None or not registration.running:
+            return Health(
+                OUT_OF_SERVICE, {"reason": "not registered (the application is not running)"}
+            )
+        instance = registration.instance
+        details = {
+            "service": instance.service,
+            "instanceId": instance.instance_id,
+            "address": f"{instance.host}:{instance.port}",
+            "heartbeats": registration.heartbeats,
+            "reregistrations": registration.reregistrations,
+        }
+        if registration.last_error is not None:
+            error = registration.last_error
+            return Health(DOWN, {**details, "error": f"{type(error).__name__}: {error}"})
+        return Health(UP, details)
 
     return check

@@ -1,77 +1,115 @@
-"""The actuator router: discovery links and health (liveness, readiness, components)."""
+"""The actuator router: every endpoint module's routes under ``actuator.base_path``, plus the
+discovery page (``GET {base_path}``) listing them as Spring Boot's HAL links."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from redis_streaming_starter.actuator.health import DOWN, UP, aggregate
+from redis_streaming_starter.actuator import (
+    beans,
+    dlq,
+    env,
+    health_routes,
+    info,
+    listeners,
+    loggers,
+    metrics,
+    services,
+    threaddump,
+    topics,
+)
+from redis_streaming_starter.actuator.context import ActuatorContext
 
 if TYPE_CHECKING:
     from redis_streaming_starter.application import RedisStreamingApplication
 
-__all__ = ["build_router"]
+__all__ = ["Link", "Links", "build_router"]
+
+# Each returns only the endpoints its context exposes, at paths relative to the base path.
+MODULES: tuple[Callable[[ActuatorContext], APIRouter], ...] = (
+    health_routes.routes,
+    info.routes,
+    metrics.routes,
+    listeners.routes,
+    topics.routes,
+    dlq.routes,
+    services.routes,
+    env.routes,
+    beans.routes,
+    loggers.routes,
+    threaddump.routes,
+)
+
+_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 
-def _status_code(status: str) -> int:
-    return 503 if status in (DOWN, "OUT_OF_SERVICE") else 200
+class Link(BaseModel):
+    href: str
+    templated: bool = Field(description="True when href has {placeholders} to fill in.")
+
+
+class Links(BaseModel):
+    """``GET {base_path}``: a link per exposed endpoint path, as Spring's discovery page."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    links: dict[str, Link] = Field(
+        alias="_links",
+        description="self, then <id> per endpoint and <id>-<param> per templated path.",
+    )
 
 
 def build_router(app: RedisStreamingApplication) -> APIRouter:
-    """All exposed actuator endpoints of ``app`` under ``actuator.base_path``."""
-    settings = app.settings.actuator
-    base = settings.base_path
-    exposed = set(settings.expose)
+    """All exposed actuator endpoints of ``app`` under ``actuator.base_path``.
 
-    def is_exposed(endpoint: str) -> bool:
-        return "*" in exposed or endpoint in exposed
-
-    router = APIRouter(prefix=base, tags=["actuator"])
-    show = settings.show_details != "never"
+    An endpoint that is not exposed is not registered at all (404), and the discovery page is
+    generated from the registered routes, so it lists exactly what is served.
+    """
+    ctx = ActuatorContext(app)
+    router = APIRouter(prefix=ctx.base_path, tags=["actuator"])
 
     @router.get("", summary="Links to the exposed endpoints")
-    async def links(request: Request) -> dict[str, Any]:
-        root = str(request.base_url).rstrip("/") + base
-        out: dict[str, Any] = {"self": {"href": root, "templated": False}}
-        if is_exposed("health"):
-            out["health"] = {"href": f"{root}/health", "templated": False}
-            out["health-path"] = {"href": f"{root}/health/{{*path}}", "templated": True}
-        return {"_links": out}
+    async def discovery(request: Request) -> Links:
+        links = {"self": Link(href=ctx.href(request), templated=False)}
+        for path in _paths(router, ctx.base_path):
+            key, href, templated = _link(path)
+            links.setdefault(key, Link(href=ctx.href(request, href), templated=templated))
+        return Links(links=links)
 
-    if is_exposed("health"):
-
-        @router.get("/health", summary="Aggregate health with components")
-        async def health() -> JSONResponse:
-            status, components = await app.health.check_all()
-            ready = app.ready
-            status = aggregate([status, UP if ready else "OUT_OF_SERVICE"])
-            body: dict[str, Any] = {"status": status}
-            if show:
-                body["components"] = {n: h.body(True) for n, h in components.items()}
-            return JSONResponse(body, status_code=_status_code(status))
-
-        @router.get("/health/liveness", summary="Liveness probe")
-        async def liveness() -> JSONResponse:
-            status = DOWN if app.failed else UP
-            return JSONResponse({"status": status}, status_code=_status_code(status))
-
-        @router.get("/health/readiness", summary="Readiness probe")
-        async def readiness() -> JSONResponse:
-            status, _ = await app.health.check_all()
-            status = aggregate([status, UP if app.ready else "OUT_OF_SERVICE"])
-            return JSONResponse({"status": status}, status_code=_status_code(status))
-
-        @router.get("/health/{component}", summary="One health component")
-        async def component(component: str) -> JSONResponse:
-            if component not in app.health.names:
-                return JSONResponse(
-                    {"error": f"no health component {component!r}",
-                     "components": app.health.names},
-                    status_code=404,
-                )  # fmt: skip
-            result = await app.health.check(component)
-            return JSONResponse(result.body(show), status_code=_status_code(result.status))
-
+    for module_routes in MODULES:
+        router.include_router(module_routes(ctx))
     return router
+
+
+def _paths(router: APIRouter, base: str) -> list[str]:
+    """Registered paths relative to ``base``, in registration order, without repeats."""
+    paths: dict[str, None] = {}
+    for route in _flat_routes(router):
+        path = getattr(route, "path", None) or ""
+        if path.startswith(base + "/"):
+            paths[path.removeprefix(base)] = None
+    return list(paths)
+
+
+def _flat_routes(router: APIRouter) -> Iterable[Any]:
+    """The router's routes with included routers expanded: FastAPI >= 0.165 keeps an included
+    router as one nested route and offers ``iter_route_contexts`` to see through it; earlier
+    versions copy the routes into ``routes`` themselves."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI < 0.165
+        return router.routes
+    return iter_route_contexts(router.routes)
+
+
+def _link(path: str) -> tuple[str, str, bool]:
+    """``/loggers/{name}`` -> ("loggers-name", "/loggers/{name}", True); a path parameter
+    that matches several segments shows as ``{*path}``, as Spring writes it."""
+    key = "-".join(_PARAM.sub(r"\1", s) for s in path.split("/") if s)
+    href = _PARAM.sub(lambda m: f"{{*{m[1]}}}" if m[2] == "path" else f"{{{m[1]}}}", path)
+    return key, href, _PARAM.search(path) is not None

@@ -13,9 +13,12 @@ from redis_streaming import (
     MQOptions,
     Producer,
 )
+from redis_streaming.metrics import Metrics
+from redis_streaming.mq.consumer import default_consumer_id
 from redis_streaming_starter.settings import Settings
 
 __all__ = [
+    "instance_id",
     "make_admin",
     "make_consumer",
     "make_dead_letters",
@@ -31,12 +34,19 @@ def mq_options(settings: Settings) -> MQOptions:
     return settings.mq
 
 
-def make_producer(redis: Any, settings: Settings) -> Producer:
-    return Producer(redis, settings.mq)
+def instance_id(settings: Settings) -> str:
+    """``app.instance_id``, or ``<host>-<pid>-<random>``: the consumer id of this process."""
+    return settings.app.instance_id or default_consumer_id()
 
 
-def make_consumer(redis: Any, settings: Settings) -> Consumer:
-    return Consumer(redis, settings.mq, consumer_id=settings.app.instance_id)
+def make_producer(redis: Any, settings: Settings, metrics: Metrics, tracer: Any) -> Producer:
+    return Producer(redis, settings.mq, metrics=metrics, tracer=tracer)
+
+
+def make_consumer(
+    redis: Any, settings: Settings, consumer_id: str, metrics: Metrics, tracer: Any
+) -> Consumer:
+    return Consumer(redis, settings.mq, consumer_id=consumer_id, metrics=metrics, tracer=tracer)
 
 
 def make_admin(redis: Any, settings: Settings) -> Admin:

@@ -1,0 +1,1 @@
+"""Two small applications that find each other through the service registry."""
