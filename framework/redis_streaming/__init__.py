@@ -29,6 +29,18 @@ from redis_streaming.mq.retry import RetryPolicy
 from redis_streaming.mq.subscription import Subscription, SubscriptionState
 from redis_streaming.mq.topics import TopicMeta, TopicStore
 from redis_streaming.options import DlqOptions, MQOptions
+from redis_streaming.registry import (
+    HealthChecker,
+    Registration,
+    RegistryOptions,
+    RegistrySweeper,
+    ServiceDiscovery,
+    ServiceEvent,
+    ServiceEventType,
+    ServiceInstance,
+    ServiceRegistry,
+    ServiceWatch,
+)
 
 __version__ = "0.1.0"
 
@@ -43,6 +55,7 @@ __all__ = [
     "DelayedMover",
     "DlqOptions",
     "GroupInfo",
+    "HealthChecker",
     "Housekeeper",
     "InvalidName",
     "Keys",
@@ -57,9 +70,18 @@ __all__ = [
     "ProducerRecord",
     "RedisStreamingError",
     "RedisUnavailable",
+    "Registration",
+    "RegistryOptions",
+    "RegistrySweeper",
     "Retry",
     "RetryPolicy",
     "SendResult",
+    "ServiceDiscovery",
+    "ServiceEvent",
+    "ServiceEventType",
+    "ServiceInstance",
+    "ServiceRegistry",
+    "ServiceWatch",
     "Subscription",
     "SubscriptionState",
     "TopicGauges",
