@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/producer.py
 	$(BIN)/python benchmarks/consumer.py
 	$(BIN)/python benchmarks/retry.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,10 +11,18 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 
-from redis_streaming import Admin, DeadLetters, RedisStreamingError, TopicNotFound
+from redis_streaming import (
+    Admin,
+    DeadLetters,
+    RedisStreamingError,
+    RedisUnavailable,
+    TopicNotFound,
+)
+from redis_streaming_starter.autoconfigure.redis import connect
 from redis_streaming_starter.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -49,18 +57,24 @@ def _load_app(target: str) -> Any:
     return app
 
 
-def _client(settings: Settings) -> aioredis.Redis:
-    if not settings.redis.url:
+async def _client(settings: Settings) -> Any:
+    url = settings.redis.url
+    if not url:
         raise CliError(
             "redis.url is not set; point the command at your server with "
             "REDIS_STREAMING_REDIS__URL=redis://host:6379/0",
             EXIT_USAGE,
         )
-    return aioredis.Redis.from_url(
-        settings.redis.url,
-        socket_timeout=settings.redis.socket_timeout_s,
-        socket_connect_timeout=settings.redis.connect_timeout_s,
-    )
+    try:
+        return await connect(settings, url)  # the application's client: a cluster one if need be
+    except RedisUnavailable:
+        # Unreachable while checking for a cluster: a plain client, with which `health`
+        # reports DOWN and the other commands fail with the usual message.
+        return aioredis.Redis.from_url(
+            url,
+            socket_timeout=settings.redis.socket_timeout_s,
+            socket_connect_timeout=settings.redis.connect_timeout_s,
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -146,10 +160,10 @@ async def _dlq(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
 async def _health(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
     try:
         info = await redis.info("server")
-        result = {"status": "UP", "redis": settings.redis.url,
+        result = {"status": "UP", "redis": _masked(settings.redis.url),
                   "version": info.get("valkey_version") or info.get("redis_version")}  # fmt: skip
     except Exception as exc:
-        result = {"status": "DOWN", "redis": settings.redis.url, "error": str(exc)}
+        result = {"status": "DOWN", "redis": _masked(settings.redis.url), "error": str(exc)}
     _print(args, result, lambda r: f"{r['status']}  {r['redis']}  "
            + (f"version {r['version']}" if r["status"] == "UP" else r["error"]))  # fmt: skip
     return EXIT_OK if result["status"] == "UP" else EXIT_FAIL
@@ -159,7 +173,7 @@ Command = Callable[[argparse.Namespace, Any, Settings], Awaitable[int]]
 
 
 async def _with_redis(command: Command, args: argparse.Namespace, settings: Settings) -> int:
-    redis = _client(settings)
+    redis = await _client(settings)
     try:
         return await command(args, redis, settings)
     finally:
@@ -209,6 +223,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("health", help="check that Redis answers (exit 1 when DOWN)")
     return parser
+
+
+def _masked(url: str | None) -> str | None:
+    """``url`` with its password replaced by ``******`` (the CLI's output is often shared)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    netloc = f"{user}******@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,20 +70,44 @@ class RedisSettings(_Section):
 
     url: str | None = Field(
         None,
-        description="redis:// or rediss:// URL of the server; unset starts a private embedded "
-        "Valkey (needs the 'embedded' extra) - for development only.",
+        description="redis:// or rediss:// URL of the server (for a Redis Cluster: of any node, "
+        "or redis+cluster:// / rediss+cluster://); unset starts a private embedded Valkey "
+        "(needs the 'embedded' extra) - for development only.",
+    )
+    cluster: bool | None = Field(
+        None,
+        description="Use redis-py's Redis Cluster client. Unset = detect: a redis+cluster:// URL, "
+        "else 'INFO cluster' at startup (then Redis must be reachable to start; set true or "
+        "false to skip the check).",
     )
     max_connections: int = Field(
         200,
         ge=2,
-        description="Connection pool size; each owned partition holds one connection while its "
-        "read blocks, so keep it above the partitions a process may own.",
+        description="Connection pool size (with a cluster: per node); each owned partition holds "
+        "one connection while its read blocks, so keep it above the partitions a process may "
+        "own.",
     )
     socket_timeout_s: float = Field(
         10.0, gt=0, description="Socket read/write timeout; must exceed mq.block_ms."
     )
     connect_timeout_s: float = Field(5.0, gt=0, description="Timeout to open a connection.")
     client_name: str | None = Field(None, description="CLIENT SETNAME; unset = the app name.")
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: bool | None, info: Any) -> bool | None:
+        url = info.data.get("url")
+        if value is True and not url:
+            raise ValueError(
+                "redis.cluster is true but redis.url is unset (the embedded server is not a "
+                "cluster); set REDIS_STREAMING_REDIS__URL to a node of your cluster"
+            )
+        if value is False and url and url.lower().split("://", 1)[0].endswith("+cluster"):
+            raise ValueError(
+                f"redis.cluster is false but redis.url {url.split('://', 1)[0]}:// names a "
+                "cluster; drop '+cluster' from the URL or set REDIS_STREAMING_REDIS__CLUSTER=true"
+            )
+        return value
 
 
 class MQSettings(MQOptions):
@@ -189,6 +213,11 @@ class RegistrySettings(RegistryOptions):
     """The ``registry`` section: the framework's ``RegistryOptions`` plus this application's own
     registration (it registers itself on start, heartbeats, deregisters on graceful stop)."""
 
+    namespace: str = Field(
+        "rs",
+        description="Prefix of every registry key; unset = mq.namespace, so one setting "
+        "separates applications sharing one Redis. Characters [A-Za-z0-9._-].",
+    )
     enabled: bool = Field(
         False, description="Register this application in the service registry and run the sweeper."
     )

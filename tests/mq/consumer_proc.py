@@ -16,9 +16,8 @@ import signal
 import sys
 import time
 
-import redis.asyncio as aioredis
-
 from redis_streaming import Consumer, Message, MQOptions
+from redis_streaming.testing import client_from_url
 
 
 def dump_tasks() -> None:
@@ -28,7 +27,7 @@ def dump_tasks() -> None:
 
 async def main() -> None:
     url, options_json, topic, group, consumer_id, record_key, handler_ms = sys.argv[1:8]
-    redis = aioredis.Redis.from_url(url, max_connections=200)
+    redis = client_from_url(url, max_connections=200)  # a cluster client for redis+cluster://
     options = MQOptions.model_validate(json.loads(options_json))
     delay = int(handler_ms) / 1000
     fail_first = sys.argv[8:9] == ["fail-first"]

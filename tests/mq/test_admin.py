@@ -80,6 +80,7 @@ async def test_names_are_validated(rs_redis: aioredis.Redis, rs_options: MQOptio
         await admin.pending("t", "g", partition=1)
 
 
+@pytest.mark.cluster
 async def test_describe_reports_lag_pending_owner_dlq_and_retries(
     rs_redis: aioredis.Redis, rs_options: MQOptions
 ) -> None:
@@ -124,6 +125,7 @@ async def test_describe_reports_lag_pending_owner_dlq_and_retries(
     ]
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("walk", [5000, 3])
 async def test_lag_is_counted_when_redis_cannot_tell_it(
     rs_redis: aioredis.Redis,
@@ -150,6 +152,7 @@ async def test_lag_is_counted_when_redis_cannot_tell_it(
     assert lag == {"near-start": 37 - 1, "middle": 19 - 1, "near-end": 2, "all-read": 0}
 
 
+@pytest.mark.cluster
 async def test_add_partitions_grows_only_and_gives_groups_the_new_partitions(
     rs_redis: aioredis.Redis, rs_options: MQOptions
 ) -> None:
@@ -214,6 +217,7 @@ async def populate(redis: aioredis.Redis, keys: Keys, topic: str) -> None:
     await redis.xadd(keys.dlq(topic), {"payload": "d"})
 
 
+@pytest.mark.cluster
 async def test_delete_topic_removes_every_key_of_the_topic_and_nothing_else(
     rs_redis: aioredis.Redis, rs_options: MQOptions
 ) -> None:
@@ -279,6 +283,7 @@ async def test_pending_lists_both_streams_per_partition(
     assert isinstance(entries[0], PendingEntry)
 
 
+@pytest.mark.cluster
 async def test_reset_group_moves_the_position_and_keeps_the_pending_list(
     rs_redis: aioredis.Redis, rs_options: MQOptions
 ) -> None:

@@ -20,6 +20,7 @@ from redis_streaming.testing import RedisServer
 from tests.helpers import fast, wait_until
 
 
+@pytest.mark.cluster
 async def test_two_groups_each_receive_every_message_once(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
@@ -133,6 +134,7 @@ async def test_pause_keeps_partitions_and_resume_drains(
     assert sub.state is SubscriptionState.STOPPED
 
 
+@pytest.mark.cluster
 async def test_stop_waits_for_the_handler_acks_and_cleans_up(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
@@ -329,6 +331,7 @@ async def test_a_deleted_stream_is_recreated(rs_redis: aioredis.Redis, rs_namesp
     await consumer.stop()
 
 
+@pytest.mark.cluster
 async def test_poison_message_is_dead_lettered(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
     options = fast(rs_namespace, max_deliveries=3)
     await TopicStore(rs_redis, options).create("poison", 1)

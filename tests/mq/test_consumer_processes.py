@@ -113,14 +113,15 @@ async def test_fair_rebalance_join_and_leave(
     no_overlap(records)
 
 
+@pytest.mark.cluster
 async def test_kill_9_loses_nothing_and_keeps_key_order(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
 ) -> None:
     opts = options(rs_namespace)
     keys = Keys(rs_namespace)
     await TopicStore(rs_redis, opts).create("orders", 12)
     record = f"{rs_namespace}:record"
-    procs = [spawn(rs_server_url, opts, "orders", "g", f"c{i}", record, 0) for i in range(3)]
+    procs = [spawn(rs_url, opts, "orders", "g", f"c{i}", record, 0) for i in range(3)]
     try:
         await wait_until(
             lambda: _all_owned(rs_redis, keys, {"c0", "c1", "c2"}), 10, "all three own"

@@ -1,6 +1,7 @@
 import asyncio
 import time
 
+import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -19,6 +20,7 @@ async def wait_for_len(redis: aioredis.Redis, key: str, n: int, timeout_s: float
     raise AssertionError(f"{key} did not reach {n} entries in {timeout_s}s")
 
 
+@pytest.mark.cluster
 async def test_delayed_message_appears_when_due_and_not_before(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:

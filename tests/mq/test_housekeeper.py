@@ -48,6 +48,7 @@ async def ids_of(redis: aioredis.Redis, key: str) -> list[str]:
     return [eid.decode() for eid, _ in await redis.xrange(key)]
 
 
+@pytest.mark.cluster
 async def test_age_retention_keeps_what_a_lagging_group_has_not_read(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:

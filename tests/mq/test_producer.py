@@ -32,6 +32,7 @@ async def keys_of(redis: aioredis.Redis, namespace: str) -> set[str]:
     return {k.decode() async for k in redis.scan_iter(match=f"{namespace}:*")}
 
 
+@pytest.mark.cluster
 async def test_keyed_messages_land_in_crc32_partition_in_send_order(
     rs_redis: aioredis.Redis, rs_options: MQOptions
 ) -> None:

@@ -25,6 +25,7 @@ from tests.helpers import fast, wait_until
 from tests.mq.procs import parse, spawn
 
 
+@pytest.mark.cluster
 async def test_fails_twice_then_succeeds_with_policy_delays(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
@@ -64,6 +65,7 @@ async def test_fails_twice_then_succeeds_with_policy_delays(
             assert (await rs_redis.xpending(stream, "flaky"))["pending"] == 0
 
 
+@pytest.mark.cluster
 async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
@@ -121,6 +123,7 @@ async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
     assert other == ["o-9"]  # replay went to billing only
 
 
+@pytest.mark.cluster
 async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
@@ -206,15 +209,16 @@ async def test_blocking_retries_keep_partition_order(
     assert await rs_redis.zcard(keys.retry("b", 0, "g")) == 0
 
 
+@pytest.mark.cluster
 @pytest.mark.slow
 async def test_kill_9_between_failure_and_retry_still_retries(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
 ) -> None:
     options = fast(rs_namespace, retry=RetryPolicy(initial_backoff_s=2.0, jitter=0))
     await TopicStore(rs_redis, options).create("k", 1)
     keys = Keys(rs_namespace)
     record = f"{rs_namespace}:record"
-    proc = spawn(rs_server_url, options, "k", "g", "doomed", record, 0, "fail-first")
+    proc = spawn(rs_url, options, "k", "g", "doomed", record, 0, "fail-first")
     try:
         await Producer(rs_redis, options).send("k", 42)
 

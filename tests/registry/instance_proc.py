@@ -13,14 +13,13 @@ import json
 import signal
 import sys
 
-import redis.asyncio as aioredis
-
 from redis_streaming.registry import RegistryOptions, ServiceInstance, ServiceRegistry
+from redis_streaming.testing import client_from_url
 
 
 async def main() -> None:
     url, options_json, service, instance_id, port = sys.argv[1:6]
-    redis = aioredis.Redis.from_url(url)
+    redis = client_from_url(url)  # a cluster client for redis+cluster://
     options = RegistryOptions.model_validate(json.loads(options_json))
     instance = ServiceInstance(service, instance_id, "127.0.0.1", int(port))
     stop = asyncio.Event()

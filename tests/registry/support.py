@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from redis_streaming.registry import RegistryOptions, ServiceEvent, ServiceInstance, ServiceWatch
 
@@ -48,3 +49,9 @@ async def events_until_quiet(watch: ServiceWatch, quiet_s: float = 0.5) -> list[
 def summary(events: list[ServiceEvent]) -> list[tuple[str, str]]:
     """``(type, instance_id)`` of each event."""
     return [(e.type.value, e.instance_id) for e in events]
+
+
+async def keys_of(redis: Any, namespace: str) -> list[bytes]:
+    """The namespace's keys, sorted; with SCAN, which a cluster client runs on every primary
+    (its KEYS asks one node only)."""
+    return sorted([k async for k in redis.scan_iter(match=f"{namespace}:*")])

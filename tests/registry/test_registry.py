@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+import pytest
 import redis.asyncio as aioredis
 
 from redis_streaming.registry import (
@@ -15,9 +16,17 @@ from redis_streaming.registry import (
     ServiceRegistry,
 )
 from tests.helpers import wait_until
-from tests.registry.support import events_until_quiet, fast, inst, next_event, summary
+from tests.registry.support import (
+    events_until_quiet,
+    fast,
+    inst,
+    keys_of,
+    next_event,
+    summary,
+)
 
 
+@pytest.mark.cluster
 async def test_register_update_deregister_publish_events_and_leave_no_keys(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
@@ -32,7 +41,7 @@ async def test_register_update_deregister_publish_events_and_leave_no_keys(
             ServiceEventType.ADDED, "orders", "a", a,
         )  # fmt: skip
         assert event.timestamp_ms > 0
-        assert sorted(await rs_redis.keys(f"{rs_namespace}:*")) == sorted(
+        assert await keys_of(rs_redis, rs_namespace) == sorted(
             k.encode() for k in (keys.names, keys.instances("orders"), keys.instance("orders", "a"))
         )
         assert await rs_redis.smembers(keys.names) == {b"orders"}
@@ -56,7 +65,7 @@ async def test_register_update_deregister_publish_events_and_leave_no_keys(
         )  # fmt: skip
         assert await registry.deregister(a) is False
         assert await events_until_quiet(watch, 0.3) == []  # nothing else was published
-    assert await rs_redis.keys(f"{rs_namespace}:*") == []
+    assert await keys_of(rs_redis, rs_namespace) == []
     assert await discovery.services() == []
 
 

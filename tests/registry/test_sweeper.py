@@ -20,9 +20,16 @@ from redis_streaming.registry import (
     ServiceRegistry,
     scripts,
 )
-from redis_streaming.testing import RedisServer
+from redis_streaming.testing import RedisServer, client_from_url
 from tests.helpers import wait_until
-from tests.registry.support import events_until_quiet, fast, inst, next_event, summary
+from tests.registry.support import (
+    events_until_quiet,
+    fast,
+    inst,
+    keys_of,
+    next_event,
+    summary,
+)
 
 SCRIPT = Path(__file__).with_name("instance_proc.py")
 
@@ -95,15 +102,16 @@ async def _no_keys(redis: aioredis.Redis, namespace: str) -> bool:
     return await redis.keys(f"{namespace}:*") == []
 
 
+@pytest.mark.cluster
 async def test_concurrent_sweepers_emit_one_removed_per_instance(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
 ) -> None:
     opts = fast(rs_namespace, sweep_interval_s=0.05)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     services = ["orders", "billing"]
     # Separate connections, as separate processes would have.
-    clients = [aioredis.Redis.from_url(rs_server_url) for _ in range(3)]
+    clients = [client_from_url(rs_url) for _ in range(3)]
     sweepers = [RegistrySweeper(clients[n % 3], opts) for n in range(6)]
     watches = [discovery.watch(s) for s in services]
     try:
@@ -134,7 +142,7 @@ async def test_concurrent_sweepers_emit_one_removed_per_instance(
         )
 
         async def only_billing_left() -> bool:
-            return sorted(await rs_redis.keys(f"{rs_namespace}:*")) == left
+            return await keys_of(rs_redis, rs_namespace) == left
 
         await wait_until(only_billing_left, 5, "orders to leave the names set")
         assert await discovery.services() == ["billing"]

@@ -133,3 +133,11 @@ def test_run_rejects_what_is_not_an_application(capsys: pytest.CaptureFixture[st
     code, _, err = run(capsys, "run", "tests.starter.apps.orders.services:Greeter")
     assert code == 2
     assert "not a RedisStreamingApplication" in err
+
+
+def test_health_output_masks_the_password() -> None:
+    from redis_streaming_starter.cli import _masked
+
+    assert _masked("redis://:s3cret@db:6379/0") == "redis://:******@db:6379/0"
+    assert _masked("rediss://app:pw@db/1") == "rediss://app:******@db/1"
+    assert _masked("redis://db:6379") == "redis://db:6379"

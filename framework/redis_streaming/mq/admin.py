@@ -210,13 +210,19 @@ class Admin:
                 if self.keys.is_topic_key(topic, _text(raw)):
                     found.add(_text(raw))
             found.discard(self.keys.topic(topic))
-            ordered = [*sorted(found), self.keys.topic(topic)]  # metadata last
+            ordered = sorted(found)
             deleted = 0
             for start in range(0, len(ordered), 500):
                 pipe = self.redis.pipeline(transaction=False)
                 for key in ordered[start : start + 500]:
-                    pipe.unlink(key)  # one key per command: keys are in different cluster slots
+                    # One key per command: the keys are in different cluster slots. A raw
+                    # command, as redis-py's cluster pipeline makes `unlink` a coroutine.
+                    pipe.execute_command("UNLINK", key)
                 deleted += sum(int(n) for n in await pipe.execute())
+            # The metadata goes last, in its own round trip (a cluster pipeline runs its nodes'
+            # commands concurrently): a delete cut short can be repeated and still knows the
+            # partition count.
+            deleted += int(await self.redis.unlink(self.keys.topic(topic)))
         return deleted
 
     # -- groups ------------------------------------------------------------------------------

@@ -259,7 +259,7 @@ async def count_after(redis: Any, jobs: list[tuple[str, str]], walk: int) -> lis
         pipe = redis.pipeline(transaction=False)
         for k in todo:
             key, position = jobs[k]
-            pipe.evalsha(_COUNT_AFTER.sha, 1, key, position, walk, *state[k])
+            _COUNT_AFTER.queue(pipe, [key], [position, walk, *state[k]])
         for k, reply in zip(todo, await pipe.execute(), strict=True):
             if int(reply[0]):
                 result[k] = int(reply[1])

@@ -22,8 +22,9 @@ def _tail(text: str, limit: int) -> str:
 class DeadLetterWriter:
     """Appends dead letters to ``rs:dlq:{T}`` and acknowledges the failed entry.
 
-    The DLQ entry is written before the XACK (they are in different cluster slots): a crash in
-    between can leave the entry pending and so dead-letter it twice, never lose it.
+    The DLQ entry is written, and confirmed, before the XACK is sent (the DLQ ``{T}`` and the
+    partition ``{T:i}`` are in different cluster slots, so no script can do both): a crash in
+    between leaves the entry pending, so it may be dead-lettered twice, never lost.
     """
 
     def __init__(self, redis: Any, options: MQOptions) -> None:
@@ -70,8 +71,9 @@ class DeadLetterWriter:
             "dlq_failed_ts", time.time_ns() // 10**6,
         )  # fmt: skip
         trim = ("MAXLEN", "~", self.options.dlq.max_len) if self.options.dlq.max_len else ()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.execute_command("XADD", self.keys.dlq(topic), *trim, "*", *args)
-        pipe.xack(source_key, group, entry_id)
-        dlq_id, _ = await pipe.execute()
+        # Two round trips on purpose: the XACK is sent only once the XADD has succeeded. In
+        # one pipeline a failed XADD (an error reply) would not stop the XACK, and a cluster
+        # pipeline sends the two to their nodes concurrently, in no particular order.
+        dlq_id = await self.redis.execute_command("XADD", self.keys.dlq(topic), *trim, "*", *args)
+        await self.redis.xack(source_key, group, entry_id)
         return str(dlq_id.decode())

@@ -69,7 +69,7 @@ class DelayedMover(BackgroundLoop):
             maxlen = meta.retention_max_len
             for i in range(meta.partitions):
                 keys = [self.keys.delayed(meta.name, i), self.keys.stream(meta.name, i)]
-                pipe.evalsha(_MOVE.sha, 2, *keys, self.options.delayed_batch, maxlen)
+                _MOVE.queue(pipe, keys, [self.options.delayed_batch, maxlen])
         try:
             replies = await pipe.execute()
         except Exception as exc:

@@ -106,7 +106,7 @@ class Delivery:
     def queue_outcomes(self, pipe: Any) -> tuple[int, dict[str, int]]:
         """Add queued retry schedules and XACKs to ``pipe``; pass the result to :meth:`sent`."""
         for args in self._retries:
-            pipe.evalsha(_SCHEDULE_RETRY.sha, 3, *args)
+            _SCHEDULE_RETRY.queue(pipe, args[:3], args[3:])
         acks = {}
         for key, ids in self._acks.items():
             if ids:

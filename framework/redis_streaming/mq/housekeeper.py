@@ -191,7 +191,7 @@ class Housekeeper(BackgroundLoop):
             return []
         pipe = self.redis.pipeline(transaction=False)
         for _, key, args in calls:
-            pipe.evalsha(_TRIM.sha, 1, key, *args)
+            _TRIM.queue(pipe, [key], args)
         try:
             return list(await pipe.execute())
         except Exception as exc:

@@ -48,7 +48,7 @@ class Leases:
         ttl_ms = int(self.ttl_s * 1000)
         for p in partitions:
             args = [self.consumer_id, ttl_ms] if ttl else [self.consumer_id]
-            pipe.evalsha(script.sha, 1, self._key(p), *args)
+            script.queue(pipe, [self._key(p)], args)
         try:
             return [int(r) for r in await pipe.execute()]
         except Exception as exc:

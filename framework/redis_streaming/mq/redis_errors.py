@@ -69,7 +69,12 @@ def is_noscript(exc: BaseException) -> bool:
 
 
 def server_address(redis: Any) -> str:
-    """``host:port`` of the client's server, for error messages."""
+    """``host:port`` of the client's server (of a cluster client: its seed nodes), for error
+    messages."""
+    seeds = getattr(redis, "startup_nodes", None)  # redis.asyncio.cluster.RedisCluster
+    if isinstance(seeds, list) and seeds:
+        names = ", ".join(str(getattr(n, "name", n)) for n in seeds)
+        return f"the cluster of {names}"
     try:
         kwargs = redis.connection_pool.connection_kwargs
     except AttributeError:

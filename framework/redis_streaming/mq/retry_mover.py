@@ -71,8 +71,8 @@ class RetryMover(BackgroundLoop):
         """One pass; returns seconds until the next known due time (capped)."""
         batch = self.options.delayed_batch
         pipe = self.redis.pipeline(transaction=False)
-        pipe.evalsha(_MOVE.sha, 2, self.retry, self.redeliver, batch, 0)
-        pipe.evalsha(_MOVE.sha, 2, self.delayed, self.stream, batch, self.retention_max_len())
+        _MOVE.queue(pipe, [self.retry, self.redeliver], [batch, 0])
+        _MOVE.queue(pipe, [self.delayed, self.stream], [batch, self.retention_max_len()])
         try:
             replies = await pipe.execute()
         except Exception as exc:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from redis_streaming.cluster import route
 from redis_streaming.metrics import Metrics
 from redis_streaming.mq.aio import cancel_and_wait, wait_event
 from redis_streaming.mq.backoff import Backoff
@@ -204,6 +205,7 @@ class PartitionWorker:
             "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
             "COUNT", self.sub.batch_size, "BLOCK", block_ms,
             "STREAMS", self.redeliver, self.stream, ">", ">",
+            **route(self.redis, self.stream),  # cluster: the partition's node, found locally
         )  # fmt: skip
         replies = await pipe.execute()
         self.delivery.sent(outcomes)

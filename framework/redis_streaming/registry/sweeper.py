@@ -131,7 +131,7 @@ class RegistrySweeper(BackgroundLoop):
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
             for keys, args in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                script.queue(pipe, keys, args)
             try:
                 return list(await pipe.execute())
             except Exception as exc:

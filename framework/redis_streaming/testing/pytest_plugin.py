@@ -4,9 +4,16 @@ Fixtures:
 
 - ``rs_server_url`` (session): ``REDIS_URL`` when set, else the URL of a private server started
   for the session and always stopped afterwards, also when tests fail.
+- ``rs_cluster_url`` (session): ``REDIS_CLUSTER_URL`` when set (a ``redis+cluster://`` URL),
+  else the URL of a private three-primary cluster started on first use and always stopped
+  afterwards.
+- ``rs_backend``: ``"server"``, or ``"cluster"`` in the second run of a test marked
+  ``@pytest.mark.cluster`` (such tests run once against each).
+- ``rs_url``: the URL of the test's backend (``rs_server_url`` or ``rs_cluster_url``).
 - ``rs_namespace``: a namespace unique to the test (keys never collide between tests).
 - ``rs_options``: ``MQOptions`` using that namespace.
-- ``rs_redis``: a ``redis.asyncio.Redis`` client (bytes replies), closed after the test.
+- ``rs_redis``: a ``redis.asyncio`` client (bytes replies) for the test's backend, closed after
+  the test: a ``Redis``, or a ``RedisCluster`` in the cluster run.
 - ``rs_server``: a private server for this test alone, for fault injection (stop, restart, kill).
 """
 
@@ -15,12 +22,28 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from redis_streaming.options import MQOptions
+from redis_streaming.testing.cluster import RedisCluster, client_from_url
 from redis_streaming.testing.server import RedisServer
+
+BACKENDS = ("server", "cluster")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cluster: run the test against a single server and against a Redis Cluster "
+        "(rs_url and rs_redis follow the rs_backend parameter)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rs_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("cluster"):
+        metafunc.parametrize("rs_backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +57,30 @@ def rs_server_url() -> Iterator[str]:
         yield server.url
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def rs_cluster_url() -> Iterator[str]:
+    url = os.environ.get("REDIS_CLUSTER_URL")
+    if url:
+        yield url
+        return
+    cluster = RedisCluster().start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def rs_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "server"))
+
+
+@pytest.fixture
+def rs_url(rs_backend: str, request: pytest.FixtureRequest) -> str:
+    name = "rs_cluster_url" if rs_backend == "cluster" else "rs_server_url"
+    return str(request.getfixturevalue(name))
 
 
 @pytest.fixture
@@ -56,8 +103,8 @@ def rs_options(rs_namespace: str) -> MQOptions:
 
 
 @pytest.fixture
-async def rs_redis(rs_server_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(rs_server_url)
+async def rs_redis(rs_url: str) -> AsyncIterator[Any]:
+    client = client_from_url(rs_url)
     try:
         yield client
     finally:

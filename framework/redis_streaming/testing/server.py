@@ -65,10 +65,13 @@ class RedisServer:
     same port (an empty server, as after a crash without persistence), for outage tests.
     """
 
-    def __init__(self, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, binary: str | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.port = port or free_port()
         self.binary = binary or find_server_binary()
         self.host = "127.0.0.1"
+        self.args = tuple(args)  # extra server options, e.g. ("--cluster-enabled", "yes")
         self._dir = tempfile.mkdtemp(prefix="redis-streaming-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -96,6 +99,7 @@ class RedisServer:
             "--daemonize", "no",
             "--logfile", "",
             "--loglevel", "warning",
+            *self.args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             args,

@@ -90,13 +90,36 @@ def aggregate(statuses: Iterable[str]) -> str:
 
 
 def redis_health(get_redis: Callable[[], Any]) -> Check:
-    """INFO server; UP with its version and mode, DOWN with the error."""
+    """INFO server; UP with its version and mode, DOWN with the error.
+
+    With a cluster client: ``CLUSTER INFO`` and ``INFO server`` of every primary; UP while the
+    cluster state is ``ok`` and every primary answers, with the state, slot counts and each
+    primary's version in the details.
+    """
+    from redis_streaming.cluster import is_cluster
+
+    async def cluster(redis: Any) -> Health:
+        state = await redis.cluster_info()  # the cluster's view, from one node
+        infos = await redis.info("server", target_nodes=redis.PRIMARIES)  # {node name: INFO}
+        nodes = {name: server_info(info)["version"] for name, info in sorted(infos.items())}
+        details = {
+            "version": next(iter(nodes.values()), None),
+            "mode": "cluster",
+            "clusterState": state.get("cluster_state"),
+            "slotsOk": int(state.get("cluster_slots_ok", 0)),
+            "slotsFail": int(state.get("cluster_slots_fail", 0)),
+            "knownNodes": int(state.get("cluster_known_nodes", 0)),
+            "primaries": nodes,
+        }
+        return Health(UP if details["clusterState"] == "ok" else DOWN, details)
 
     async def check() -> Health:
         redis = get_redis()
         if redis is None:
             return Health(DOWN, {"error": "not connected yet"})
         try:
+            if is_cluster(redis):
+                return await cluster(redis)
             info = await redis.info("server")
         except Exception as exc:
             return Health(DOWN, {"error": f"{type(exc).__name__}: {exc}"})

@@ -1,19 +1,24 @@
-"""Redis: the client (closed on shutdown) and, without ``redis.url``, an embedded server."""
+"""Redis: the client (closed on shutdown; a cluster client for a Redis Cluster) and, without
+``redis.url``, an embedded server."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from redis_streaming import ConfigurationError
+from redis_streaming.cluster import is_cluster_url, plain_url
+from redis_streaming.mq.redis_errors import is_connection_error, unavailable
 from redis_streaming.testing import RedisServer
 from redis_streaming_starter.settings import Settings
 
-__all__ = ["embedded_server", "redis_client"]
+__all__ = ["connect", "embedded_server", "redis_client"]
 
 log = logging.getLogger("redis_streaming_starter")
 
@@ -51,18 +56,60 @@ def embedded_server(settings: Settings) -> Iterator[str]:
 
 
 async def redis_client(settings: Settings, url: str) -> AsyncIterator[aioredis.Redis]:
-    """A ``redis.asyncio`` client for ``url``, closed when the container shuts down."""
-    cfg = settings.redis
-    client = aioredis.Redis.from_url(
-        url,
-        max_connections=cfg.max_connections,
-        socket_timeout=cfg.socket_timeout_s,
-        socket_connect_timeout=cfg.connect_timeout_s,
-        client_name=cfg.client_name or settings.app.name,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 2),
-        health_check_interval=30,
-    )
+    """A ``redis.asyncio`` client for ``url``, closed when the container shuts down.
+
+    A ``redis.asyncio.cluster.RedisCluster`` when ``redis.cluster`` is true, or when it is unset
+    and the URL is ``redis+cluster://`` / ``rediss+cluster://`` or the server reports
+    ``cluster_enabled:1`` in ``INFO cluster`` (one round trip at startup); otherwise a plain
+    ``Redis``. ``redis.max_connections`` is per node for a cluster client. (Annotated as
+    ``Redis``, the usual case, for the beans endpoint; the components take either.)
+    """
+    client = await connect(settings, url)
     try:
         yield client
     finally:
         await client.aclose()
+
+
+async def connect(settings: Settings, url: str) -> Any:
+    """The client :func:`redis_client` yields (not closed by anyone but the caller)."""
+    cfg = settings.redis
+    kwargs: dict[str, Any] = {
+        "max_connections": cfg.max_connections,
+        "socket_timeout": cfg.socket_timeout_s,
+        "socket_connect_timeout": cfg.connect_timeout_s,
+        "client_name": cfg.client_name or settings.app.name,
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 2),
+        "health_check_interval": 30,
+    }
+    cluster = cfg.cluster
+    if cluster is None and is_cluster_url(url):
+        cluster = True
+    if cluster:
+        log.info("redis: using the Redis Cluster client (seed node %s)", _address(url))
+        return RedisCluster.from_url(plain_url(url), **kwargs)
+    client = aioredis.Redis.from_url(url, **kwargs)
+    if cluster is False:
+        return client
+    try:
+        info = await client.info("cluster")
+    except Exception as exc:
+        await client.aclose()
+        if is_connection_error(exc):
+            raise unavailable(
+                exc,
+                client,
+                "checking whether it is a Redis Cluster (set "
+                "REDIS_STREAMING_REDIS__CLUSTER=true or false to skip the check)",
+            ) from exc
+        raise
+    if str(info.get("cluster_enabled", 0)) != "1":
+        return client
+    await client.aclose()
+    log.info("redis: %s is a Redis Cluster node; using the cluster client", _address(url))
+    return RedisCluster.from_url(url, **kwargs)
+
+
+def _address(url: str) -> str:
+    """``host:port`` of a URL, without credentials (for logs)."""
+    return url.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
