@@ -1,0 +1,1 @@
+"""Several worker processes of one application sharing a 12-partition topic."""
