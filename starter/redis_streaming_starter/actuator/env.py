@@ -211,7 +211,8 @@ def _beans(settings: Settings, show: bool) -> dict[str, ConfigPropsBean]:
             _put(properties, leaf.parts[1:], value)
             given = {"value": value, "origin": leaf.origin} if leaf.origin else {}
             _put(inputs, leaf.parts[1:], given)
-        beans[f"{section}-{cls.__module__}.{cls.__qualname__}"] = ConfigPropsBean(
+        # named by where users import it: every section class is exported by Settings' module
+        beans[f"{section}-{type(settings).__module__}.{cls.__qualname__}"] = ConfigPropsBean(
             prefix=f"redis_streaming.{section}", properties=properties, inputs=inputs
         )
     return beans
