@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis_streaming.mq.backoff import Backoff
+from redis_streaming.mq.redis_errors import is_connection_error
 
 __all__ = ["BackgroundLoop", "cancel_and_wait", "wait_event"]
 
@@ -46,6 +51,31 @@ class BackgroundLoop:
     def __init__(self) -> None:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.last_error: BaseException | None = None
+
+    async def _repeat(
+        self,
+        what: str,
+        step: Callable[[], Awaitable[float]],
+        backoff: Backoff,
+        log: logging.Logger,
+    ) -> None:
+        """Run ``step`` until stopped, sleeping the seconds it returns between runs. An error
+        is kept in ``last_error``, logged (WARNING for a lost connection, ERROR otherwise) and
+        retried after ``backoff``'s next delay; a success clears both."""
+        while not self._stopping.is_set():
+            try:
+                wait = await step()
+                backoff.reset()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = exc
+                wait = backoff.next_delay()
+                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                log.log(level, "%s: %s; retrying in %.2fs", what, exc, wait)
+            await wait_event(self._stopping, wait)
 
     def _launch(self, name: str) -> None:
         if self._task is None or self._task.done():

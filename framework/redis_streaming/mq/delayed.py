@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from redis_streaming.mq.aio import BackgroundLoop, wait_event
+from redis_streaming.mq.aio import BackgroundLoop
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
-from redis_streaming.mq.redis_errors import is_connection_error, is_noscript
+from redis_streaming.mq.redis_errors import is_noscript
 from redis_streaming.mq.topics import TopicMeta, TopicStore
 from redis_streaming.options import MQOptions
 
@@ -88,17 +87,8 @@ class DelayedMover(BackgroundLoop):
         return moved, wait
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                _, wait = await self.move_once()
-                backoff.reset()
-                self.last_error = None
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_error = exc
-                wait = backoff.next_delay()
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, "delayed mover: %s; retrying in %.2fs", exc, wait)
-            await wait_event(self._stopping, wait)
+        async def step() -> float:
+            _, wait = await self.move_once()
+            return wait
+
+        await self._repeat("delayed mover", step, Backoff(), log)

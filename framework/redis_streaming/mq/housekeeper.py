@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from redis_streaming.errors import ConfigurationError, RedisUnavailable
-from redis_streaming.mq.aio import BackgroundLoop, wait_event
+from redis_streaming.mq.aio import BackgroundLoop
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
@@ -81,21 +80,11 @@ class Housekeeper(BackgroundLoop):
         self._launch("redis-streaming-housekeeper")
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-                backoff.reset()
-                self.last_error = None
-                wait = _BUSY_PAUSE_S if self._busy else self.interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_error = exc
-                wait = min(backoff.next_delay(), self.interval_s)
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, "housekeeper: %s; retrying in %.2fs", exc, wait)
-            await wait_event(self._stopping, wait)
+        async def step() -> float:
+            await self.run_once()
+            return _BUSY_PAUSE_S if self._busy else self.interval_s
+
+        await self._repeat("housekeeper", step, Backoff(max_s=min(5.0, self.interval_s)), log)
 
     # -- one pass ----------------------------------------------------------------------------
 

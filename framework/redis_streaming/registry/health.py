@@ -6,10 +6,9 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from redis_streaming.mq.aio import BackgroundLoop, wait_event
+from redis_streaming.mq.aio import BackgroundLoop
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import validate_name
-from redis_streaming.mq.redis_errors import is_connection_error
 from redis_streaming.registry.discovery import ServiceDiscovery
 from redis_streaming.registry.instance import ServiceInstance
 from redis_streaming.registry.options import RegistryOptions
@@ -60,21 +59,12 @@ class HealthChecker(BackgroundLoop):
 
     async def _run(self) -> None:
         interval = self.options.health_check_interval_s
-        backoff = Backoff(max_s=interval)
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-                backoff.reset()
-                self.last_error = None
-                wait = interval
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_error = exc
-                wait = backoff.next_delay()
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, "registry health checker: %s; retrying in %.2fs", exc, wait)
-            await wait_event(self._stopping, wait)
+
+        async def step() -> float:
+            await self.run_once()
+            return interval
+
+        await self._repeat("registry health checker", step, Backoff(max_s=interval), log)
 
     async def check(self, instance: ServiceInstance) -> bool | None:
         """Probe one instance now: True (healthy), False, or None when it is not checked

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from typing import Any
 
-from redis_streaming.mq.aio import BackgroundLoop, wait_event
+from redis_streaming.mq.aio import BackgroundLoop
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import validate_name
 from redis_streaming.mq.redis_errors import is_connection_error, is_noscript, unavailable
@@ -60,21 +59,13 @@ class RegistrySweeper(BackgroundLoop):
         self._launch("redis-streaming-registry-sweeper")
 
     async def _run(self) -> None:
-        backoff = Backoff(max_s=self.options.sweep_interval_s)
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-                backoff.reset()
-                self.last_error = None
-                wait = self.options.sweep_interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_error = exc
-                wait = backoff.next_delay()
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, "registry sweeper: %s; retrying in %.2fs", exc, wait)
-            await wait_event(self._stopping, wait)
+        interval = self.options.sweep_interval_s
+
+        async def step() -> float:
+            await self.run_once()
+            return interval
+
+        await self._repeat("registry sweeper", step, Backoff(max_s=interval), log)
 
     async def run_once(self) -> dict[str, int]:
         """One pass now; returns the instances removed per service (services with nothing
