@@ -4,6 +4,7 @@ registry across nodes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
@@ -24,6 +25,7 @@ from redis_streaming import (
     ProducerRecord,
     TopicStore,
 )
+from redis_streaming.cluster import ready
 from redis_streaming.mq.leases import Leases
 from redis_streaming.mq.membership import Membership
 from redis_streaming.registry import RegistryKeys, ServiceDiscovery, ServiceRegistry
@@ -213,3 +215,57 @@ async def test_watch_resubscribes_after_its_connection_is_killed(
         # Whether the event arrived or the resync found the change, it is reported once.
         assert summary(events) == [("REMOVED", "a")]
         assert watch.reconnects >= 1
+
+
+async def _blocked_xread_ids(node: Any) -> set[str]:
+    plain = aioredis.Redis(host=node.host, port=node.port, decode_responses=True)
+    try:
+        clients = await plain.client_list()
+    finally:
+        await plain.aclose()
+    return {c["id"] for c in clients if c.get("cmd") == "xread" and "b" in c.get("flags", "")}
+
+
+async def test_moved_replies_do_not_cut_the_reads_other_tasks_have_in_flight(
+    rs_cluster_url: str, rs_namespace: str
+) -> None:
+    """redis-py's default closes every connection of the client on each fifth MOVED (to reload
+    the slot map), which would break the blocking reads of every worker; the framework's client
+    moves just the slot (redis_streaming.cluster.CLIENT_DEFAULTS)."""
+    client = await ready(client_from_url(rs_cluster_url))
+    try:
+        key = f"{rs_namespace}:moved:{{a}}"
+        owner = client.get_node_from_key(key)
+        reader = asyncio.create_task(client.xread({key: "$"}, block=10_000))
+        await wait_until(lambda: _blocked_xread_ids(owner), 5, "the read blocks")
+        blocked = await _blocked_xread_ids(owner)
+        wrong = next(n for n in client.get_primaries() if n.name != owner.name)
+        for n in range(12):  # each is answered MOVED by the wrong node, then followed
+            other = f"{rs_namespace}:moved:{{{n}}}"
+            if client.get_node_from_key(other).name != wrong.name:
+                await client.execute_command("GET", other, target_nodes=wrong)
+        assert await _blocked_xread_ids(owner) == blocked  # the same connection still waits
+        await client.xadd(key, {"f": "v"})
+        [(_, [(_, fields)])] = await asyncio.wait_for(reader, 5)
+        assert fields == {b"f": b"v"}
+    finally:
+        await client.aclose()
+
+
+async def test_a_fresh_cluster_client_shared_at_once_sends_each_command_to_its_node(
+    cluster: Any, rs_cluster_url: str
+) -> None:
+    """redis-py decides a command's node before loading the slot map: on a fresh client,
+    commands sent by many tasks at once go to random nodes. ``ready`` loads the map first."""
+    before = await _moved_replies(cluster)
+    client = await ready(client_from_url(rs_cluster_url))
+    try:
+        await asyncio.gather(*(client.hgetall(f"fresh:{{{n}}}") for n in range(60)))
+        assert await _moved_replies(cluster) == before
+    finally:
+        await client.aclose()
+
+
+async def _moved_replies(cluster: Any) -> int:
+    stats = await cluster.info("errorstats", target_nodes=ClusterClient.PRIMARIES)
+    return sum(int(node.get("errorstat_MOVED", {}).get("count", 0)) for node in stats.values())

@@ -3,13 +3,16 @@ actuator (health reports the cluster's state) against the suite's local cluster.
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from redis_streaming import ConfigurationError, Producer
-from redis_streaming.cluster import plain_url
+from redis_streaming.cluster import plain_url, ready
+from redis_streaming.testing import client_from_url, free_port
 from redis_streaming_starter import RedisStreamingApplication, Settings, load_settings, resolve
 from redis_streaming_starter.autoconfigure.redis import connect
 from tests.helpers import wait_until
@@ -49,6 +52,49 @@ async def test_the_client_follows_redis_cluster_or_detects_it(
     try:
         assert type(client) is expected
         assert await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def test_the_cluster_client_knows_the_slot_map_before_the_application_uses_it(
+    settings: Settings, rs_cluster_url: str
+) -> None:
+    """A lazily loading redis-py cluster client sends the first commands of many tasks to random
+    nodes (MOVED); the starter's client has loaded the map when ``connect`` returns."""
+    before = await _moved_replies(rs_cluster_url)
+    client = await connect(_settings(settings, rs_cluster_url), rs_cluster_url)
+    try:
+        await asyncio.gather(*(client.hgetall(f"first:{{{n}}}") for n in range(60)))
+    finally:
+        await client.aclose()
+    assert await _moved_replies(rs_cluster_url) == before
+
+
+async def _moved_replies(url: str) -> int:
+    """MOVED replies the cluster's primaries have sent so far (asked with a client of its own)."""
+    stats_client = await ready(client_from_url(url))
+    try:
+        stats = await stats_client.info("errorstats", target_nodes=ClusterClient.PRIMARIES)
+    finally:
+        await stats_client.aclose()
+    return sum(int(node.get("errorstat_MOVED", {}).get("count", 0)) for node in stats.values())
+
+
+async def test_cluster_true_on_a_plain_server_says_how_to_fix_it(
+    settings: Settings, rs_server_url: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="REDIS_STREAMING_REDIS__CLUSTER=false"):
+        await connect(_settings(settings, rs_server_url, True), rs_server_url)
+
+
+async def test_an_unreachable_cluster_does_not_stop_the_start(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}"
+    client = await connect(_settings(settings, url, True), url)
+    try:
+        assert isinstance(client, ClusterClient)
+        assert "unreachable" in caplog.text
     finally:
         await client.aclose()
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import secrets
 import socket
 from typing import TYPE_CHECKING, Any, Literal
 
+from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.coordinator import GroupCoordinator
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 __all__ = ["Consumer", "default_consumer_id"]
+
+log = logging.getLogger(__name__)
 
 
 def default_consumer_id() -> str:
@@ -134,6 +138,12 @@ class Consumer:
         """Start consuming every subscription. Returns at once; work goes on in tasks."""
         if self.running:
             return
+        try:
+            await ready(self.redis)  # a cluster client's slot map, before the workers share it
+        except Exception as exc:  # unreachable now: the workers retry, loading it on first use
+            log.warning(
+                "consumer %s: could not load the cluster's slot map: %s", self.consumer_id, exc
+            )
         self.running = True
         for sub in self._subs.values():
             self._start_one(sub)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.codec import encode_headers, encode_payload, entry_args
@@ -109,6 +110,7 @@ class Producer:
         now = time.monotonic()
         if route is not None and route.expires > now and not refresh:
             return route
+        await ready(self.redis)  # a cluster client's slot map, before concurrent sends use it
         meta = await self.topics.require(topic)
         rr = route.rr if route is not None else itertools.count()
         route = _Route(meta, self.keys, now + self.options.topic_refresh_s, rr)

@@ -14,9 +14,8 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-from redis_streaming.cluster import CLUSTER_SCHEME, is_cluster_url, plain_url
+from redis_streaming.cluster import CLUSTER_SCHEME, cluster_client, is_cluster_url
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.testing.server import RedisServer, free_port
 
@@ -138,9 +137,11 @@ class RedisCluster:
 
 def client_from_url(url: str, **kwargs: Any) -> Any:
     """A ``redis.asyncio`` client for ``url``: a cluster client for ``redis+cluster://`` (and
-    ``rediss+cluster://``) URLs, else a plain ``Redis``. ``kwargs`` go to ``from_url``."""
+    ``rediss+cluster://``) URLs (``redis_streaming.cluster.cluster_client``; ``await
+    ready(client)`` before sharing it between tasks), else a plain ``Redis``. ``kwargs`` go to
+    ``from_url``."""
     if is_cluster_url(url):
-        return AsyncRedisCluster.from_url(plain_url(url), **kwargs)
+        return cluster_client(url, **kwargs)
     return aioredis.Redis.from_url(url, **kwargs)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from redis_streaming.cluster import ready
 from redis_streaming.options import MQOptions
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
 from redis_streaming.testing.server import RedisServer
@@ -104,7 +105,7 @@ def rs_options(rs_namespace: str) -> MQOptions:
 
 @pytest.fixture
 async def rs_redis(rs_url: str) -> AsyncIterator[Any]:
-    client = client_from_url(rs_url)
+    client = await ready(client_from_url(rs_url))
     try:
         yield client
     finally:

@@ -13,7 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from redis_streaming import ConfigurationError
-from redis_streaming.cluster import is_cluster_url, plain_url
+from redis_streaming.cluster import cluster_client, is_cluster_url, ready
 from redis_streaming.mq.redis_errors import is_connection_error, unavailable
 from redis_streaming.testing import RedisServer
 from redis_streaming_starter.settings import Settings
@@ -87,7 +87,7 @@ async def connect(settings: Settings, url: str) -> Any:
         cluster = True
     if cluster:
         log.info("redis: using the Redis Cluster client (seed node %s)", _address(url))
-        return RedisCluster.from_url(plain_url(url), **kwargs)
+        return await _cluster(url, kwargs)
     client = aioredis.Redis.from_url(url, **kwargs)
     if cluster is False:
         return client
@@ -107,7 +107,37 @@ async def connect(settings: Settings, url: str) -> Any:
         return client
     await client.aclose()
     log.info("redis: %s is a Redis Cluster node; using the cluster client", _address(url))
-    return RedisCluster.from_url(url, **kwargs)
+    return await _cluster(url, kwargs)
+
+
+async def _cluster(url: str, kwargs: dict[str, Any]) -> RedisCluster:
+    """A cluster client that has loaded the slot map (see ``redis_streaming.cluster.ready``:
+    a lazily loading client sends the first concurrent commands to random nodes).
+
+    An unreachable cluster does not stop the application (as with a single server): health
+    reports it DOWN, and the client loads the map once a node answers.
+    """
+    client = cluster_client(url, **kwargs)
+    try:
+        await ready(client)
+    except Exception as exc:
+        if is_connection_error(exc) or is_connection_error(exc.__cause__ or exc):
+            log.warning(
+                "redis: the Redis Cluster at %s is unreachable (%s); starting anyway, the client "
+                "loads the slot map once a node answers",
+                _address(url),
+                exc,
+            )
+            return client
+        await client.aclose()
+        if "cluster mode is not enabled" in str(exc).lower():
+            raise ConfigurationError(
+                f"redis.url {_address(url)} is not a Redis Cluster node, but the cluster client "
+                "was asked for; set REDIS_STREAMING_REDIS__CLUSTER=false (or leave it unset) "
+                "and drop '+cluster' from REDIS_STREAMING_REDIS__URL"
+            ) from exc
+        raise
+    return client
 
 
 def _address(url: str) -> str:
