@@ -134,6 +134,45 @@ async def test_pause_keeps_partitions_and_resume_drains(
     assert sub.state is SubscriptionState.STOPPED
 
 
+async def test_entries_of_a_read_whose_reply_was_lost_are_processed_by_the_same_consumer(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    """A read that the server answered but whose reply never arrived (the connection dropped;
+    redis-py sent the read again) leaves entries pending under the consumer's own name. No other
+    consumer takes them over when there is none: the consumer itself processes them, once they
+    are idle for a lease TTL (3 s here), at its next straggler check."""
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("lost", 1)
+    keys = Keys(rs_namespace)
+    got: list[int] = []
+
+    async def handle(m: Message) -> None:
+        got.append(m.payload)
+
+    consumer = Consumer(rs_redis, options, consumer_id="c1")
+    sub = consumer.subscribe("lost", handle, group="g")
+    await consumer.start()
+    try:
+        await wait_until(lambda: sub.owned_partitions == [0], 5)
+        consumer.pause("lost", "g")
+        await asyncio.sleep(0.4)  # the read that was blocking returns
+        producer = Producer(rs_redis, options)
+        await producer.send_many("lost", [1, 2, 3])
+        # The lost reply: the server delivers to c1, nobody receives it.
+        stream = keys.stream("lost", 0)
+        delivered = await rs_redis.xreadgroup("g", "c1", {stream: ">"}, count=10)
+        assert len(delivered[0][1]) == 3
+        consumer.resume("lost", "g")
+        await producer.send_many("lost", [4, 5])
+        await wait_until(lambda: sorted(got) == [1, 2, 3, 4, 5], 10, "all five handled")
+        pending = await rs_redis.xpending(stream, "g")
+        assert pending["pending"] == 0
+        await asyncio.sleep(1.0)  # nothing is processed twice
+        assert sorted(got) == [1, 2, 3, 4, 5]
+    finally:
+        await consumer.stop()
+
+
 @pytest.mark.cluster
 async def test_stop_waits_for_the_handler_acks_and_cleans_up(
     rs_redis: aioredis.Redis, rs_namespace: str

@@ -231,10 +231,15 @@ class PartitionWorker:
         """Claim and process pending entries of the group on this partition.
 
         ``takeover``: every pending entry, whoever holds it (min idle 0). Otherwise only entries
-        of *other* consumers idle for a lease TTL: stragglers of a previous owner that read after
-        losing its lease. Consumer names with nothing pending are deleted then, so dead names
-        do not pile up in the group.
+        idle for a lease TTL: stragglers of a previous owner that read after losing its lease,
+        and this consumer's own entries whose read reply was lost (redis-py resends a read
+        after a dropped connection, and the entries the first one delivered stay pending).
+        Outcomes are flushed first and no handler of this partition runs meanwhile, so an
+        entry of its own still pending then was never handled. Consumer names with nothing
+        pending are deleted, so dead names do not pile up in the group.
         """
+        if not takeover:
+            await self.delivery.flush()
         for key in (self.redeliver, self.stream):
             if takeover:
                 entries = await self._autoclaim(key)
@@ -267,10 +272,9 @@ class PartitionWorker:
         entries: list[Entry] = []
         for info in consumers:
             name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
-            if name == self.consumer_id:
-                continue
             if int(info["pending"]) == 0:
-                await self.redis.xgroup_delconsumer(key, self.sub.group, name)
+                if name != self.consumer_id:
+                    await self.redis.xgroup_delconsumer(key, self.sub.group, name)
                 continue
             pending = await self.redis.xpending_range(
                 key, self.sub.group, min="-", max="+", count=1000, consumername=name, idle=min_idle
