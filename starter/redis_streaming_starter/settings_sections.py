@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from redis_streaming.mq.retry import names_list
 from redis_streaming.registry import RegistryOptions
 
 __all__ = [
@@ -23,8 +24,9 @@ __all__ = [
 
 
 def comma_list(value: Any) -> Any:
+    """A list from a string: separated by commas, or a JSON list."""
     if isinstance(value, str):
-        return [p.strip() for p in value.split(",") if p.strip()]
+        return names_list(value)
     return value
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,20 @@ def test_yaml_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.parametrize(
+    "value",
+    ["builtins.KeyError, json.JSONDecodeError", '["builtins.KeyError", "json.JSONDecodeError"]'],
+)
+def test_lists_in_env_vars_are_comma_separated_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("REDIS_STREAMING_MQ__RETRY__NON_RETRYABLE", value)
+    monkeypatch.setenv("REDIS_STREAMING_MQ__LISTENER_PACKAGES", value)
+    s = load_settings()
+    assert s.mq.retry.non_retryable == (KeyError, json.JSONDecodeError)
+    assert s.mq.listener_packages == ["builtins.KeyError", "json.JSONDecodeError"]
+
+
+@pytest.mark.parametrize(
     ("name", "value", "says"),
     [
         ("REDIS_STREAMING_MQ__DEFAULT_PARTITIONS", "abc", "valid integer"),
@@ -56,6 +71,8 @@ def test_yaml_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch) -> None
         ("REDIS_STREAMING_APP__NAME", "my app", "invalid app name"),
         ("REDIS_STREAMING_ACTUATOR__BASE_PATH", "actuator", "must start with '/'"),
         ("REDIS_STREAMING_LOGGING__LEVEL", "LOUD", "DEBUG"),
+        ("REDIS_STREAMING_MQ__RETRY__NON_RETRYABLE", "builtins.Nope", "cannot be imported"),
+        ("REDIS_STREAMING_MQ__LISTENER_PACKAGES", "[shop", "separated by commas"),
     ],
 )
 def test_a_bad_value_names_the_variable(

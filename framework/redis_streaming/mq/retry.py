@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import json
 import random
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from redis_streaming.errors import ConfigurationError
 
-__all__ = ["RetryPolicy"]
+__all__ = ["RetryPolicy", "names_list"]
 
 
 def _resolve(name: str) -> type[BaseException]:
@@ -25,6 +27,23 @@ def _resolve(name: str) -> type[BaseException]:
     if not (isinstance(obj, type) and issubclass(obj, BaseException)):
         raise ConfigurationError(f"non_retryable: {name!r} is not an exception class")
     return obj
+
+
+def names_list(text: str) -> list[Any]:
+    """Names from text: a JSON list (``["a", "b"]``) or separated by commas (``a, b``)."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{text!r} is not a JSON list; write the names separated by commas instead "
+                "(a.B, c.D)"
+            ) from exc
+        if not isinstance(value, list):
+            raise ConfigurationError(f"{text!r} is not a list")
+        return value
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class RetryPolicy(BaseModel):
@@ -50,7 +69,8 @@ class RetryPolicy(BaseModel):
     multiplier: float = Field(2.0, ge=1, description="Growth of the delay per further retry.")
     max_backoff_s: float = Field(60.0, ge=0, description="Longest delay between two attempts.")
     jitter: float = Field(0.1, ge=0, le=1, description="Random spread of each delay, ± fraction.")
-    non_retryable: tuple[Any, ...] = Field(
+    # NoDecode: an environment variable holds names separated by commas (or a JSON list).
+    non_retryable: Annotated[tuple[Any, ...], NoDecode] = Field(
         (), description="Exception types (or dotted names) that go to the dead letters at once."
     )
     mode: Literal["delayed", "blocking"] = Field(
@@ -61,7 +81,7 @@ class RetryPolicy(BaseModel):
     @classmethod
     def _types(cls, value: Any) -> tuple[type[BaseException], ...]:
         if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
+            value = names_list(value)
         out = []
         for item in value or ():
             if isinstance(item, str):
