@@ -33,14 +33,23 @@ class InvalidName(ConfigurationError):
 
 
 class TopicNotFound(RedisStreamingError, LookupError):
-    """The topic does not exist and automatic topic creation is off."""
+    """The topic does not exist: sending or subscribing with automatic topic creation off, or
+    an admin operation (which never creates topics) on a topic that is not there."""
 
-    def __init__(self, topic: str) -> None:
-        super().__init__(
-            f"topic {topic!r} does not exist and mq.auto_create_topics is off; create it first "
-            f"(Admin.create_topic or `redis-streaming topics create {topic}`) or turn "
-            "auto-creation on (REDIS_STREAMING_MQ__AUTO_CREATE_TOPICS=true)"
-        )
+    def __init__(self, topic: str, *, auto_create_off: bool = True) -> None:
+        create = f"Admin.create_topic or `redis-streaming topics create {topic}`"
+        if auto_create_off:
+            message = (
+                f"topic {topic!r} does not exist and mq.auto_create_topics is off; create it "
+                f"first ({create}) or turn auto-creation on "
+                "(REDIS_STREAMING_MQ__AUTO_CREATE_TOPICS=true)"
+            )
+        else:
+            message = (
+                f"topic {topic!r} does not exist; check the name against the topics there are "
+                f"(Admin.list_topics or `redis-streaming topics list`) or create it ({create})"
+            )
+        super().__init__(message)
         self.topic = topic
 
 

@@ -74,8 +74,9 @@ async def test_names_are_validated(rs_redis: aioredis.Redis, rs_options: MQOptio
         await admin.pending("t", "g{1}")
     with pytest.raises(InvalidName, match="group"):
         await admin.reset_group("t", "g g", "earliest")
-    with pytest.raises(TopicNotFound):
+    with pytest.raises(TopicNotFound, match=r"Admin\.list_topics") as info:
         await admin.describe_topic("unknown")
+    assert "auto_create_topics" not in str(info.value)  # admin never creates topics
     with pytest.raises(PartitionOutOfRange):
         await admin.pending("t", "g", partition=1)
 

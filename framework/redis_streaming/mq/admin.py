@@ -65,7 +65,7 @@ class Admin:
     async def _meta(self, topic: str) -> TopicMeta:
         meta = await self.store.get(validate_name(topic))
         if meta is None:
-            raise TopicNotFound(topic)
+            raise TopicNotFound(topic, auto_create_off=False)
         return meta
 
     # -- topics ------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ class Admin:
     async def _alter(self, topic: str, args: list[Any]) -> tuple[int, int, TopicMeta]:
         reply = await _ALTER(self.redis, [self.keys.topic(topic)], args)
         if int(reply[0]) < 0:
-            raise TopicNotFound(topic)
+            raise TopicNotFound(topic, auto_create_off=False)
         p, created, max_len, max_age = (int(_text(v)) for v in reply[2:6])
         return int(reply[0]), int(reply[1]), TopicMeta(topic, p, created, max_len, max_age)
 
