@@ -24,6 +24,7 @@ from redis_streaming_starter.actuator.health import (
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.listener import (
+    default_id,
     find_function_listeners,
     find_provided_listeners,
     provided_classes,
@@ -180,14 +181,14 @@ class RedisStreamingApplication:
         classes = provided_classes(self.container)
         for fn, spec in find_function_listeners(self.listener_packages, classes):
             where = f"listener {fn.__module__}.{fn.__qualname__}"
-            bound.append((bind(fn, self.container, where), spec, fn.__qualname__, where))
+            bound.append((bind(fn, self.container, where), spec, default_id(fn, spec), where))
         for provider, method, spec in find_provided_listeners(self.container):
             instance = await resolve(provider)
             fn = getattr(instance, method)
             where = f"listener {type(instance).__qualname__}.{method}"
-            bound.append((bind(fn, self.container, where), spec, fn.__qualname__, where))
-        for handler, spec, qualname, where in bound:
-            lid = spec.id or qualname
+            bound.append((bind(fn, self.container, where), spec, default_id(fn, spec), where))
+        for handler, spec, default, where in bound:
+            lid = spec.id or default
             if lid in ids:
                 raise ConfigurationError(
                     f"two listeners have the id {lid!r}: {ids[lid]} and {where}; give one of "

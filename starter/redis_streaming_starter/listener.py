@@ -74,6 +74,20 @@ def specs_of(obj: Any) -> tuple[ListenerSpec, ...]:
     return tuple(getattr(obj, _MARK, ()))
 
 
+def default_id(fn: Any, spec: ListenerSpec) -> str:
+    """A listener's id when ``@listener`` gives none: the function's ``__qualname__``; with
+    several ``@listener`` on one function, ``<qualname>-<topic>`` (``-<group>`` added when one
+    topic is listened to in several groups)."""
+    qualname: str = fn.__qualname__
+    specs = specs_of(fn)
+    if len(specs) == 1:
+        return qualname
+    same_topic = [s for s in specs if s.topic == spec.topic]
+    if len(same_topic) == 1 or spec.group is None:
+        return f"{qualname}-{spec.topic}"
+    return f"{qualname}-{spec.topic}-{spec.group}"
+
+
 def _modules(package: str) -> Iterable[ModuleType]:
     try:
         root = importlib.import_module(package)

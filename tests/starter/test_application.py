@@ -68,6 +68,33 @@ async def test_a_payload_that_fails_validation_is_dead_lettered(settings: Settin
         await app.stop()
 
 
+async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
+    from tests.starter.apps.stacked import received
+
+    received.clear()
+    app = RedisStreamingApplication(
+        settings=settings, listener_packages=["tests.starter.apps.stacked"]
+    )
+    await app.start()
+    try:
+        assert app.consumer is not None
+        ids = {sub.id for sub in app.consumer.subscriptions}
+        assert ids == {
+            "record-alerts",
+            "record-audit",
+            "notify-alerts-pager",
+            "notify-alerts-mailer",
+        }
+        producer: Producer = await resolve(app.container.producer)
+        await producer.send("alerts", "fire")
+        await producer.send("audit", "login")
+        expected = [("notify", "fire"), ("notify", "fire"), ("record", "fire"), ("record", "login")]
+        await wait_until(lambda: sorted(received) == expected, 10, "four deliveries")
+    finally:
+        await app.stop()
+        received.clear()
+
+
 @pytest.mark.parametrize(
     ("package", "message"),
     [
