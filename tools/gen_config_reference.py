@@ -43,8 +43,8 @@ HEADER = """\
 Every setting of the starter, read from `Settings` (`redis_streaming_starter.settings`). A
 setting is given, in order of precedence, as:
 
-1. an argument in code: `Settings(mq={"default_partitions": 12})` or
-   `load_settings(mq={...})`;
+1. an override in code: `load_settings(mq={"default_partitions": 12})` (or
+   `Settings(mq={...})`): nothing can change it;
 2. an environment variable `REDIS_STREAMING_<SECTION>__<FIELD>`; a field of a nested model adds
    `__<FIELD>` again (`REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS=3`). Names are case-insensitive;
 3. `application.yaml` in the working directory, with the sections as top-level keys:
@@ -56,7 +56,13 @@ setting is given, in order of precedence, as:
         max_attempts: 3
     ```
 
-4. the default below.
+4. a default in code: `load_settings(defaults={"mq": {"default_partitions": 12}})`, for values
+   your application wants unless its environment says otherwise (as Spring Boot's default
+   properties);
+5. the default below.
+
+Sections merge field by field across all of these: `REDIS_STREAMING_APP__NAME` changes the name
+and keeps the version given in code.
 
 Values are validated when the settings are built. `load_settings()` (which
 `RedisStreamingApplication` and the CLI use) turns every problem into one

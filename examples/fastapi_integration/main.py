@@ -17,7 +17,9 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     (stopping them gracefully on shutdown); its router serves ``/actuator``. ``settings``
     default to the environment's, named ``shop``; tests pass their own."""
     streaming = RedisStreamingApplication(
-        settings=settings if settings is not None else load_settings(app={"name": "shop"}),
+        settings=settings
+        if settings is not None
+        else load_settings(defaults={"app": {"name": "shop"}}),
         container=ShopContainer,
         listener_packages=["examples.fastapi_integration.listeners"],
     )

@@ -11,10 +11,12 @@ import zlib
 from redis_streaming_starter import RedisStreamingApplication, load_settings, resolve
 
 app = RedisStreamingApplication(
-    settings=load_settings(
-        app={"name": "catalog"},
-        registry={"enabled": True, "metadata": {"region": "eu"}},
-        actuator={"expose": ["health", "info", "services"]},
+    settings=load_settings(  # defaults: the environment can change each of them
+        defaults={
+            "app": {"name": "catalog"},
+            "registry": {"enabled": True, "metadata": {"region": "eu"}},
+            "actuator": {"expose": ["health", "info", "services"]},
+        }
     )
 )
 

@@ -17,10 +17,12 @@ from redis_streaming.registry import ServiceDiscovery
 from redis_streaming_starter import RedisStreamingApplication, load_settings, resolve
 
 app = RedisStreamingApplication(
-    settings=load_settings(
-        app={"name": "shop"},
-        registry={"enabled": True},
-        actuator={"expose": ["health", "info", "services"]},
+    settings=load_settings(  # defaults: the environment can change each of them
+        defaults={
+            "app": {"name": "shop"},
+            "registry": {"enabled": True},
+            "actuator": {"expose": ["health", "info", "services"]},
+        }
     )
 )
 

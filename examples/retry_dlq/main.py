@@ -34,7 +34,9 @@ def create_app(settings: Settings | None = None) -> RedisStreamingApplication:
     """The application. ``settings`` default to the environment's, with this example's name
     and exposed endpoints; tests pass their own."""
     if settings is None:
-        settings = load_settings(app={"name": "payments"}, actuator={"expose": EXPOSE})
+        settings = load_settings(
+            defaults={"app": {"name": "payments"}, "actuator": {"expose": EXPOSE}}
+        )
     app = RedisStreamingApplication(
         settings=settings,
         listener_packages=["examples.retry_dlq.payments"],

@@ -12,10 +12,12 @@ from examples.scaling.events import PARTITIONS
 from redis_streaming_starter import RedisStreamingApplication, load_settings
 
 app = RedisStreamingApplication(
-    settings=load_settings(
-        app={"name": "scaling"},
-        mq={"default_partitions": PARTITIONS},
-        actuator={"expose": ["health", "info", "listeners", "topics"]},
+    settings=load_settings(  # defaults: the environment can change each of them
+        defaults={
+            "app": {"name": "scaling"},
+            "mq": {"default_partitions": PARTITIONS},
+            "actuator": {"expose": ["health", "info", "listeners", "topics"]},
+        }
     ),
     listener_packages=["examples.scaling.events"],
 )

@@ -4,6 +4,7 @@ optional ``application.yaml`` in the working directory; the environment wins."""
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -178,7 +179,27 @@ class Settings(BaseSettings):
         sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
         if Path(YAML_FILE).is_file():
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=YAML_FILE))
+        defaults = _DEFAULTS.get()
+        if defaults:
+            sources.append(_CodeDefaults(settings_cls, defaults))
         return tuple(sources)
+
+
+_DEFAULTS: ContextVar[dict[str, Any] | None] = ContextVar("settings_defaults", default=None)
+
+
+class _CodeDefaults(PydanticBaseSettingsSource):
+    """``load_settings(defaults=...)``: values below every other source (sections merge)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:
@@ -202,8 +223,15 @@ def describe_error(exc: ValidationError) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build :class:`Settings`; a bad value raises ``ConfigurationError`` naming its variable."""
+def load_settings(*, defaults: dict[str, Any] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings`; a bad value raises ``ConfigurationError`` naming its variable.
+
+    ``overrides`` (``mq={"batch_size": 50}``) win over everything; ``defaults`` (same shape,
+    ``defaults={"app": {"name": "shop"}}``) lose to everything: the environment and
+    ``application.yaml`` can change them, as Spring Boot's default properties. Sections merge
+    field by field in both.
+    """
+    token = _DEFAULTS.set(defaults)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -213,3 +241,5 @@ def load_settings(**overrides: Any) -> Settings:
             f"invalid settings: {exc} ({exc.__cause__}); lists are comma-separated or JSON, "
             "nested fields use '__' (REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS=3)"
         ) from None
+    finally:
+        _DEFAULTS.reset(token)

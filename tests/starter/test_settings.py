@@ -94,3 +94,22 @@ def test_every_field_has_a_description() -> None:
                 walk(annotation, f"{path}{field_name}.")
 
     walk(Settings, "")
+
+
+def test_defaults_in_code_lose_to_the_environment_and_yaml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Path("application.yaml").write_text("mq:\n  batch_size: 50\n")
+    monkeypatch.setenv("REDIS_STREAMING_APP__NAME", "from-env")
+    defaults = {
+        "app": {"name": "from-code", "version": "1.2.3"},
+        "mq": {"batch_size": 10, "default_partitions": 6},
+    }
+    s = load_settings(defaults=defaults)
+    assert (s.app.name, s.app.version) == ("from-env", "1.2.3")  # sections merge per field
+    assert (s.mq.batch_size, s.mq.default_partitions) == (50, 6)
+    # Overrides still win over everything; a plain Settings() knows no code defaults.
+    assert load_settings(defaults=defaults, app={"name": "forced"}).app.name == "forced"
+    assert Settings().app.version != "1.2.3"
+    with pytest.raises(ConfigurationError, match="DEFAULT_PARTITIONS"):
+        load_settings(defaults={"mq": {"default_partitions": 0}})  # checked like the rest
