@@ -4,7 +4,7 @@ import pytest
 import redis
 
 from redis_streaming import ConfigurationError
-from redis_streaming.testing import RedisCluster, client_from_url
+from redis_streaming.testing import RedisCluster, RedisServer, client_from_url
 
 
 async def test_three_primaries_share_the_slots_and_close_stops_every_node() -> None:
@@ -36,3 +36,18 @@ async def test_three_primaries_share_the_slots_and_close_stops_every_node() -> N
 def test_a_cluster_needs_a_primary() -> None:
     with pytest.raises(ConfigurationError, match="at least one primary"):
         RedisCluster(masters=0)
+
+
+def test_a_node_port_taken_meanwhile_moves_the_cluster_to_new_ports() -> None:
+    cluster = RedisCluster()
+    squatter = RedisServer(port=cluster.ports[1]).start()  # takes a port before its node does
+    try:
+        with cluster:
+            assert squatter.port not in cluster.ports
+            client = redis.Redis(port=cluster.ports[0])
+            try:
+                assert client.cluster("info")["cluster_state"] == "ok"
+            finally:
+                client.close()
+    finally:
+        squatter.close()

@@ -7,6 +7,7 @@ import time
 import pytest
 import redis
 
+from redis_streaming import ConfigurationError
 from redis_streaming.testing import RedisServer, free_port
 
 
@@ -63,3 +64,16 @@ def test_server_dies_with_the_process_that_started_it() -> None:
     assert child.stdin is not None
     child.stdin.close()
     child.stdout.close()
+
+
+def test_a_port_held_by_another_server_is_not_taken_for_a_started_one() -> None:
+    """The port was free when chosen and another server took it before ours bound it: that
+    server answers PING, but ours failed, and start() says so."""
+    with RedisServer() as first:
+        second = RedisServer(port=first.port)
+        try:
+            with pytest.raises(ConfigurationError, match=f"on port {first.port}"):
+                second.start()
+        finally:
+            second.close()
+        assert redis.Redis(port=first.port).ping()

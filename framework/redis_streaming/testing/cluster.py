@@ -39,12 +39,22 @@ class RedisCluster:
         if masters < 1:
             raise ConfigurationError(f"a cluster needs at least one primary, got {masters}")
         self.node_timeout_ms = node_timeout_ms
-        args = (
+        self._binary = binary
+        self._args = (
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",  # relative to the node's own --dir
             "--cluster-node-timeout", str(node_timeout_ms),
         )  # fmt: skip
-        self.nodes = [RedisServer(_node_port(), binary, args) for _ in range(masters)]
+        self.nodes = self._new_nodes(masters)
+
+    def _new_nodes(self, masters: int) -> list[RedisServer]:
+        ports: list[int] = []
+        while len(ports) < masters:  # distinct, and none on another node's bus port
+            port = _node_port()
+            taken = {p + d for p in ports for d in (0, 10000)}
+            if port not in taken and port + 10000 not in taken:
+                ports.append(port)
+        return [RedisServer(port, self._binary, self._args) for port in ports]
 
     @property
     def url(self) -> str:
@@ -71,10 +81,22 @@ class RedisCluster:
         return [(i * SLOTS // n, (i + 1) * SLOTS // n - 1) for i in range(n)]
 
     def start(self, timeout_s: float = 30.0) -> RedisCluster:
-        """Start the nodes, assign the slots, join them, and wait until the cluster is ok."""
+        """Start the nodes, assign the slots, join them, and wait until the cluster is ok.
+
+        The ports were free when chosen; should another process take one before its node
+        binds it, the nodes start again on new ports (up to three tries).
+        """
         try:
-            for node in self.nodes:
-                node.start()
+            for attempt in range(3):
+                try:
+                    for node in self.nodes:
+                        node.start()
+                    break
+                except ConfigurationError:
+                    if attempt == 2:
+                        raise
+                    self.close()
+                    self.nodes = self._new_nodes(len(self.nodes))
             clients: list[Any] = [redis.Redis(host="127.0.0.1", port=p) for p in self.ports]
             try:
                 self._form(clients, timeout_s)

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
+
 from redis_streaming.errors import ConfigurationError
 
 __all__ = ["RedisServer", "find_server_binary", "free_port"]
@@ -116,7 +118,7 @@ class RedisServer:
                     f"{self.binary} exited with {self.process.returncode} on port {self.port}: "
                     f"{err.strip()}"
                 )
-            if self._ping():
+            if self._answers():
                 return self
             time.sleep(0.02)
         self.stop()
@@ -124,13 +126,20 @@ class RedisServer:
             f"{self.binary} did not answer on port {self.port} in {timeout_s}s"
         )
 
-    def _ping(self) -> bool:
+    def _answers(self) -> bool:
+        """True once *this* process answers on the port: another server that holds the port
+        (chosen free, taken since) answers too, while ours is failing to bind it."""
+        assert self.process is not None
+        client = redis.Redis(host=self.host, port=self.port, socket_timeout=0.5)
         try:
-            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
+            info = client.info("server")
+        except (redis.RedisError, OSError):
             return False
+        finally:
+            client.close()
+        # Another server's answer: ours is still starting, or failing to bind (then it exits
+        # and start() reports its error).
+        return int(info.get("process_id", -1)) == self.process.pid
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and wait until the port is free again."""
