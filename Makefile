@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/consumer.py
 	$(BIN)/python benchmarks/retry.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/idle.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

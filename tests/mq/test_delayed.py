@@ -6,8 +6,17 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from redis_streaming import DelayedMover, Keys, MQOptions, Producer, TopicStore
+from redis_streaming import (
+    Consumer,
+    DelayedMover,
+    Keys,
+    Message,
+    MQOptions,
+    Producer,
+    TopicStore,
+)
 from redis_streaming.testing import RedisServer
+from tests.helpers import fast, wait_until
 
 
 async def wait_for_len(redis: aioredis.Redis, key: str, n: int, timeout_s: float) -> float:
@@ -100,3 +109,36 @@ async def test_mover_survives_a_server_restart(rs_server: RedisServer) -> None:
     finally:
         await mover.stop()
         await client.aclose()
+
+
+@pytest.mark.cluster
+async def test_a_consumer_alone_moves_the_delayed_messages_of_the_partitions_it_owns(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    """No DelayedMover runs: the consumer's one mover task moves its owned partitions' due
+    messages (and the per-partition retry movers do not)."""
+    options = fast(rs_namespace, delayed_interval_ms=100)
+    got: list[str] = []
+
+    async def handle(m: Message) -> None:
+        got.append(m.payload)
+
+    consumer = Consumer(rs_redis, options, consumer_id="c1")
+    for topic in ("a", "b"):
+        await TopicStore(rs_redis, options).create(topic, 4)
+        consumer.subscribe(topic, handle, group="g")
+    await consumer.start()
+    try:
+        subs = consumer.subscriptions
+        await wait_until(lambda: all(len(s.owned_partitions) == 4 for s in subs), 5)
+        producer = Producer(rs_redis, options)
+        for topic in ("a", "b"):
+            for p in range(4):
+                await producer.send(topic, f"{topic}{p}", partition=p, delay=0.3)
+        await wait_until(lambda: len(got) == 8, 10, "eight delayed messages handled")
+        assert sorted(got) == [f"{t}{p}" for t in "ab" for p in range(4)]
+        assert consumer.delayed_mover is not None
+        assert consumer.delayed_mover.moved == 8
+    finally:
+        await consumer.stop()
+    assert not consumer.delayed_mover.running

@@ -14,6 +14,7 @@ from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.coordinator import GroupCoordinator
+from redis_streaming.mq.delayed import OwnedDelayedMover
 from redis_streaming.mq.keys import validate_name
 from redis_streaming.mq.retry import RetryPolicy
 from redis_streaming.mq.subscription import Handler, Subscription, SubscriptionState
@@ -64,7 +65,12 @@ class Consumer:
         *,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
+        move_delayed: bool = True,
     ) -> None:
+        """``move_delayed``: move producer-delayed messages of the partitions this consumer
+        owns when they are due (one task, one round trip per pass for all of them). Turn it off
+        where a :class:`~redis_streaming.DelayedMover` covers the topics anyway (the starter
+        runs one in every application)."""
         self.redis = redis
         self.metrics = metrics or default_metrics()
         self.tracer = tracer
@@ -72,7 +78,18 @@ class Consumer:
         self.consumer_id = validate_name(consumer_id or default_consumer_id(), "consumer id")
         self._subs: dict[tuple[str, str], Subscription] = {}
         self._coordinators: dict[tuple[str, str], GroupCoordinator] = {}
+        self.delayed_mover = (
+            OwnedDelayedMover(redis, self.options, self._owned_partitions) if move_delayed else None
+        )
         self.running = False
+
+    def _owned_partitions(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, retention max length) of every partition owned in some group."""
+        owned: dict[tuple[str, int], int] = {}
+        for c in self._coordinators.values():
+            for p in c.workers:
+                owned[(c.sub.topic, p)] = c.retention_max_len
+        return [(topic, p, maxlen) for (topic, p), maxlen in owned.items()]
 
     @property
     def subscriptions(self) -> list[Subscription]:
@@ -147,6 +164,8 @@ class Consumer:
         self.running = True
         for sub in self._subs.values():
             self._start_one(sub)
+        if self.delayed_mover is not None:
+            self.delayed_mover.start()
 
     async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the contract
         """Stop gracefully: stop reading, wait for running handlers up to ``timeout`` seconds
@@ -159,6 +178,8 @@ class Consumer:
         coordinators = list(self._coordinators.values())
         self._coordinators.clear()
         await asyncio.gather(*(c.stop(timeout_s) for c in coordinators))
+        if self.delayed_mover is not None:
+            await self.delayed_mover.stop()
         for sub in self._subs.values():
             sub.state = SubscriptionState.STOPPED
 

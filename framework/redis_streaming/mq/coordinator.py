@@ -167,7 +167,6 @@ class GroupCoordinator:
             partition,
             self.consumer_id,
             self.leases,
-            lambda: self.retention_max_len,
             metrics=self.metrics,
         )
         self.workers[partition] = worker

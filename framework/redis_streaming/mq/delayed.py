@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis_streaming.mq.aio import BackgroundLoop
@@ -15,7 +14,7 @@ from redis_streaming.mq.redis_errors import is_noscript
 from redis_streaming.mq.topics import TopicMeta, TopicStore
 from redis_streaming.options import MQOptions
 
-__all__ = ["DelayedMover"]
+__all__ = ["DelayedMover", "OwnedDelayedMover", "move_due"]
 
 log = logging.getLogger(__name__)
 _MOVE = LuaScript("move_delayed")
@@ -50,39 +49,16 @@ class DelayedMover(BackgroundLoop):
 
     async def _metas(self) -> list[TopicMeta]:
         names = self.topics if self.topics is not None else await self.store.names()
-        metas = []
-        for name in names:
-            meta = await self.store.get(name)
-            if meta is not None:
-                metas.append(meta)
-        return metas
+        return await self.store.get_many(list(names))
 
     async def move_once(self) -> tuple[int, float]:
         """Run one pass now; returns ``(messages moved, seconds until the next is due)``."""
-        metas = await self._metas()
-        interval = self.options.delayed_interval_ms / 1000
-        if not metas:
-            return 0, interval
-        pipe = self.redis.pipeline(transaction=False)
-        for meta in metas:
-            maxlen = meta.retention_max_len
-            for i in range(meta.partitions):
-                keys = [self.keys.delayed(meta.name, i), self.keys.stream(meta.name, i)]
-                _MOVE.queue(pipe, keys, [self.options.delayed_batch, maxlen])
-        try:
-            replies = await pipe.execute()
-        except Exception as exc:
-            if not is_noscript(exc):
-                raise
-            await _MOVE.load(self.redis)  # the server lost its script cache (restart)
-            return await self.move_once()
-        moved = sum(int(r[0]) for r in replies)
-        due = [int(r[1]) for r in replies if int(r[1]) >= 0]
-        wait = interval
-        if moved and any(int(r[0]) >= self.options.delayed_batch for r in replies):
-            wait = 0.0  # a partition had more due than one call moves
-        elif due:
-            wait = min(interval, max(0.0, (min(due) - time.time() * 1000) / 1000))
+        targets = [
+            (meta.name, i, meta.retention_max_len)
+            for meta in await self._metas()
+            for i in range(meta.partitions)
+        ]
+        moved, wait = await move_due(self.redis, self.options, self.keys, targets)
         self.moved += moved
         return moved, wait
 
@@ -92,3 +68,100 @@ class DelayedMover(BackgroundLoop):
             return wait
 
         await self._repeat("delayed mover", step, Backoff(), log)
+
+
+async def move_due(
+    redis: Any, options: MQOptions, keys: Keys, targets: list[tuple[str, int, int]]
+) -> tuple[int, float]:
+    """Move the due delayed messages of ``targets`` (topic, partition, retention max length);
+    returns ``(messages moved, seconds until the next is due)``, the wait at most
+    ``mq.delayed_interval_ms``.
+
+    One round trip reads the server's clock and each delayed set's earliest due time (one
+    plain command per partition); the moving script runs, in a second round trip, only for the
+    partitions with something due. An idle pass is thus one cheap command per partition.
+    """
+    interval = options.delayed_interval_ms / 1000
+    if not targets:
+        return 0, interval
+    pipe = redis.pipeline(transaction=False)
+    pipe.execute_command("TIME")
+    for topic, partition, _ in targets:
+        pipe.zrange(keys.delayed(topic, partition), 0, 0, withscores=True)
+    clock, *earliest = await pipe.execute()
+    now_ms = int(clock[0]) * 1000 + int(clock[1]) // 1000
+    due_now: list[tuple[str, int, int]] = []
+    later: list[float] = []
+    for target, first in zip(targets, earliest, strict=True):
+        if not first:
+            continue  # nothing scheduled
+        due_ms = first[0][1]
+        if due_ms <= now_ms:
+            due_now.append(target)
+        else:
+            later.append(due_ms)
+    moved, wait = 0, interval
+    if due_now:
+        moved, full, next_due = await _move(redis, options, keys, due_now)
+        if full:
+            return moved, 0.0  # a partition had more due than one call moves
+        later += next_due
+    if later:
+        wait = min(interval, max(0.0, (min(later) - now_ms) / 1000))
+    return moved, wait
+
+
+async def _move(
+    redis: Any, options: MQOptions, keys: Keys, targets: list[tuple[str, int, int]]
+) -> tuple[int, bool, list[float]]:
+    """Run the moving script for ``targets`` in one round trip: (moved, a batch was full,
+    the next due times left)."""
+    pipe = redis.pipeline(transaction=False)
+    for topic, partition, maxlen in targets:
+        pair = [keys.delayed(topic, partition), keys.stream(topic, partition)]
+        _MOVE.queue(pipe, pair, [options.delayed_batch, maxlen])
+    try:
+        replies = await pipe.execute()
+    except Exception as exc:
+        if not is_noscript(exc):
+            raise
+        await _MOVE.load(redis)  # the server lost its script cache (restart)
+        return await _move(redis, options, keys, targets)
+    moved = sum(int(r[0]) for r in replies)
+    full = any(int(r[0]) >= options.delayed_batch for r in replies)
+    return moved, full, [float(r[1]) for r in replies if int(r[1]) >= 0]
+
+
+class OwnedDelayedMover(BackgroundLoop):
+    """A consumer's mover of producer-delayed messages: the partitions it owns (in any group),
+    all in one round trip per pass, sleeping like :class:`DelayedMover`.
+
+    ``targets`` returns the (topic, partition, retention max length) triples owned right now.
+    One task per consumer, rather than a call per owned partition, keeps an idle consumer's
+    cost flat in the number of partitions it owns.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        options: MQOptions,
+        targets: Callable[[], list[tuple[str, int, int]]],
+    ) -> None:
+        super().__init__()
+        self.redis = redis
+        self.options = options
+        self.keys = Keys(options.namespace)
+        self.targets = targets
+        self.moved = 0
+
+    def start(self) -> None:
+        """Start the mover task (idempotent)."""
+        self._launch("redis-streaming-owned-delayed-mover")
+
+    async def _run(self) -> None:
+        async def step() -> float:
+            moved, wait = await move_due(self.redis, self.options, self.keys, self.targets())
+            self.moved += moved
+            return wait
+
+        await self._repeat("delayed mover (owned partitions)", step, Backoff(), log)

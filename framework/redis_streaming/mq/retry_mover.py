@@ -1,18 +1,17 @@
-"""Per-partition mover of due retries (and of producer-delayed messages) into their streams."""
+"""Per-partition mover of a group's due retries into its redelivery stream."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from redis_streaming.mq.aio import BackgroundLoop, wait_event
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.lua import LuaScript
-from redis_streaming.mq.redis_errors import is_connection_error, is_noscript
+from redis_streaming.mq.redis_errors import is_connection_error
 from redis_streaming.mq.subscription import Subscription
 from redis_streaming.options import MQOptions
 
@@ -24,29 +23,23 @@ _MOVE = LuaScript("move_delayed")
 
 class RetryMover(BackgroundLoop):
     """Run by a partition's owner: releases the group's due retries into its redelivery stream
-    and the partition's due delayed messages into the partition stream (both atomic Lua).
+    (one atomic script per pass).
 
-    It sleeps until the earliest due time it knows of (at most ``mq.delayed_interval_ms``, since
-    producers may schedule sooner ones), and is woken at once when this worker schedules a retry.
+    Retries of a partition and group are scheduled by its owner only, so the mover sleeps until
+    the earliest due time it knows of and is woken at once when its worker schedules a sooner
+    one. It still looks every ``mq.rebalance_interval_s`` (a former owner finishing a handler
+    after losing the lease may have scheduled one). Producer-delayed messages are moved by the
+    consumer's :class:`~redis_streaming.mq.delayed.OwnedDelayedMover` or a ``DelayedMover``.
     """
 
     def __init__(
-        self,
-        redis: Any,
-        options: MQOptions,
-        keys: Keys,
-        sub: Subscription,
-        partition: int,
-        retention_max_len: Callable[[], int],
+        self, redis: Any, options: MQOptions, keys: Keys, sub: Subscription, partition: int
     ) -> None:
         super().__init__()
         self.redis = redis
         self.options = options
         self.retry = keys.retry(sub.topic, partition, sub.group)
         self.redeliver = keys.redeliver(sub.topic, partition, sub.group)
-        self.delayed = keys.delayed(sub.topic, partition)
-        self.stream = keys.stream(sub.topic, partition)
-        self.retention_max_len = retention_max_len
         self.label = f"{sub.topic} partition {partition} group {sub.group}"
         self.moved = 0
         self._wake = asyncio.Event()
@@ -70,24 +63,14 @@ class RetryMover(BackgroundLoop):
     async def move_once(self) -> float:
         """One pass; returns seconds until the next known due time (capped)."""
         batch = self.options.delayed_batch
-        pipe = self.redis.pipeline(transaction=False)
-        _MOVE.queue(pipe, [self.retry, self.redeliver], [batch, 0])
-        _MOVE.queue(pipe, [self.delayed, self.stream], [batch, self.retention_max_len()])
-        try:
-            replies = await pipe.execute()
-        except Exception as exc:
-            if not is_noscript(exc):
-                raise
-            await _MOVE.load(self.redis)
+        reply = await _MOVE(self.redis, [self.retry, self.redeliver], [batch, 0])
+        moved, due = int(reply[0]), int(reply[1])
+        self.moved += moved
+        if moved >= batch:
             return 0.0
-        moved = [int(r[0]) for r in replies]
-        self.moved += sum(moved)
-        if any(m >= batch for m in moved):
-            return 0.0
-        wait = self.options.delayed_interval_ms / 1000
-        due = [int(r[1]) for r in replies if int(r[1]) >= 0]
-        if due:
-            wait = min(wait, max(0.0, (min(due) - time.time() * 1000) / 1000))
+        wait = self.options.rebalance_interval_s
+        if due >= 0:
+            wait = min(wait, max(0.0, (due - time.time() * 1000) / 1000))
         return wait
 
     async def _run(self) -> None:

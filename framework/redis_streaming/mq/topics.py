@@ -33,6 +33,18 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
+def _meta(topic: str, raw: dict[bytes, bytes]) -> TopicMeta | None:
+    if not raw:
+        return None
+    return TopicMeta(
+        name=topic,
+        partitions=max(1, _int(raw.get(b"partitions"), 1)),
+        created_ms=_int(raw.get(b"created_ms")),
+        retention_max_len=_int(raw.get(b"retention_max_len")),
+        retention_max_age_ms=_int(raw.get(b"retention_max_age_ms")),
+    )
+
+
 class TopicStore:
     """Reads and creates topic metadata. Creation is idempotent and first-writer-wins."""
 
@@ -44,16 +56,17 @@ class TopicStore:
     async def get(self, topic: str) -> TopicMeta | None:
         """The topic's metadata, or ``None`` when it does not exist."""
         validate_name(topic)
-        raw = await self.redis.hgetall(self.keys.topic(topic))
-        if not raw:
-            return None
-        return TopicMeta(
-            name=topic,
-            partitions=max(1, _int(raw.get(b"partitions"), 1)),
-            created_ms=_int(raw.get(b"created_ms")),
-            retention_max_len=_int(raw.get(b"retention_max_len")),
-            retention_max_age_ms=_int(raw.get(b"retention_max_age_ms")),
-        )
+        return _meta(topic, await self.redis.hgetall(self.keys.topic(topic)))
+
+    async def get_many(self, topics: list[str]) -> list[TopicMeta]:
+        """The metadata of those of ``topics`` that exist, read in one round trip."""
+        if not topics:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for topic in topics:
+            pipe.hgetall(self.keys.topic(validate_name(topic)))
+        metas = [_meta(t, raw) for t, raw in zip(topics, await pipe.execute(), strict=True)]
+        return [m for m in metas if m is not None]
 
     async def create(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from redis_streaming.cluster import route
@@ -50,7 +49,6 @@ class PartitionWorker:
         partition: int,
         consumer_id: str,
         leases: Leases,
-        retention_max_len: Callable[[], int],
         *,
         metrics: Metrics | None = None,
     ) -> None:
@@ -64,7 +62,7 @@ class PartitionWorker:
         self.stream = keys.stream(sub.topic, partition)
         self.redeliver = keys.redeliver(sub.topic, partition, sub.group)
         self._stopping = asyncio.Event()
-        self.mover = RetryMover(redis, options, keys, sub, partition, retention_max_len)
+        self.mover = RetryMover(redis, options, keys, sub, partition)
         self.delivery = Delivery(
             redis,
             options,

@@ -46,7 +46,15 @@ def make_producer(redis: Any, settings: Settings, metrics: Metrics, tracer: Any)
 def make_consumer(
     redis: Any, settings: Settings, consumer_id: str, metrics: Metrics, tracer: Any
 ) -> Consumer:
-    return Consumer(redis, settings.mq, consumer_id=consumer_id, metrics=metrics, tracer=tracer)
+    # The application's DelayedMover moves every topic's delayed messages already.
+    return Consumer(
+        redis,
+        settings.mq,
+        consumer_id=consumer_id,
+        metrics=metrics,
+        tracer=tracer,
+        move_delayed=False,
+    )
 
 
 def make_admin(redis: Any, settings: Settings) -> Admin:
