@@ -32,6 +32,13 @@ from redis_streaming import Consumer, Keys, Message, MQOptions, TopicStore
 TOPICS = 4
 
 
+def client(url: str, partitions: int) -> aioredis.Redis:
+    """As the starter builds it: a pool that waits for a free connection (blocking reads hold
+    one each) rather than raising."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=partitions + 50)
+    return aioredis.Redis.from_pool(pool)
+
+
 @dataclass
 class Cost:
     commands_s: float
@@ -59,7 +66,7 @@ async def measure(redis: aioredis.Redis, seconds: float) -> Cost:
 
 
 async def framework_idle(url: str, namespace: str, partitions: int, seconds: float) -> Cost:
-    redis = aioredis.Redis.from_url(url, max_connections=2 * partitions + 50)
+    redis = client(url, partitions)
     options = MQOptions(namespace=namespace)
     consumer = Consumer(redis, options)
 
@@ -80,7 +87,7 @@ async def framework_idle(url: str, namespace: str, partitions: int, seconds: flo
 
 
 async def raw_idle(url: str, namespace: str, partitions: int, seconds: float) -> Cost:
-    redis = aioredis.Redis.from_url(url, max_connections=2 * partitions + 50)
+    redis = client(url, partitions)
     block_ms = MQOptions().block_ms
     keys = Keys(namespace)
     streams = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 
@@ -18,6 +19,7 @@ from redis_streaming import (
     Producer,
 )
 from redis_streaming_starter import Container, Settings, resolve
+from redis_streaming_starter.autoconfigure.redis import connect
 
 
 async def test_mq_components_use_the_mq_section(settings: Settings) -> None:
@@ -65,3 +67,20 @@ async def test_without_the_embedded_extra_the_error_says_what_to_do(
     container.settings.override(providers.Object(settings))
     with pytest.raises(ConfigurationError, match="REDIS_STREAMING_REDIS__URL=redis://"):
         await resolve(container.redis)
+
+
+async def test_an_exhausted_pool_waits_for_a_connection(
+    settings: Settings, rs_server_url: str
+) -> None:
+    """Blocking reads hold a connection each: a command that finds every one in use waits for
+    the next free one instead of failing with "Too many connections"."""
+    redis_settings = settings.redis.model_copy(update={"url": rs_server_url, "max_connections": 2})
+    client = await connect(settings.model_copy(update={"redis": redis_settings}), rs_server_url)
+    try:
+        replies = await asyncio.gather(
+            *(client.execute_command("BLPOP", f"empty-{n}", 0.2) for n in range(3)),
+            client.ping(),
+        )
+        assert replies == [None, None, None, True]
+    finally:
+        await client.aclose()

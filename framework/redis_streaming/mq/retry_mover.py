@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import Any
 
@@ -75,6 +76,12 @@ class RetryMover(BackgroundLoop):
 
     async def _run(self) -> None:
         backoff = Backoff()
+        # A consumer taking many partitions at once starts as many movers: their first passes
+        # are spread over up to 200 ms, so they do not all need a pooled connection at the same
+        # moment as the workers' first reads. A retry scheduled meanwhile still wakes it.
+        first = random.uniform(0.0, min(0.2, self.options.rebalance_interval_s))
+        self._next_pass = time.monotonic() + first
+        await wait_event(self._wake, first)
         while not self._stopping.is_set():
             self._wake.clear()
             self._next_pass = float("inf")  # a retry scheduled during the pass wakes the next

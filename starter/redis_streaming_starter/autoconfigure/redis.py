@@ -88,7 +88,10 @@ async def connect(settings: Settings, url: str) -> Any:
     if cluster:
         log.info("redis: using the Redis Cluster client (seed node %s)", _address(url))
         return await _cluster(url, kwargs)
-    client = aioredis.Redis.from_url(url, **kwargs)
+    # A pool that waits for a free connection (up to the socket timeout) rather than raising
+    # "Too many connections": an application's blocking reads hold one connection each.
+    pool = aioredis.BlockingConnectionPool.from_url(url, timeout=cfg.socket_timeout_s, **kwargs)
+    client = aioredis.Redis.from_pool(pool)
     if cluster is False:
         return client
     try:
