@@ -85,6 +85,8 @@ def test_every_script_keeps_its_keys_in_one_slot() -> None:
     }
     for name, keys in calls.items():
         assert len({key_slot(key.encode()) for key in keys}) == 1, name
+    # Single server only: a delayed mover on a cluster client reads the sets one by one.
+    calls["mq/earliest_due"] = []
     files = {
         f"{package}/{f.name.removesuffix('.lua')}"
         for package in ("mq", "registry")

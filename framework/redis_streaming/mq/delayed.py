@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from redis_streaming.cluster import is_cluster
 from redis_streaming.mq.aio import BackgroundLoop
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
@@ -18,6 +19,7 @@ __all__ = ["DelayedMover", "OwnedDelayedMover", "move_due"]
 
 log = logging.getLogger(__name__)
 _MOVE = LuaScript("move_delayed")
+_EARLIEST = LuaScript("earliest_due")
 
 
 class DelayedMover(BackgroundLoop):
@@ -77,25 +79,20 @@ async def move_due(
     returns ``(messages moved, seconds until the next is due)``, the wait at most
     ``mq.delayed_interval_ms``.
 
-    One round trip reads the server's clock and each delayed set's earliest due time (one
-    plain command per partition); the moving script runs, in a second round trip, only for the
-    partitions with something due. An idle pass is thus one cheap command per partition.
+    One round trip reads the server's clock and each delayed set's earliest due time; the
+    moving script runs, in a second round trip, only for the partitions with something due. On
+    a single server the first is one script call for all partitions; on a cluster, one
+    ``ZRANGE`` per partition (their keys are in different slots).
     """
     interval = options.delayed_interval_ms / 1000
     if not targets:
         return 0, interval
-    pipe = redis.pipeline(transaction=False)
-    pipe.execute_command("TIME")
-    for topic, partition, _ in targets:
-        pipe.zrange(keys.delayed(topic, partition), 0, 0, withscores=True)
-    clock, *earliest = await pipe.execute()
-    now_ms = int(clock[0]) * 1000 + int(clock[1]) // 1000
+    now_ms, earliest = await _earliest(redis, [keys.delayed(t, p) for t, p, _ in targets])
     due_now: list[tuple[str, int, int]] = []
     later: list[float] = []
-    for target, first in zip(targets, earliest, strict=True):
-        if not first:
+    for target, due_ms in zip(targets, earliest, strict=True):
+        if due_ms is None:
             continue  # nothing scheduled
-        due_ms = first[0][1]
         if due_ms <= now_ms:
             due_now.append(target)
         else:
@@ -109,6 +106,20 @@ async def move_due(
     if later:
         wait = min(interval, max(0.0, (min(later) - now_ms) / 1000))
     return moved, wait
+
+
+async def _earliest(redis: Any, delayed: list[str]) -> tuple[int, list[float | None]]:
+    """The server's time (ms) and each delayed set's earliest due time (``None``: empty)."""
+    if not is_cluster(redis):
+        reply = await _EARLIEST(redis, delayed, [])
+        return int(reply[0]), [None if int(d) < 0 else float(d) for d in reply[1:]]
+    pipe = redis.pipeline(transaction=False)
+    pipe.execute_command("TIME")
+    for key in delayed:
+        pipe.zrange(key, 0, 0, withscores=True)
+    clock, *firsts = await pipe.execute()
+    now_ms = int(clock[0]) * 1000 + int(clock[1]) // 1000
+    return now_ms, [float(first[0][1]) if first else None for first in firsts]
 
 
 async def _move(
