@@ -3,11 +3,9 @@ pending entries, and move a group's position."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
-from redis_streaming.errors import ConfigurationError, RedisUnavailable, TopicNotFound
+from redis_streaming.errors import ConfigurationError, TopicNotFound
 from redis_streaming.mq.admin_groups import (
     _target,
     partitions_of,
@@ -26,7 +24,7 @@ from redis_streaming.mq.admin_info import (
 )
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
-from redis_streaming.mq.redis_errors import is_busygroup, is_connection_error, unavailable
+from redis_streaming.mq.redis_errors import as_unavailable, is_busygroup
 from redis_streaming.mq.topics import TopicMeta, TopicStore
 from redis_streaming.options import MQOptions
 
@@ -51,17 +49,6 @@ class Admin:
         self.keys = Keys(self.options.namespace)
         self.store = TopicStore(redis, self.options)
 
-    @contextmanager
-    def _guard(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except RedisUnavailable:
-            raise
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, doing) from exc
-            raise
-
     async def _meta(self, topic: str) -> TopicMeta:
         meta = await self.store.get(validate_name(topic))
         if meta is None:
@@ -72,7 +59,7 @@ class Admin:
 
     async def list_topics(self) -> list[str]:
         """Names of all topics of the namespace (the ``rs:topics`` set), sorted."""
-        with self._guard("listing topics"):
+        with as_unavailable(self.redis, "listing topics"):
             return await self.store.names()
 
     async def describe_topic(self, topic: str) -> TopicInfo:
@@ -83,7 +70,7 @@ class Admin:
         resumable Lua walk from both ends of the stream (``count_after.lua``).
         Raises :class:`~redis_streaming.errors.TopicNotFound` for an unknown topic.
         """
-        with self._guard(f"describing topic {topic!r}"):
+        with as_unavailable(self.redis, f"describing topic {topic!r}"):
             meta = await self._meta(topic)
             return await describe(self.redis, self.keys, topic, meta, _WALK)
 
@@ -101,7 +88,7 @@ class Admin:
         A different partition count or retention raises
         :class:`~redis_streaming.errors.ConfigurationError` saying how to change it.
         """
-        with self._guard(f"creating topic {topic!r}"):
+        with as_unavailable(self.redis, f"creating topic {topic!r}"):
             created, meta = await self.store.create(
                 topic,
                 partitions,
@@ -155,7 +142,7 @@ class Admin:
                 f"topic {topic!r}: partitions must be between 1 and {_MAX_PARTITIONS}, "
                 f"got {count!r}"
             )
-        with self._guard(f"adding partitions to topic {topic!r}"):
+        with as_unavailable(self.redis, f"adding partitions to topic {topic!r}"):
             status, before, meta = await self._alter(topic, [count, "", ""])
             if status == 0:
                 raise ConfigurationError(
@@ -186,7 +173,7 @@ class Admin:
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ConfigurationError(f"retention limits must be ints >= 0, got {value!r}")
         args = [0, "" if max_len is None else max_len, "" if max_age_ms is None else max_age_ms]
-        with self._guard(f"setting the retention of topic {topic!r}"):
+        with as_unavailable(self.redis, f"setting the retention of topic {topic!r}"):
             return (await self._alter(validate_name(topic), args))[2]
 
     async def delete_topic(self, topic: str) -> int:
@@ -199,7 +186,7 @@ class Admin:
         topic's consumers and producers first: they recreate what they use.
         """
         validate_name(topic)
-        with self._guard(f"deleting topic {topic!r}"):
+        with as_unavailable(self.redis, f"deleting topic {topic!r}"):
             meta = await self.store.get(topic)
             await self.redis.srem(self.keys.topics, topic)
             found = {self.keys.dlq(topic)}
@@ -236,7 +223,9 @@ class Admin:
         validate_name(group, "group")
         if count < 1:
             raise ConfigurationError(f"count must be >= 1, got {count}")
-        with self._guard(f"reading pending entries of group {group!r} on topic {topic!r}"):
+        with as_unavailable(
+            self.redis, f"reading pending entries of group {group!r} on topic {topic!r}"
+        ):
             meta = await self._meta(topic)
             parts = partitions_of(meta, partition)
             replies = await pending_replies(self.redis, self.keys, topic, group, parts, count)
@@ -262,7 +251,7 @@ class Admin:
         """
         validate_name(group, "group")
         target = _target(to)
-        with self._guard(f"resetting group {group!r} on topic {topic!r}"):
+        with as_unavailable(self.redis, f"resetting group {group!r} on topic {topic!r}"):
             meta = await self._meta(topic)
             parts = partitions_of(meta, partition)
             await reset_positions(self.redis, self.keys, meta, topic, group, to, target, parts)

@@ -42,7 +42,6 @@ class DelayedMover(BackgroundLoop):
         self.store = TopicStore(redis, self.options)
         self.topics = None if topics is None else [validate_name(t) for t in topics]
         self.moved = 0
-        self.last_error: BaseException | None = None
 
     async def start(self) -> None:
         """Start moving in a background task (idempotent). ``stop()`` ends it; a move in

@@ -10,7 +10,7 @@ from typing import Any
 from redis_streaming.errors import ConfigurationError, DecodeError
 from redis_streaming.mq.codec import decode_payload, parse_fields
 from redis_streaming.mq.keys import Keys, validate_name
-from redis_streaming.mq.redis_errors import is_connection_error, unavailable
+from redis_streaming.mq.redis_errors import guarded
 from redis_streaming.options import MQOptions
 
 __all__ = ["DeadLetterEntry", "DeadLetters", "check_id"]
@@ -120,12 +120,7 @@ class DeadLetters:
         self.keys = Keys(self.options.namespace)
 
     async def _call(self, topic: str, coro: Any) -> Any:
-        try:
-            return await coro
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, f"reading dead letters of {topic!r}") from exc
-            raise
+        return await guarded(self.redis, coro, f"reading dead letters of {topic!r}")
 
     async def length(self, topic: str) -> int:
         """Number of dead letters of ``topic``."""

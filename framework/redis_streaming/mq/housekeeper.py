@@ -6,12 +6,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from redis_streaming.errors import ConfigurationError, RedisUnavailable
+from redis_streaming.errors import ConfigurationError
 from redis_streaming.mq.aio import BackgroundLoop
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.lua import LuaScript
-from redis_streaming.mq.redis_errors import is_connection_error, is_noscript, unavailable
+from redis_streaming.mq.redis_errors import guarded, is_noscript
 from redis_streaming.mq.topics import TopicMeta
 from redis_streaming.options import MQOptions
 
@@ -70,7 +70,6 @@ class Housekeeper(BackgroundLoop):
         self.approximate = approximate
         self.trimmed = 0
         self.passes = 0
-        self.last_error: BaseException | None = None
         self._busy = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -95,14 +94,7 @@ class Housekeeper(BackgroundLoop):
 
         Raises :class:`~redis_streaming.errors.RedisUnavailable` when Redis cannot be reached.
         """
-        try:
-            return await self._pass()
-        except RedisUnavailable:
-            raise
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, "applying retention") from exc
-            raise
+        return await guarded(self.redis, self._pass(), "applying retention")
 
     async def _pass(self) -> dict[str, int]:
         metas = await self._metas()

@@ -6,7 +6,9 @@ word (its code); every check of those codes lives here.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -15,7 +17,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis_streaming.errors import RedisUnavailable
 
 __all__ = [
+    "as_unavailable",
     "error_code",
+    "guarded",
     "is_busygroup",
     "is_connection_error",
     "is_nogroup",
@@ -91,3 +95,26 @@ def unavailable(exc: BaseException, redis: Any, doing: str) -> RedisUnavailable:
         f"({type(exc).__name__}: {exc}); check that the server runs and that redis.url "
         "(REDIS_STREAMING_REDIS__URL) points at it, then try again"
     )
+
+
+@contextmanager
+def as_unavailable(redis: Any, doing: str) -> Iterator[None]:
+    """Turn a lost or refused connection raised inside into a :class:`RedisUnavailable` naming
+    the server and what was being done; a ``RedisUnavailable`` raised inside passes as it is."""
+    try:
+        yield
+    except RedisUnavailable:
+        raise
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise unavailable(exc, redis, doing) from exc
+        raise
+
+
+T = TypeVar("T")
+
+
+async def guarded(redis: Any, call: Awaitable[T], doing: str) -> T:
+    """``await call`` under :func:`as_unavailable`."""
+    with as_unavailable(redis, doing):
+        return await call

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from redis_streaming.mq.keys import validate_name
-from redis_streaming.mq.redis_errors import is_connection_error, unavailable
+from redis_streaming.mq.redis_errors import guarded
 from redis_streaming.registry import scripts
 from redis_streaming.registry.filters import FilterValue, compile_filters, matches
 from redis_streaming.registry.instance import ServiceInstance, instance_from_fields
@@ -19,8 +19,6 @@ from redis_streaming.registry.strategies import LoadBalancer, strategy_for
 from redis_streaming.registry.watch import ServiceWatch
 
 __all__ = ["ServiceDiscovery"]
-
-T = TypeVar("T")
 
 
 def _text(value: Any) -> str:
@@ -68,7 +66,7 @@ class ServiceDiscovery:
     async def services(self) -> list[str]:
         """Names of the services with instances, sorted. A service whose last instance has
         expired stays listed until the next sweep."""
-        names = await self._guard(self.redis.smembers(self.keys.names), "listing services")
+        names = await guarded(self.redis, self.redis.smembers(self.keys.names), "listing services")
         return sorted(_text(n) for n in names)
 
     async def instances(
@@ -90,7 +88,7 @@ class ServiceDiscovery:
         """
         validate_name(name, "service")
         conditions = compile_filters(filters)
-        found = await self._guard(self._live(name, fresh=fresh), "listing instances")
+        found = await guarded(self.redis, self._live(name, fresh=fresh), "listing instances")
         return [
             i for i in found.values() if (i.healthy or not healthy_only) and matches(i, conditions)
         ]
@@ -99,7 +97,7 @@ class ServiceDiscovery:
         """One live instance (healthy or not), or ``None``."""
         validate_name(name, "service")
         validate_name(instance_id, "instance")
-        found = await self._guard(self._live(name), "reading an instance")
+        found = await guarded(self.redis, self._live(name), "reading an instance")
         return found.get(instance_id)
 
     async def choose(
@@ -172,11 +170,3 @@ class ServiceDiscovery:
                 if instance is not None and instance.instance_id == instance_id:
                     entries[instance_id] = (instance, expiry)
         return _Snapshot(server_ms, read_at, entries)
-
-    async def _guard(self, call: Awaitable[T], doing: str) -> T:
-        try:
-            return await call
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, doing) from exc
-            raise

@@ -51,7 +51,6 @@ class HealthChecker(BackgroundLoop):
         )
         self.changes = 0
         self.passes = 0
-        self.last_error: BaseException | None = None
 
     async def start(self) -> None:
         """Start the background loop (idempotent); its first pass runs at once."""

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from redis_streaming.mq.aio import BackgroundLoop, wait_event
 from redis_streaming.mq.backoff import Backoff
-from redis_streaming.mq.redis_errors import is_connection_error
 from redis_streaming.registry.instance import ServiceInstance
 
 if TYPE_CHECKING:
@@ -44,7 +43,6 @@ class Registration(BackgroundLoop):
         self.deregister_on_close = deregister_on_close
         self.heartbeats = 0
         self.reregistrations = 0
-        self.last_error: BaseException | None = None
         self._instance = instance
 
     @property
@@ -117,26 +115,19 @@ class Registration(BackgroundLoop):
 
     async def _run(self) -> None:
         interval = self.registry.options.heartbeat_interval_s
-        backoff = Backoff(max_s=max(0.1, interval / 2))
-        wait = interval
-        while not await wait_event(self._stopping, wait):
-            try:
-                result = await self.registry.heartbeat(self._instance)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_error = exc
-                wait = backoff.next_delay()
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, "registry: heartbeat failed: %s; retrying in %.2fs", exc, wait)
-                continue
-            backoff.reset()
-            self.last_error = None
+
+        async def heartbeat() -> float:
+            result = await self.registry.heartbeat(self._instance)
             self.heartbeats += 1
-            wait = interval
             if result.reregistered:
                 self.reregistrations += 1
                 log.warning(
                     "registry: %s/%s had expired or was removed; registered it again",
                     self._instance.service, self._instance.instance_id,
                 )  # fmt: skip
+            return interval
+
+        # start() registered it just now: the first heartbeat is due one interval later.
+        if not await wait_event(self._stopping, interval):
+            backoff = Backoff(max_s=max(0.1, interval / 2))
+            await self._repeat("registry: heartbeat", heartbeat, backoff, log)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from redis_streaming.mq.redis_errors import is_connection_error, unavailable
+from redis_streaming.mq.redis_errors import guarded
 from redis_streaming.registry import scripts
 from redis_streaming.registry.instance import ServiceInstance, instance_from_fields
 from redis_streaming.registry.keys import RegistryKeys
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HeartbeatResult", "ServiceRegistry", "forget_if_empty"]
 
-T = TypeVar("T")
 _HASH_GRACE_MS = 60_000
 
 
@@ -107,7 +106,9 @@ class ServiceRegistry:
         for name in changes:
             args += [name, fields[name]]
         keys = [self.keys.instances(instance.service), self._hash(instance)]
-        reply = await self._guard(scripts.UPDATE(self.redis, keys, args), "updating an instance")
+        reply = await guarded(
+            self.redis, scripts.UPDATE(self.redis, keys, args), "updating an instance"
+        )
         if reply is None:
             return None
         flat = reply[1]
@@ -120,11 +121,12 @@ class ServiceRegistry:
         """
         keys = [self.keys.instances(instance.service), self._hash(instance)]
         args = [self.keys.events(instance.service), instance.service, instance.instance_id]
-        removed, left = await self._guard(
-            scripts.DEREGISTER(self.redis, keys, args), "deregistering an instance"
+        removed, left = await guarded(
+            self.redis, scripts.DEREGISTER(self.redis, keys, args), "deregistering an instance"
         )
         if not int(left):
-            await self._guard(
+            await guarded(
+                self.redis,
                 forget_if_empty(self.redis, self.keys, instance.service),
                 "deregistering an instance",
             )
@@ -153,16 +155,8 @@ class ServiceRegistry:
         for name, value in instance.to_fields().items():
             args += [name, value]
         keys = [self.keys.instances(instance.service), self._hash(instance)]
-        outcome, expiry = await self._guard(scripts.REGISTER(self.redis, keys, args), doing)
+        outcome, expiry = await guarded(self.redis, scripts.REGISTER(self.redis, keys, args), doing)
         # The name goes in after the instance: see forget_if_empty for why this order matters.
-        await self._guard(self.redis.sadd(self.keys.names, instance.service), doing)
+        await guarded(self.redis, self.redis.sadd(self.keys.names, instance.service), doing)
         expiry = int(expiry)
         return int(outcome), (None if expiry < 0 else expiry)
-
-    async def _guard(self, call: Awaitable[T], doing: str) -> T:
-        try:
-            return await call
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, doing) from exc
-            raise

@@ -9,7 +9,7 @@ from typing import Any
 from redis_streaming.mq.aio import BackgroundLoop
 from redis_streaming.mq.backoff import Backoff
 from redis_streaming.mq.keys import validate_name
-from redis_streaming.mq.redis_errors import is_connection_error, is_noscript, unavailable
+from redis_streaming.mq.redis_errors import guarded, is_noscript
 from redis_streaming.registry import scripts
 from redis_streaming.registry.keys import RegistryKeys
 from redis_streaming.registry.options import RegistryOptions
@@ -52,7 +52,6 @@ class RegistrySweeper(BackgroundLoop):
         )
         self.removed = 0
         self.passes = 0
-        self.last_error: BaseException | None = None
 
     async def start(self) -> None:
         """Start the background loop (idempotent); its first pass runs at once."""
@@ -70,12 +69,7 @@ class RegistrySweeper(BackgroundLoop):
     async def run_once(self) -> dict[str, int]:
         """One pass now; returns the instances removed per service (services with nothing
         removed included). Raises ``RedisUnavailable`` when Redis cannot be reached."""
-        try:
-            return await self._pass()
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, "sweeping expired instances") from exc
-            raise
+        return await guarded(self.redis, self._pass(), "sweeping expired instances")
 
     async def _pass(self) -> dict[str, int]:
         if self.services is not None:

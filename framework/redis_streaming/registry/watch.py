@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis_streaming.cluster import is_cluster
 from redis_streaming.mq.backoff import Backoff
-from redis_streaming.mq.redis_errors import is_connection_error, unavailable
+from redis_streaming.mq.redis_errors import as_unavailable, is_connection_error
 from redis_streaming.registry.instance import ServiceEvent, ServiceEventType, ServiceInstance
 
 if TYPE_CHECKING:
@@ -64,15 +64,11 @@ class ServiceWatch:
         when Redis cannot be reached; later outages are survived."""
         if self._closed:
             return
-        try:
+        with as_unavailable(self.discovery.redis, "watching a service"):
             if self._pubsub is None:
                 await self._subscribe()
             if self._stale:
                 await self._resync()
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.discovery.redis, "watching a service") from exc
-            raise
 
     async def aclose(self) -> None:
         """Unsubscribe and end the iteration."""
