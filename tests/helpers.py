@@ -6,7 +6,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from redis.asyncio.cluster import RedisCluster
+
 from redis_streaming import MQOptions
+from redis_streaming.cluster import ready
+from redis_streaming.testing import client_from_url
 
 # Short leases and intervals keep consumer tests quick; the protocol is the same.
 FAST = {"lease_ttl_s": 3.0, "rebalance_interval_s": 0.5, "block_ms": 300}
@@ -31,3 +35,14 @@ async def wait_until(
         if time.monotonic() - start > timeout_s:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what or condition}")
         await asyncio.sleep(0.02)
+
+
+async def moved_replies(cluster_url: str) -> int:
+    """MOVED replies the cluster's primaries have sent so far (``INFO errorstats``), asked with
+    a client of its own."""
+    client = await ready(client_from_url(cluster_url))
+    try:
+        stats = await client.info("errorstats", target_nodes=RedisCluster.PRIMARIES)
+    finally:
+        await client.aclose()
+    return sum(int(node.get("errorstat_MOVED", {}).get("count", 0)) for node in stats.values())

@@ -30,7 +30,7 @@ from redis_streaming.mq.leases import Leases
 from redis_streaming.mq.membership import Membership
 from redis_streaming.registry import RegistryKeys, ServiceDiscovery, ServiceRegistry
 from redis_streaming.testing import client_from_url
-from tests.helpers import fast, wait_until
+from tests.helpers import fast, moved_replies, wait_until
 from tests.registry.support import events_until_quiet, inst, next_event, summary
 from tests.registry.support import fast as registry_fast
 
@@ -255,19 +255,14 @@ async def test_moved_replies_do_not_cut_the_reads_other_tasks_have_in_flight(
 
 
 async def test_a_fresh_cluster_client_shared_at_once_sends_each_command_to_its_node(
-    cluster: Any, rs_cluster_url: str
+    rs_cluster_url: str,
 ) -> None:
     """redis-py decides a command's node before loading the slot map: on a fresh client,
     commands sent by many tasks at once go to random nodes. ``ready`` loads the map first."""
-    before = await _moved_replies(cluster)
+    before = await moved_replies(rs_cluster_url)
     client = await ready(client_from_url(rs_cluster_url))
     try:
         await asyncio.gather(*(client.hgetall(f"fresh:{{{n}}}") for n in range(60)))
-        assert await _moved_replies(cluster) == before
+        assert await moved_replies(rs_cluster_url) == before
     finally:
         await client.aclose()
-
-
-async def _moved_replies(cluster: Any) -> int:
-    stats = await cluster.info("errorstats", target_nodes=ClusterClient.PRIMARIES)
-    return sum(int(node.get("errorstat_MOVED", {}).get("count", 0)) for node in stats.values())

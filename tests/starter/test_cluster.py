@@ -11,11 +11,11 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from redis_streaming import ConfigurationError, Producer
-from redis_streaming.cluster import plain_url, ready
-from redis_streaming.testing import client_from_url, free_port
+from redis_streaming.cluster import plain_url
+from redis_streaming.testing import free_port
 from redis_streaming_starter import RedisStreamingApplication, Settings, load_settings, resolve
 from redis_streaming_starter.autoconfigure.redis import connect
-from tests.helpers import wait_until
+from tests.helpers import moved_replies, wait_until
 from tests.starter.apps.orders import listeners
 from tests.starter.apps.orders.services import AppContainer, Order
 
@@ -61,23 +61,13 @@ async def test_the_cluster_client_knows_the_slot_map_before_the_application_uses
 ) -> None:
     """A lazily loading redis-py cluster client sends the first commands of many tasks to random
     nodes (MOVED); the starter's client has loaded the map when ``connect`` returns."""
-    before = await _moved_replies(rs_cluster_url)
+    before = await moved_replies(rs_cluster_url)
     client = await connect(_settings(settings, rs_cluster_url), rs_cluster_url)
     try:
         await asyncio.gather(*(client.hgetall(f"first:{{{n}}}") for n in range(60)))
     finally:
         await client.aclose()
-    assert await _moved_replies(rs_cluster_url) == before
-
-
-async def _moved_replies(url: str) -> int:
-    """MOVED replies the cluster's primaries have sent so far (asked with a client of its own)."""
-    stats_client = await ready(client_from_url(url))
-    try:
-        stats = await stats_client.info("errorstats", target_nodes=ClusterClient.PRIMARIES)
-    finally:
-        await stats_client.aclose()
-    return sum(int(node.get("errorstat_MOVED", {}).get("count", 0)) for node in stats.values())
+    assert await moved_replies(rs_cluster_url) == before
 
 
 async def test_cluster_true_on_a_plain_server_says_how_to_fix_it(
