@@ -18,6 +18,7 @@ __all__ = [
     "ServiceEvent",
     "ServiceEventType",
     "ServiceInstance",
+    "field_changes",
     "instance_from_fields",
 ]
 
@@ -227,3 +228,8 @@ class ServiceEvent:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("registry: ignoring an unreadable event %r: %s", data, exc)
             return None
+
+
+def field_changes(**fields: Any) -> dict[str, Any]:
+    """The fields of an update that are given (``None`` leaves a field as it is)."""
+    return {name: value for name, value in fields.items() if value is not None}

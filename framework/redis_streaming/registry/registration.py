@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from redis_streaming.mq.aio import BackgroundLoop, wait_event
 from redis_streaming.mq.backoff import Backoff
-from redis_streaming.registry.instance import ServiceInstance
+from redis_streaming.registry.instance import ServiceInstance, field_changes
 
 if TYPE_CHECKING:
     from redis_streaming.registry.registry import ServiceRegistry
@@ -91,14 +91,10 @@ class Registration(BackgroundLoop):
         updated = await self.registry.update(
             self._instance, metadata=metadata, weight=weight, healthy=healthy
         )
-        changes: dict[str, object] = {}
-        if metadata is not None:
-            changes["metadata"] = metadata
-        if weight is not None:
-            changes["weight"] = weight
-        if healthy is not None:
-            changes["healthy"] = healthy
-        self._instance = updated if updated is not None else self._instance.replace(**changes)
+        if updated is None:  # not registered now: the next heartbeat registers it as changed
+            changes = field_changes(metadata=metadata, weight=weight, healthy=healthy)
+            updated = self._instance.replace(**changes)
+        self._instance = updated
         return self._instance
 
     async def __aenter__(self) -> Registration:

@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from redis_streaming.mq.redis_errors import guarded
 from redis_streaming.registry import scripts
-from redis_streaming.registry.instance import ServiceInstance, instance_from_fields
+from redis_streaming.registry.instance import (
+    ServiceInstance,
+    field_changes,
+    instance_from_fields,
+)
 from redis_streaming.registry.keys import RegistryKeys
 from redis_streaming.registry.options import RegistryOptions
 
@@ -94,13 +98,7 @@ class ServiceRegistry:
         changed. Returns the instance as registered afterwards, or ``None`` when it is not
         registered (never registered, expired, or deregistered): nothing is written then.
         """
-        changes: dict[str, Any] = {}
-        if metadata is not None:
-            changes["metadata"] = metadata
-        if weight is not None:
-            changes["weight"] = weight
-        if healthy is not None:
-            changes["healthy"] = healthy
+        changes = field_changes(metadata=metadata, weight=weight, healthy=healthy)
         fields = instance.replace(**changes).to_fields()  # validates the new values
         args: list[str] = [self.keys.events(instance.service), instance.instance_id]
         for name in changes:
