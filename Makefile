@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -22,6 +22,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Plant each bug of tests/mutants/*.toml in a copy of the tree and check its tests catch it
+# (on demand: about a minute a mutant; not part of `make test`).
+mutants: $(STAMP)
+	$(BIN)/python tools/mutants.py $(MUTANTS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/producer.py
