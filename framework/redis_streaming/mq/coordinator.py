@@ -11,6 +11,7 @@ from redis_streaming.errors import TopicNotFound
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.aio import wait_event
 from redis_streaming.mq.backoff import Backoff
+from redis_streaming.mq.consumer_names import delete_consumer_names
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.leases import Leases
 from redis_streaming.mq.membership import Membership, assign
@@ -243,20 +244,13 @@ class GroupCoordinator:
             )  # fmt: skip
 
     async def _delete_consumer_name(self) -> None:
+        # Checked and deleted in one step: a read of ours still in flight that lands later
+        # creates the name again with its entries pending (the next owner claims them).
         for p in sorted(self._touched):
             for key in (
                 self.keys.stream(self.sub.topic, p),
                 self.keys.redeliver(self.sub.topic, p, self.sub.group),
             ):
-                summary = await self.redis.xpending(key, self.sub.group)
-                mine = [
-                    c
-                    for c in summary.get("consumers") or []
-                    if _text(c["name"]) == self.consumer_id
-                ]
-                if not mine or int(mine[0]["pending"]) == 0:
-                    await self.redis.xgroup_delconsumer(key, self.sub.group, self.consumer_id)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+                await delete_consumer_names(
+                    self.redis, key, self.sub.group, [self.consumer_id], min_idle_ms=0
+                )

@@ -11,6 +11,7 @@ from redis_streaming.cluster import route
 from redis_streaming.metrics import Metrics
 from redis_streaming.mq.aio import cancel_and_wait, wait_event
 from redis_streaming.mq.backoff import Backoff
+from redis_streaming.mq.consumer_names import delete_consumer_names
 from redis_streaming.mq.delivery import Delivery, Entry
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.leases import Leases
@@ -233,8 +234,9 @@ class PartitionWorker:
         and this consumer's own entries whose read reply was lost (redis-py resends a read
         after a dropped connection, and the entries the first one delivered stay pending).
         Outcomes are flushed first and no handler of this partition runs meanwhile, so an
-        entry of its own still pending then was never handled. Consumer names with nothing
-        pending are deleted, so dead names do not pile up in the group.
+        entry of its own still pending then was never handled. Other consumers' names that hold
+        nothing and have been idle for a lease TTL plus ``block_ms`` are deleted, so dead names
+        do not pile up in the group (see :mod:`redis_streaming.mq.consumer_names`).
         """
         if not takeover:
             await self.delivery.flush()
@@ -267,12 +269,17 @@ class PartitionWorker:
     async def _claim_stragglers(self, key: str) -> list[Entry]:
         consumers = await self.redis.xinfo_consumers(key, self.sub.group)
         min_idle = int(self.options.lease_ttl_s * 1000)
+        # Names idle this long are past any read they had blocked. The delete rechecks that a
+        # name still holds nothing in the same atomic step: an entry its read received since
+        # this snapshot stays pending under it (a separate DELCONSUMER would drop it).
+        forget_ms = min_idle + self.options.block_ms
         entries: list[Entry] = []
+        gone: list[str] = []
         for info in consumers:
             name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
             if int(info["pending"]) == 0:
-                if name != self.consumer_id:
-                    await self.redis.xgroup_delconsumer(key, self.sub.group, name)
+                if name != self.consumer_id and int(info["idle"]) >= forget_ms:
+                    gone.append(name)
                 continue
             pending = await self.redis.xpending_range(
                 key, self.sub.group, min="-", max="+", count=1000, consumername=name, idle=min_idle
@@ -283,6 +290,7 @@ class PartitionWorker:
                     key, self.sub.group, self.consumer_id, min_idle, ids
                 )
                 entries += [Entry(key, eid, f, 1) for eid, f in claimed if f is not None]
+        await delete_consumer_names(self.redis, key, self.sub.group, gone, min_idle_ms=forget_ms)
         entries.sort(key=lambda e: _id_tuple(e.id))
         return entries
 
