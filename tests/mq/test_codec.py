@@ -1,9 +1,19 @@
 import datetime
 
 import pytest
+import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from redis_streaming import ConfigurationError, DecodeError
+from redis_streaming import (
+    ConfigurationError,
+    Consumer,
+    DeadLetters,
+    DecodeError,
+    Keys,
+    Message,
+    RetryPolicy,
+    TopicStore,
+)
 from redis_streaming.mq.codec import (
     BYTES,
     JSON,
@@ -14,6 +24,7 @@ from redis_streaming.mq.codec import (
     parse_fields,
 )
 from redis_streaming.mq.envelope import decode_envelope, encode_envelope
+from tests.helpers import fast, wait_until
 
 
 class Order(BaseModel):
@@ -66,6 +77,41 @@ def test_entry_fields_round_trip() -> None:
 
 def test_first_attempt_and_no_key_are_not_written() -> None:
     assert entry_args(b"p", TEXT, None, None, 5) == ["payload", b"p", "content_type", TEXT, "ts", 5]
+
+
+@pytest.mark.parametrize(("raw", "attempt"), [(b"-30", 1), (b"0", 1), (b"1", 1), (b"4", 4)])
+def test_an_attempt_below_1_is_read_as_1(raw: bytes, attempt: int) -> None:
+    assert parse_fields({b"payload": b"x", b"attempt": raw}).attempt == attempt
+
+
+async def test_a_raw_negative_attempt_gets_no_extra_retries(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    """Security review F7: an entry written with ``attempt -30`` is handled max_attempts times,
+    then dead-lettered with attempts == max_attempts (not retried for ever)."""
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("neg", 1)
+    await rs_redis.xadd(
+        Keys(rs_namespace).stream("neg", 0),
+        {"payload": b'{"id":"negatt"}', "content_type": JSON, "attempt": -30},
+    )
+    attempts: list[int] = []
+
+    async def fails(m: Message) -> None:
+        attempts.append(m.attempt)
+        raise RuntimeError("always fails")
+
+    consumer = Consumer(rs_redis, options)
+    policy = RetryPolicy(max_attempts=3, initial_backoff_s=0.05, jitter=0.0)
+    sub = consumer.subscribe("neg", fails, group="g", retry=policy)
+    await consumer.start()
+    try:
+        await wait_until(lambda: sub.dead_lettered == 1, 10, "the entry to be dead-lettered")
+    finally:
+        await consumer.stop()
+    assert attempts == [1, 2, 3]
+    [dead] = await DeadLetters(rs_redis, options).list("neg")
+    assert (dead.reason, dead.attempts) == ("max_attempts", 3)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 Fields are plain UTF-8 (the payload may be raw bytes), readable with ``redis-cli XRANGE`` and from
 any language: ``payload``, ``content_type``, ``key``, ``headers`` (JSON object), ``ts`` (epoch ms),
-``attempt`` (absent means 1) and ``origin_id``.
+``attempt`` (absent or below 1 means 1) and ``origin_id``.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def parse_fields(fields: Mapping[bytes, bytes]) -> EntryFields:
     """Parse the raw field map of a stream entry; raises :class:`DecodeError` when malformed.
 
     Entries written by other tools are accepted; a missing ``content_type`` is taken as
-    ``application/octet-stream``.
+    ``application/octet-stream``, and an ``attempt`` below 1 as 1.
     """
     raw = fields.get(b"payload")
     if raw is None:
@@ -167,7 +167,8 @@ def parse_fields(fields: Mapping[bytes, bytes]) -> EntryFields:
         headers = parsed
     try:
         ts = int(fields.get(b"ts") or 0)
-        attempt = int(fields.get(b"attempt") or 1)
+        # below 1 counts as 1: a raw entry's attempt cannot buy retries past max_attempts
+        attempt = max(1, int(fields.get(b"attempt") or 1))
     except ValueError as exc:
         raise DecodeError(f"'ts' or 'attempt' is not an integer: {exc}") from exc
     return EntryFields(
