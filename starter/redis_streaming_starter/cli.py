@@ -244,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             _load_app(args.app).run()
             return EXIT_OK
-        settings = load_settings()
+        # The application's own sections (a Settings subclass) are unknown here: accept
+        # names that resemble no setting; near misses (REDIS_STREAMING_REDIS_URL) still fail.
+        settings = load_settings(foreign_sections=True)
         commands: dict[str, Command] = {"topics": _topics, "dlq": _dlq, "health": _health}
         return asyncio.run(_with_redis(commands[args.command], args, settings))
     except CliError as exc:
