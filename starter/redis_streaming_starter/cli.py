@@ -42,6 +42,13 @@ def _load_app(target: str) -> Any:
     from redis_streaming_starter.application import RedisStreamingApplication
 
     module_name, _, attr = target.partition(":")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        dotted = module_name.removesuffix(".py").replace(os.sep, ".").replace("/", ".")
+        raise CliError(
+            f"{target!r} is a file; pass the module and attribute instead, e.g. "
+            f"{dotted.strip('.')}:{attr or 'app'}",
+            EXIT_USAGE,
+        )
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
