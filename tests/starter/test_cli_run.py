@@ -275,6 +275,50 @@ async def test_sigterm_deregisters_before_the_port_refuses_connections(
     assert (True, True) not in samples, "registered while refusing connections"
 
 
+# -- m4, m5: dlq commands ----------------------------------------------------------------------
+
+
+def test_dlq_commands_of_an_unknown_topic_fail_as_topics_describe(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (
+        ("dlq", "list", "nope"),
+        ("dlq", "replay", "nope"),
+        ("dlq", "purge", "nope", "--yes"),
+        ("topics", "describe", "nope"),
+    ):
+        code, out, err = _main(capsys, *argv)
+        assert (code, out) == (1, ""), argv
+        assert err.startswith("redis-streaming: topic 'nope' does not exist"), argv
+    assert _main(capsys, "topics", "create", "known", "-p", "1")[0] == 0
+    assert _main(capsys, "dlq", "list", "known") == (0, "(no dead letters)\n", "")
+
+
+def test_dlq_list_prints_one_line_per_entry(
+    cli_env: str, capsys: pytest.CaptureFixture[str], rs_server_url: str
+) -> None:
+    assert _main(capsys, "topics", "create", "orders", "-p", "1")[0] == 0
+    error = "payload is not a valid Order: 1 validation error for Order\namount\n  Field required"
+    client = redis.Redis.from_url(rs_server_url)
+    for n in range(2):
+        client.xadd(
+            f"{cli_env}:dlq:{{orders}}",
+            {"payload": f'{{"n":{n}}}', "content_type": "application/json", "ts": 1,
+             "dlq_group": "g", "dlq_partition": 0, "dlq_reason": "undecodable",
+             "dlq_attempts": 1, "dlq_error_type": "DecodeError", "dlq_error": error,
+             "dlq_origin_id": f"1-{n}"},
+        )  # fmt: skip
+    client.close()
+    code, out, _ = _main(capsys, "dlq", "list", "orders")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert all(line.endswith("DecodeError: payload is not a valid Order: 1 validation error "
+                             "for Order ...") for line in lines)  # fmt: skip
+    code, out, _ = _main(capsys, "--json", "dlq", "list", "orders")
+    assert error in out.replace("\\n", "\n")  # the whole text stays in --json
+
+
 # -- the CLI knows no application's own sections -----------------------------------------------
 
 
