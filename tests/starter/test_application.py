@@ -8,6 +8,7 @@ from dependency_injector import providers
 from dependency_injector.wiring import Provide
 
 from redis_streaming import ConfigurationError, DeadLetters, Producer
+from redis_streaming.testing import free_port
 from redis_streaming_starter import (
     Container,
     RedisStreamingApplication,
@@ -132,9 +133,10 @@ async def test_bad_listeners_fail_at_startup(
 
 async def test_listener_wiring_is_checked_before_redis_is_connected(settings: Settings) -> None:
     """A wiring mistake is reported as such even when Redis is unreachable: it is checked
-    before the connection, so nothing has started when it fails."""
+    before the connection (with redis.cluster unset, connecting asks the server at once), so
+    nothing has started when it fails."""
     unreachable = settings.model_copy(update={"redis": settings.redis.model_copy(
-        update={"url": "redis://127.0.0.1:1/0", "cluster": False})})  # fmt: skip
+        update={"url": f"redis://127.0.0.1:{free_port()}/0", "cluster": None})})  # fmt: skip
     app = RedisStreamingApplication(
         settings=unreachable, listener_packages=["tests.starter.apps.dup_topic"]
     )

@@ -145,9 +145,9 @@ def test_a_misspelled_setting_stops_run(
 )
 def test_a_wiring_mistake_stops_run_with_one_line(package: str, says: str) -> None:
     env = _env(
-        # unreachable: the wiring is checked before Redis is connected
+        # unreachable (and redis.cluster unset: connecting asks the server at once), so the
+        # error shows that the wiring is checked before Redis is connected
         REDIS_STREAMING_REDIS__URL=f"redis://127.0.0.1:{free_port()}/0",
-        REDIS_STREAMING_REDIS__CLUSTER="false",
         REDIS_STREAMING_APP__PORT=str(free_port()),
         REDIS_STREAMING_MQ__LISTENER_PACKAGES=package,
     )
