@@ -65,8 +65,14 @@ Sections merge field by field across all of these: `REDIS_STREAMING_APP__NAME` c
 and keeps the version given in code.
 
 Values are validated when the settings are built. `load_settings()` (which
-`RedisStreamingApplication` and the CLI use) turns every problem into one
-`ConfigurationError` that names the variable, its value and the rule, and startup stops.
+`RedisStreamingApplication` and the CLI use) and `Settings()` turn every problem into one
+`ConfigurationError` that names the variable, its value and the rule, and startup stops; a
+value whose name looks secret (password, secret, token, key, credential) or that is a URL with
+a password shows as `******`. Names are checked too: a `REDIS_STREAMING_*` variable, an
+`application.yaml` key or an argument that names no setting is an error that names it and the
+closest setting (`REDIS_STREAMING_REDIS_URL is not a setting: did you mean
+REDIS_STREAMING_REDIS__URL?`), so a typo never falls back to a default such as the embedded
+server. The application's own sections: [Your own settings](settings.md).
 Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`. Where the type says *comma-separated*, an
 environment variable holds `a,b,c` (a JSON list works too); where it says *JSON*, only JSON is
 accepted (`'["a", "b"]'`). Durations carry their unit in the name: `_s` seconds (floats

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,13 +24,8 @@ from redis_streaming_starter.actuator.health import (
 )
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
-from redis_streaming_starter.listener import (
-    default_id,
-    find_function_listeners,
-    find_provided_listeners,
-    provided_classes,
-)
 from redis_streaming_starter.settings import Settings, load_settings
+from redis_streaming_starter.wiring import PlannedListener, plan_listeners
 
 __all__ = ["RedisStreamingApplication"]
 
@@ -92,10 +88,12 @@ class RedisStreamingApplication:
         if self.running:
             return
         self._configure_logging()
+        # Wiring mistakes first: before Redis is connected and before anything runs.
+        planned = plan_listeners(self.listener_packages, self.container, self.settings.app.name)
         try:
             self.redis = await resolve(self.container.redis)
             self.consumer = await resolve(self.container.consumer)
-            await self._subscribe_listeners(self.consumer)
+            await self._subscribe_listeners(self.consumer, planned)
             await self.consumer.start()
             names = ["delayed_mover", "housekeeper"]
             if self.settings.metrics.enabled:
@@ -128,10 +126,21 @@ class RedisStreamingApplication:
             ", ".join(f"{s.id} ({s.topic}/{s.group})" for s in subs),
         )  # fmt: skip
 
-    async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the contract
-        """Graceful stop: readiness DOWN, listeners finish in-flight work (up to ``timeout``,
-        default ``mq.shutdown_timeout_s``), leases released, services stopped, Redis closed."""
+    async def withdraw(self) -> None:
+        """Stop being found, keep working: readiness DOWN and this instance deregistered
+        (``registry.enabled``). ``stop()`` does it first; ``run()`` does it on SIGTERM before
+        the HTTP server closes its port, so a discoverer never gets an instance that refuses
+        connections. Call it from your own server's shutdown hook when you serve ``asgi``."""
         self.ready = False
+        if self.registration is not None:
+            registration, self.registration = self.registration, None
+            await registration.stop()
+
+    async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the contract
+        """Graceful stop: readiness DOWN and deregistration (:meth:`withdraw`), listeners finish
+        in-flight work (up to ``timeout``, default ``mq.shutdown_timeout_s``), leases released,
+        services stopped, Redis closed."""
+        await self.withdraw()
         await self._shutdown(self.settings.mq.shutdown_timeout_s if timeout is None else timeout)
         self.running = False
         log.info("%s stopped", self.settings.app.name)
@@ -157,9 +166,7 @@ class RedisStreamingApplication:
             log.exception("runner %s failed", getattr(fn, "__qualname__", fn))
 
     async def _shutdown(self, timeout_s: float) -> None:
-        if self.registration is not None:  # first: stop being discovered, then drain
-            await self.registration.stop()
-            self.registration = None
+        await self.withdraw()  # first: stop being discovered, then drain
         for task in self._tasks:
             await cancel_and_wait(task)
         self._tasks.clear()
@@ -174,35 +181,22 @@ class RedisStreamingApplication:
             await result
         self.redis = None
 
-    async def _subscribe_listeners(self, consumer: Consumer) -> None:
-        ids: dict[str, str] = {}
-        default_group = self.settings.app.name
-        bound = []
-        classes = provided_classes(self.container)
-        for fn, spec in find_function_listeners(self.listener_packages, classes):
-            where = f"listener {fn.__module__}.{fn.__qualname__}"
-            bound.append((bind(fn, self.container, where), spec, default_id(fn, spec), where))
-        for provider, method, spec in find_provided_listeners(self.container):
-            instance = await resolve(provider)
-            fn = getattr(instance, method)
-            where = f"listener {type(instance).__qualname__}.{method}"
-            bound.append((bind(fn, self.container, where), spec, default_id(fn, spec), where))
-        for handler, spec, default, where in bound:
-            lid = spec.id or default
-            if lid in ids:
-                raise ConfigurationError(
-                    f"two listeners have the id {lid!r}: {ids[lid]} and {where}; give one of "
-                    "them another id with @listener(..., id='...')"
-                )
-            ids[lid] = where
+    async def _subscribe_listeners(
+        self, consumer: Consumer, planned: list[PlannedListener]
+    ) -> None:
+        for p in planned:
+            handler = p.handler
+            if handler is None:  # a method of a provided class: bound to the instance now
+                instance = await resolve(p.provider)
+                handler = bind(getattr(instance, p.method), self.container, f"listener {p.where}")
             consumer.subscribe(
-                spec.topic,
+                p.spec.topic,
                 handler,
-                group=spec.group or default_group,
-                retry=spec.retry,
-                start=spec.start,
-                batch_size=spec.batch_size,
-                id=lid,
+                group=p.group,
+                retry=p.spec.retry,
+                start=p.spec.start,
+                batch_size=p.spec.batch_size,
+                id=p.id,
             )
 
     def _configure_logging(self) -> None:
@@ -258,8 +252,17 @@ class RedisStreamingApplication:
 
     def run(self) -> None:
         """Serve ``asgi`` with uvicorn on ``app.host``:``app.port`` (and the actuator on
-        ``actuator.port`` when set) until SIGTERM/SIGINT, then stop gracefully and exit 0."""
+        ``actuator.port`` when set) until SIGTERM/SIGINT, then stop gracefully and exit 0.
+
+        The ports are bound and the application is started before uvicorn serves, so a taken
+        port, a wiring mistake or a bad setting raises here (``ConfigurationError``) before any
+        listener runs. On SIGTERM the instance is withdrawn (readiness DOWN, deregistered)
+        while the port still accepts connections; then uvicorn closes it and the application
+        stops.
+        """
         import uvicorn
+
+        app = self
 
         class Server(uvicorn.Server):
             def handle_exit(self, sig: int, frame: Any) -> None:
@@ -270,6 +273,10 @@ class RedisStreamingApplication:
                 if isinstance(captured, list):
                     captured.clear()
 
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                await app.withdraw()  # while the port still accepts: never found but refused
+                await super().shutdown(sockets)
+
         class ManagementServer(uvicorn.Server):
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
@@ -277,44 +284,70 @@ class RedisStreamingApplication:
 
         self._configure_logging()
         level = self.settings.logging.level.lower()
+        host, port = self.settings.app.host, self.settings.app.port
         config = uvicorn.Config(
             self.asgi,
-            host=self.settings.app.host,
-            port=self.settings.app.port,
+            host=host,
+            port=port,
             log_level=level,
             timeout_graceful_shutdown=int(self.settings.mq.shutdown_timeout_s) + 1,
             lifespan="on",
         )
         main = Server(config)
-        port = self.settings.actuator.port
-        if port is None or not self.settings.actuator.enabled:
-            main.run()
-            return
-        management = ManagementServer(
-            uvicorn.Config(
-                self.management_asgi,
-                host=self.settings.app.host,
-                port=port,
-                log_level=level,
-                lifespan="off",
+        sock = _listen(host, port, "REDIS_STREAMING_APP__PORT", "the application")
+        sockets = [sock]
+        management: uvicorn.Server | None = None
+        mport = self.settings.actuator.port
+        if mport is not None and self.settings.actuator.enabled:
+            management = ManagementServer(
+                uvicorn.Config(
+                    self.management_asgi, host=host, port=mport, log_level=level, lifespan="off"
+                )
             )
-        )
-
-        try:  # bind first, so a taken port is a clear error before anything starts
-            family = socket.AF_INET6 if ":" in self.settings.app.host else socket.AF_INET
-            sock = socket.create_server((self.settings.app.host, port), family=family)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"the actuator cannot listen on {self.settings.app.host}:{port} ({exc}): choose "
-                "a free REDIS_STREAMING_ACTUATOR__PORT, or unset it to serve it on app.port"
-            ) from None
-
-        async def serve_both() -> None:
-            task = asyncio.create_task(management.serve(sockets=[sock]))
             try:
-                await main.serve()
-            finally:
-                management.should_exit = True
-                await task
+                variable = "REDIS_STREAMING_ACTUATOR__PORT (or unset it to serve it on app.port)"
+                sockets.append(_listen(host, mport, variable, "the actuator"))
+            except ConfigurationError:
+                sock.close()
+                raise
 
-        asyncio.run(serve_both())
+        async def serve() -> None:
+            with main.capture_signals():  # a signal while starting stops right after the start
+                await self.start()  # outside the lifespan, so that a failure raises from run()
+            for s in sockets:
+                log.info("%s serving on http://%s", self.settings.app.name, _address(s))
+            tasks = (
+                [asyncio.create_task(management.serve(sockets=sockets[1:]))] if management else []
+            )
+            try:
+                await main.serve(sockets=[sock])  # its lifespan stops the application
+            finally:
+                if management is not None:
+                    management.should_exit = True
+                await asyncio.gather(*tasks)
+                if self.running:  # uvicorn failed before its lifespan ran
+                    await self.stop()
+
+        try:
+            with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+                runner.run(serve())
+        finally:
+            for s in sockets:
+                s.close()
+
+
+def _listen(host: str, port: int, variable: str, what: str) -> socket.socket:
+    """A listening socket on ``host:port``; a taken port is a ``ConfigurationError``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ConfigurationError(
+            f"{what} cannot listen on {host}:{port} ({why}); choose a free port with {variable}"
+        ) from None
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -42,6 +42,13 @@ def _load_app(target: str) -> Any:
     from redis_streaming_starter.application import RedisStreamingApplication
 
     module_name, _, attr = target.partition(":")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        dotted = module_name.removesuffix(".py").replace(os.sep, ".").replace("/", ".")
+        raise CliError(
+            f"{target!r} is a file; pass the module and attribute instead, e.g. "
+            f"{dotted.strip('.')}:{attr or 'app'}",
+            EXIT_USAGE,
+        )
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
@@ -141,20 +148,40 @@ def _describe_text(info: Any) -> str:
 
 async def _dlq(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
     dlq = DeadLetters(redis, settings.mq)
+
+    async def known(found: int) -> None:
+        # Nothing found: an unknown topic (a typo) is an error, as for `topics describe`. Dead
+        # letters of a topic without metadata are still listed, replayed and purged.
+        if not found and await Admin(redis, settings.mq).store.get(args.topic) is None:
+            raise TopicNotFound(args.topic, auto_create_off=False)
+
     if args.action == "list":
         entries = await dlq.list(args.topic, group=args.group, count=args.count)
-        _print(args, entries, lambda es: "\n".join(
-            f"{e.id}  partition {e.partition}  group {e.group}  {e.reason}  attempts {e.attempts}"
-            f"  {e.error_type}: {e.error}" for e in es) or "(no dead letters)")  # fmt: skip
+        await known(len(entries))
+        _print(args, entries, lambda es: "\n".join(map(_dead_letter_line, es))
+               or "(no dead letters)")  # fmt: skip
     elif args.action == "replay":
         n = await dlq.replay(args.topic, ids=args.id or None, group=args.group)
+        await known(n)
         _print(args, {"replayed": n}, lambda v: f"replayed {v['replayed']} dead letters")
     elif args.action == "purge":
         if not args.yes and not args.id:
             raise CliError("purging deletes every dead letter of the topic; add --yes", EXIT_USAGE)
         n = await dlq.purge(args.topic, ids=args.id or None)
+        await known(n)
         _print(args, {"purged": n}, lambda v: f"purged {v['purged']} dead letters")
     return EXIT_OK
+
+
+def _dead_letter_line(e: Any) -> str:
+    """One line per dead letter: the first line of a multi-line error, ``...`` marking the cut
+    (``--json`` has the whole text)."""
+    lines = str(e.error).strip().splitlines() or [""]
+    error = lines[0] + (" ..." if len(lines) > 1 else "")
+    return (
+        f"{e.id}  partition {e.partition}  group {e.group}  {e.reason}  attempts {e.attempts}"
+        f"  {e.error_type}: {error}"
+    )
 
 
 async def _health(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
@@ -244,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             _load_app(args.app).run()
             return EXIT_OK
-        settings = load_settings()
+        # The application's own sections (a Settings subclass) are unknown here: accept
+        # names that resemble no setting; near misses (REDIS_STREAMING_REDIS_URL) still fail.
+        settings = load_settings(foreign_sections=True)
         commands: dict[str, Command] = {"topics": _topics, "dlq": _dlq, "health": _health}
         return asyncio.run(_with_redis(commands[args.command], args, settings))
     except CliError as exc:

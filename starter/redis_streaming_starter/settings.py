@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -19,6 +19,8 @@ from pydantic_settings import (
 )
 
 from redis_streaming import ConfigurationError, MQOptions, validate_name
+from redis_streaming_starter.masking import shown_value
+from redis_streaming_starter.setting_names import unknown_names
 from redis_streaming_starter.settings_sections import (
     ActuatorSettings,
     MetricsSettings,
@@ -146,13 +148,22 @@ class Settings(BaseSettings):
     Environment variables: ``REDIS_STREAMING_<SECTION>__<FIELD>`` (e.g.
     ``REDIS_STREAMING_MQ__DEFAULT_PARTITIONS=12``); lists are comma-separated or JSON. An
     ``application.yaml`` in the working directory (sections as top-level keys) is read too;
-    environment variables win over it. Build with :func:`load_settings` to get a
-    ``ConfigurationError`` naming the variable for a bad value.
+    environment variables win over it. A name that is no setting (``REDIS_STREAMING_REDIS_URL``
+    with one underscore, an ``actuater:`` section, an unknown argument) and a bad value raise
+    ``ConfigurationError`` naming the variable (or key) and what to do, whether built with
+    :func:`load_settings` or directly.
+
+    Subclass it to add the application's own sections (Spring's ``@ConfigurationProperties``):
+    ``class ShopSettings(Settings): shop: Shop = Shop()`` reads ``REDIS_STREAMING_SHOP__*`` and
+    a ``shop:`` section of ``application.yaml``; build it with
+    ``load_settings(settings_cls=ShopSettings)``.
     """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
+        # Unknown names are reported before pydantic sees them (setting_names); "ignore" lets
+        # load_settings(foreign_sections=True) pass over the sections of another class.
         extra="ignore",
     )
 
@@ -166,6 +177,30 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     actuator: ActuatorSettings = Field(default_factory=ActuatorSettings, description="Actuator.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+
+    def __init__(self, **values: Any) -> None:
+        problems = unknown_names(
+            type(self),
+            arguments=values,
+            defaults=_DEFAULTS.get(),
+            yaml_file=YAML_FILE,
+            foreign_sections=_FOREIGN_SECTIONS.get(),
+        )
+        if problems:
+            raise ConfigurationError(_problems(problems, "Fix the name and restart"))
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(describe_error(exc, self._prefix())) from None
+        except SettingsError as exc:
+            raise ConfigurationError(
+                f"invalid settings: {exc} ({exc.__cause__}); lists are comma-separated or JSON, "
+                "nested fields use '__' (REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS=3)"
+            ) from None
+
+    @classmethod
+    def _prefix(cls) -> str:
+        return str(cls.model_config.get("env_prefix") or "")
 
     @classmethod
     def settings_customise_sources(
@@ -186,6 +221,7 @@ class Settings(BaseSettings):
 
 
 _DEFAULTS: ContextVar[dict[str, Any] | None] = ContextVar("settings_defaults", default=None)
+_FOREIGN_SECTIONS: ContextVar[bool] = ContextVar("settings_foreign_sections", default=False)
 
 
 class _CodeDefaults(PydanticBaseSettingsSource):
@@ -202,44 +238,77 @@ class _CodeDefaults(PydanticBaseSettingsSource):
         return dict(self.values)
 
 
-def env_name(loc: tuple[int | str, ...]) -> str:
+def env_name(loc: tuple[int | str, ...], prefix: str = ENV_PREFIX) -> str:
     """The environment variable of a settings field location, e.g. ``REDIS_STREAMING_MQ__X``."""
     parts = [str(p) for p in loc if not isinstance(p, int)]
-    return ENV_PREFIX + "__".join(p.upper() for p in parts)
+    return prefix + "__".join(p.upper() for p in parts)
 
 
-def describe_error(exc: ValidationError) -> str:
-    """One line per problem: variable, value and what to do."""
-    lines = []
-    for err in exc.errors():
-        var = env_name(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if var in os.environ or not isinstance(err.get("input"), dict):
-            where = f"{var}={os.environ.get(var, err.get('input'))!r}"
-        else:  # a rule over several fields of a section: name the variables that are set
-            related = sorted(n for n in os.environ if n.startswith(var + "__"))
-            where = ", ".join(f"{n}={os.environ[n]!r}" for n in related) or var
-        lines.append(f"{where}: {msg}. Fix the variable (or application.yaml) and restart")
+def _problems(lines: list[str], fix: str) -> str:
+    """One line for one problem, else a list; each says what to do."""
+    lines = [f"{line}{' ' if line.endswith('?') else '. '}{fix}" for line in lines]
+    if len(lines) == 1:
+        return f"invalid settings: {lines[0]}"
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def load_settings(*, defaults: dict[str, Any] | None = None, **overrides: Any) -> Settings:
-    """Build :class:`Settings`; a bad value raises ``ConfigurationError`` naming its variable.
+def describe_error(exc: ValidationError, prefix: str = ENV_PREFIX) -> str:
+    """Per problem: the variable, its value (``******`` when its name looks secret or it is a
+    URL with a password) and what to do."""
+    lines = []
+    for err in exc.errors():
+        var = env_name(err["loc"], prefix)
+        msg = err["msg"].removeprefix("Value error, ")
+        if var in os.environ or not isinstance(err.get("input"), dict):
+            where = f"{var}={shown_value(var, os.environ.get(var, err.get('input')))}"
+        else:  # a rule over several fields of a section: name the variables that are set
+            related = sorted(n for n in os.environ if n.startswith(var + "__"))
+            where = ", ".join(f"{n}={shown_value(n, os.environ[n])}" for n in related) or var
+        lines.append(f"{where}: {msg}")
+    return _problems(lines, "Fix the variable (or application.yaml) and restart")
+
+
+S = TypeVar("S", bound=Settings)
+
+
+@overload
+def load_settings(
+    *,
+    settings_cls: type[S],
+    defaults: dict[str, Any] | None = None,
+    foreign_sections: bool = False,
+    **overrides: Any,
+) -> S: ...
+
+
+@overload
+def load_settings(
+    *, defaults: dict[str, Any] | None = None, foreign_sections: bool = False, **overrides: Any
+) -> Settings: ...
+
+
+def load_settings(
+    *,
+    settings_cls: type[Settings] = Settings,
+    defaults: dict[str, Any] | None = None,
+    foreign_sections: bool = False,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings` (or ``settings_cls``, a subclass with the application's own
+    sections); an unknown name or a bad value raises ``ConfigurationError`` naming the variable.
 
     ``overrides`` (``mq={"batch_size": 50}``) win over everything; ``defaults`` (same shape,
     ``defaults={"app": {"name": "shop"}}``) lose to everything: the environment and
     ``application.yaml`` can change them, as Spring Boot's default properties. Sections merge
-    field by field in both.
+    field by field in both. ``foreign_sections`` accepts variables and ``application.yaml``
+    sections that resemble no section of ``settings_cls`` (those of another application's
+    ``Settings`` subclass; the CLI uses it), while a near miss such as
+    ``REDIS_STREAMING_REDIS_URL`` is still an error.
     """
     token = _DEFAULTS.set(defaults)
+    foreign = _FOREIGN_SECTIONS.set(foreign_sections)
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        raise ConfigurationError(describe_error(exc)) from None
-    except SettingsError as exc:
-        raise ConfigurationError(
-            f"invalid settings: {exc} ({exc.__cause__}); lists are comma-separated or JSON, "
-            "nested fields use '__' (REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS=3)"
-        ) from None
+        return settings_cls(**overrides)
     finally:
+        _FOREIGN_SECTIONS.reset(foreign)
         _DEFAULTS.reset(token)

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from dependency_injector import providers
+from dependency_injector.wiring import Provide
 
 from redis_streaming import ConfigurationError, DeadLetters, Producer
-from redis_streaming_starter import RedisStreamingApplication, Settings, resolve
+from redis_streaming.testing import free_port
+from redis_streaming_starter import (
+    Container,
+    RedisStreamingApplication,
+    Settings,
+    listener,
+    resolve,
+)
 from tests.helpers import wait_until
 from tests.starter.apps.orders import listeners
 from tests.starter.apps.orders.services import AppContainer, Ledger, Order
@@ -95,15 +106,22 @@ async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
         received.clear()
 
 
-@pytest.mark.parametrize(
-    ("package", "message"),
-    [
-        ("tests.starter.apps.dup_ids", "two listeners have the id 'same'"),
-        ("tests.starter.apps.no_param", "has no parameter for the payload"),
-        ("tests.starter.apps.unprovided", "container provides no instance of it"),
-        ("tests.starter.apps.missing", "cannot be imported"),
-    ],
-)
+BAD_LISTENERS = [
+    ("tests.starter.apps.dup_ids", "two listeners have the id 'same'"),
+    ("tests.starter.apps.no_param", "has no parameter for the payload"),
+    ("tests.starter.apps.unprovided", "container provides no instance of it"),
+    ("tests.starter.apps.missing", "cannot be imported"),
+    ("tests.starter.apps.broken_import", "importing tests.starter.apps.broken_import.listeners"),
+    ("tests.starter.apps.bad_provide", r"Provide\['nope'\] names no provider"),
+    (
+        "tests.starter.apps.dup_topic",  # N10: both functions are named
+        "two listeners subscribe to topic 'orders' in group 'billing': "
+        "tests.starter.apps.dup_topic.bill and tests.starter.apps.dup_topic.bill_again",
+    ),
+]
+
+
+@pytest.mark.parametrize(("package", "message"), BAD_LISTENERS)
 async def test_bad_listeners_fail_at_startup(
     settings: Settings, package: str, message: str
 ) -> None:
@@ -111,6 +129,43 @@ async def test_bad_listeners_fail_at_startup(
     with pytest.raises(ConfigurationError, match=message):
         await app.start()
     assert not app.running
+
+
+async def test_listener_wiring_is_checked_before_redis_is_connected(settings: Settings) -> None:
+    """A wiring mistake is reported as such even when Redis is unreachable: it is checked
+    before the connection (with redis.cluster unset, connecting asks the server at once), so
+    nothing has started when it fails."""
+    unreachable = settings.model_copy(update={"redis": settings.redis.model_copy(
+        update={"url": f"redis://127.0.0.1:{free_port()}/0", "cluster": None})})  # fmt: skip
+    app = RedisStreamingApplication(
+        settings=unreachable, listener_packages=["tests.starter.apps.dup_topic"]
+    )
+    with pytest.raises(ConfigurationError, match="two listeners subscribe to topic 'orders'"):
+        await app.start()
+    assert app.redis is None
+    assert not app.running
+
+
+async def test_a_provided_class_listener_is_checked_before_its_instance_is_built(
+    settings: Settings,
+) -> None:
+    built: list[object] = []
+
+    class Handler:
+        def __init__(self) -> None:
+            built.append(self)
+
+        @listener("a")
+        async def handle(self, x: dict, db: Any = Provide["nope"]) -> None:  # type: ignore[type-arg]
+            pass
+
+    class BadContainer(Container):
+        handler = providers.Singleton(Handler)
+
+    app = RedisStreamingApplication(settings=settings, container=BadContainer)
+    with pytest.raises(ConfigurationError, match=r"Handler\.handle: Provide\['nope'\]"):
+        await app.start()
+    assert built == []
 
 
 async def test_health_readiness_and_liveness(settings: Settings) -> None:

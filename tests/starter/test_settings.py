@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from redis_streaming import ConfigurationError, MQOptions
 from redis_streaming_starter import Settings, load_settings
@@ -81,7 +82,7 @@ def test_a_bad_value_names_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError) as info:
         load_settings()
-    assert f"{name}={value!r}" in str(info.value) or name in str(info.value)
+    assert f"{name}={value!r}" in str(info.value)  # the variable, its value and the rule
     assert says in str(info.value)
 
 
@@ -113,3 +114,177 @@ def test_defaults_in_code_lose_to_the_environment_and_yaml(
     assert Settings().app.version != "1.2.3"
     with pytest.raises(ConfigurationError, match="DEFAULT_PARTITIONS"):
         load_settings(defaults={"mq": {"default_partitions": 0}})  # checked like the rest
+
+
+# -- unknown names (a typo never goes unnoticed) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("REDIS_STREAMING_REDIS_URL", "REDIS_STREAMING_REDIS__URL"),  # one underscore
+        ("REDIS_STREAMING_ACTUATER__EXPOSE", "REDIS_STREAMING_ACTUATOR__EXPOSE"),
+        ("REDIS_STREAMING_MQ_DEFAULT_PARTITIONS", "REDIS_STREAMING_MQ__DEFAULT_PARTITIONS"),
+        ("REDIS_STREAMING_MQ__RETRY__MAX_ATEMPTS", "REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS"),
+        ("redis_streaming_app__nmae", "REDIS_STREAMING_APP__NAME"),  # names ignore case
+    ],
+)
+def test_an_unknown_variable_is_an_error_naming_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, closest: str
+) -> None:
+    monkeypatch.setenv(name, "redis://db:6379/0")
+    for build in (load_settings, Settings):  # every way of building the settings
+        with pytest.raises(ConfigurationError) as info:
+            build()
+        message = str(info.value)
+        assert "\n" not in message  # one problem, one line
+        assert f"{name} is not a setting: did you mean {closest}?" in message
+        assert "redis://db" not in message  # the value of an unknown name is never shown
+
+
+def test_an_unknown_section_without_a_close_name_says_how_to_add_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER", "99")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER is not a setting" in message
+    assert "has no section 'shop'" in message
+    assert "load_settings(settings_cls=" in message
+
+
+def test_unknown_keys_of_application_yaml_are_errors_with_their_line() -> None:
+    Path("application.yaml").write_text(
+        "app:\n  name: shop\nactuater:\n  expose: '*'\nmq:\n  batchsize: 5\n"
+    )
+    with pytest.raises(ConfigurationError) as info:
+        Settings()
+    lines = str(info.value).splitlines()
+    assert lines[0] == "invalid settings:"
+    assert "application.yaml:3:1: 'actuater' is not a setting: did you mean 'actuator'?" in lines[1]
+    assert "application.yaml:6:3: 'mq.batchsize' is not a setting: did you mean " in lines[2]
+    assert "'mq.batch_size'?" in lines[2]
+
+
+def test_unknown_arguments_and_defaults_are_errors() -> None:
+    with pytest.raises(ConfigurationError, match="'actuater' is not a setting: did you mean"):
+        Settings(actuater={"expose": ["*"]})
+    with pytest.raises(ConfigurationError, match=r"defaults=\.\.\.\): 'app\.nmae' is not a"):
+        load_settings(defaults={"app": {"nmae": "shop"}})
+
+
+def test_variables_of_the_embedded_server_are_not_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # REDIS_STREAMING_SERVER_BINARY picks the binary of the embedded server, it is no setting
+    monkeypatch.setenv("REDIS_STREAMING_SERVER_BINARY", "/usr/bin/redis-server")
+    assert load_settings().redis.url is None
+
+
+def test_foreign_sections_accepts_other_sections_but_not_near_misses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the CLI uses: it does not know the application's own sections."""
+    monkeypatch.setenv("REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER", "99")
+    Path("application.yaml").write_text("shop:\n  free_shipping_over: 50\n")
+    assert load_settings(foreign_sections=True).app.name == "redis-streaming-app"
+    monkeypatch.setenv("REDIS_STREAMING_REDIS_URL", "redis://db:6379/0")
+    with pytest.raises(ConfigurationError, match="did you mean REDIS_STREAMING_REDIS__URL"):
+        load_settings(foreign_sections=True)
+    monkeypatch.delenv("REDIS_STREAMING_REDIS_URL")
+    monkeypatch.setenv("REDIS_STREAMING_MQ__BATCHSIZE", "5")  # a known section: no leniency
+    with pytest.raises(ConfigurationError, match="MQ__BATCHSIZE is not a setting"):
+        load_settings(foreign_sections=True)
+
+
+# -- the application's own settings (a Settings subclass) --------------------------------------
+
+
+class Shop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    free_shipping_over: float = Field(50.0, ge=0)
+    api_key: SecretStr = Field(SecretStr("unset-but-long-enough"), min_length=12)
+    backend_url: AnyHttpUrl = Field(AnyHttpUrl("http://backend"))
+    discount: float = 0.0
+    max_discount: float = 0.5
+
+    @model_validator(mode="after")
+    def _discount(self) -> Shop:
+        if self.discount > self.max_discount:
+            raise ValueError("discount must be at most max_discount")
+        return self
+
+
+class ShopSettings(Settings):
+    shop: Shop = Field(default_factory=Shop)
+
+
+def test_an_application_section_reads_yaml_and_env_and_env_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Path("application.yaml").write_text("shop:\n  free_shipping_over: 80\n  discount: 0.1\n")
+    monkeypatch.setenv("REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER", "99")
+    s = load_settings(settings_cls=ShopSettings)
+    assert isinstance(s, ShopSettings)
+    assert (s.shop.free_shipping_over, s.shop.discount) == (99.0, 0.1)
+    assert ShopSettings().shop.free_shipping_over == 99.0
+    monkeypatch.setenv("REDIS_STREAMING_SHOP__FREE_SHIPING_OVER", "1")  # a typo in its section
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(settings_cls=ShopSettings)
+    assert "did you mean REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER?" in str(info.value)
+
+
+def test_an_application_section_error_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER", "lots")
+    for build in (lambda: load_settings(settings_cls=ShopSettings), ShopSettings):
+        with pytest.raises(ConfigurationError) as info:
+            build()
+        assert "REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER='lots': Input should be a valid" in str(
+            info.value
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("REDIS_STREAMING_REDIS__PASSWORD", "hunter2", "is not a setting"),  # F6
+        (
+            "REDIS_STREAMING_ACTUATOR__TOKN",
+            "hunter2",
+            "did you mean REDIS_STREAMING_ACTUATOR__TOKEN",
+        ),
+        ("REDIS_STREAMING_SHOP__API_KEY", "hunter2", "at least 12 items"),
+        ("REDIS_STREAMING_SHOP__BACKEND_URL", "postgres://shop:hunter2@db/shop", "URL scheme"),
+        ("REDIS_STREAMING_SHOP__BACKEND_URL", "ftp://db/x?password=hunter2", "URL scheme"),
+    ],
+)
+def test_a_secret_value_is_never_printed(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(settings_cls=ShopSettings)
+    message = str(info.value)
+    assert name in message
+    assert says in message
+    assert "hunter2" not in message
+    if "is not a setting" not in message:  # a bad value: named, and shown masked
+        assert f"{name}=******" in message
+
+
+def test_a_rule_over_several_fields_names_the_variables_and_masks_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_STREAMING_SHOP__DISCOUNT", "0.9")
+    monkeypatch.setenv("REDIS_STREAMING_SHOP__API_KEY", "hunter2-but-long")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(settings_cls=ShopSettings)
+    message = str(info.value)
+    assert "REDIS_STREAMING_SHOP__API_KEY=******" in message
+    assert "REDIS_STREAMING_SHOP__DISCOUNT='0.9'" in message
+    assert "discount must be at most max_discount" in message
+    assert "hunter2" not in message

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_core import to_jsonable_python
 
 from redis_streaming_starter.actuator.context import ActuatorContext
+from redis_streaming_starter.masking import SECRET_NAME as _SECRET_NAME
 from redis_streaming_starter.settings import ENV_PREFIX, YAML_FILE, Settings
 
 __all__ = ["ConfigProps", "Env", "EnvProperty", "routes"]
@@ -27,7 +28,6 @@ MASK = "******"
 SETTINGS_SOURCE = "settings"
 ENV_SOURCE = "systemEnvironment"
 YAML_SOURCE = f"applicationConfig: [file:./{YAML_FILE}]"
-_SECRET_NAME = re.compile(r"password|secret|token|key|credential", re.IGNORECASE)
 # scheme://user:password@ - the user part has no ':', '/' or '@'; the password ends at the
 # last '@' before the path.
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^/\s]*@")
