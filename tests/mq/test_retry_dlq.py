@@ -247,3 +247,36 @@ async def test_kill_9_between_failure_and_retry_still_retries(
     assert got[0].attempt == 2
     records = parse(await rs_redis.lrange(record, 0, -1))
     assert [(r.consumer, r.attempt) for r in records] == [("doomed", 1)]
+
+
+async def test_a_retry_shorter_than_a_blocking_read_is_on_time(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    # N8: a retry's schedule went out in front of the next read, which blocks up to block_ms,
+    # and the retry mover was woken only when that read returned: the retry ran about block_ms
+    # after the failure instead of its delay. (The mover's own look every rebalance interval
+    # must not hide it: 2 s here.)
+    options = fast(rs_namespace, block_ms=1000, rebalance_interval_s=2.0, lease_ttl_s=6.0)
+    await TopicStore(rs_redis, options).create("soon", 1)
+    delay = 0.2
+    calls: dict[int, list[float]] = {}
+
+    async def handle(m: Message) -> None:
+        calls.setdefault(m.payload, []).append(time.monotonic())
+        if m.attempt == 1:
+            raise RuntimeError("once")
+
+    policy = RetryPolicy(initial_backoff_s=delay, jitter=0)
+    consumer = Consumer(rs_redis, options)
+    sub = consumer.subscribe("soon", handle, group="g", retry=policy)
+    await consumer.start()
+    producer = Producer(rs_redis, options)
+    try:
+        for n in range(3):  # one after the other: each failure is followed by an idle read
+            await producer.send("soon", n)
+            await wait_until(lambda n=n: sub.processed == n + 1, 10, f"message {n} retried")
+    finally:
+        await consumer.stop()
+    tick = options.delayed_interval_ms / 1000
+    gaps = [times[1] - times[0] for times in calls.values()]
+    assert all(delay <= gap <= delay + tick + 0.15 for gap in gaps), gaps
