@@ -305,7 +305,6 @@ class Delivery:
     async def _dead_letter(
         self, entry: Entry, reason: str, error: BaseException | str, attempts: int
     ) -> None:
-        self.sub.dead_lettered += 1
         self.sub.record_error(error if isinstance(error, BaseException) else ValueError(error))
         log.error(
             "%s partition %d group %s: entry %s dead-lettered (%s) after %d attempt(s): %s",
@@ -331,4 +330,5 @@ class Delivery:
                 error=error,
             )
         )
+        self.sub.dead_lettered += 1  # counted once written: a failed write leaves it pending
         self.metrics.dead_lettered(self.labels, reason)
