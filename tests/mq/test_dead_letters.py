@@ -1,5 +1,5 @@
-"""Dead letters against a real server: write order, the poison boundary, the cap on write and the
-truncated error fields (docs/retries.md "Dead letters")."""
+"""Dead letters against a real server: write order, the poison boundary, the cap on write, the
+truncated error fields, and replay when the append fails (docs/retries.md "Dead letters")."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from redis_streaming import (
     Keys,
     Message,
     Producer,
+    RedisStreamingError,
     RetryPolicy,
     TopicStore,
 )
@@ -199,3 +200,45 @@ async def test_traceback_max_chars_zero_keeps_no_traceback(
         await consumer.stop()
     [entry] = await DeadLetters(rs_redis, options).list("notb")
     assert (entry.error_type, entry.error, entry.traceback) == ("KeyError", "'gone'", "")
+
+
+@pytest.mark.cluster
+async def test_replay_whose_append_fails_keeps_the_dead_letter(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("rp", 1)
+    keys = Keys(rs_namespace)
+
+    async def reject(m: Message) -> None:
+        raise DeadLetter("not now")
+
+    consumer = Consumer(rs_redis, options)
+    subs = [consumer.subscribe("rp", reject, group=g) for g in ("audit", "billing")]
+    await consumer.start()
+    try:
+        await Producer(rs_redis, options).send("rp", "order-1")
+        await wait_until(lambda: all(s.dead_lettered == 1 for s in subs), 10)
+    finally:
+        await consumer.stop()
+    dlq = DeadLetters(rs_redis, options)
+    billing_letter = (await dlq.list("rp", group="billing"))[0]
+    audit, billing = keys.redeliver("rp", 0, "audit"), keys.redeliver("rp", 0, "billing")
+    await rs_redis.delete(billing)
+    await rs_redis.set(billing, "not a stream")  # billing's append fails: WRONGTYPE
+
+    with pytest.raises(RedisStreamingError, match="WRONGTYPE") as failed:
+        await dlq.replay("rp")
+    message = str(failed.value)
+    assert billing in message
+    assert "1 were replayed" in message
+    assert "must be a stream or absent" in message  # what to do about it
+    # billing's dead letter is still there; audit's was appended once and removed
+    assert await dlq.list("rp") == [billing_letter]
+    assert await rs_redis.xlen(audit) == 1
+
+    await rs_redis.delete(billing)
+    assert await dlq.replay("rp") == 1
+    assert await dlq.length("rp") == 0
+    assert await rs_redis.xlen(billing) == 1
+    assert await rs_redis.xlen(audit) == 1  # not replayed a second time
