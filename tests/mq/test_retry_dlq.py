@@ -249,6 +249,71 @@ async def test_kill_9_between_failure_and_retry_still_retries(
     assert [(r.consumer, r.attempt) for r in records] == [("doomed", 1)]
 
 
+@pytest.mark.parametrize("mode", ["delayed", "blocking"])
+async def test_retry_after_counts_as_an_attempt_and_runs_out(
+    rs_redis: aioredis.Redis, rs_namespace: str, mode: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("again", 1)
+    attempts: list[int] = []
+
+    async def handle(m: Message) -> None:
+        attempts.append(m.attempt)
+        raise Retry(after=0.01)  # never succeeds
+
+    policy = RetryPolicy(max_attempts=3, mode=mode)
+    consumer = Consumer(rs_redis, options)
+    sub = consumer.subscribe("again", handle, group="g", retry=policy)
+    await consumer.start()
+    try:
+        await Producer(rs_redis, options).send("again", "x")
+        await wait_until(lambda: sub.dead_lettered == 1, 10, "the dead letter")
+    finally:
+        await consumer.stop()
+    assert attempts == [1, 2, 3]
+    [entry] = await DeadLetters(rs_redis, options).list("again")
+    assert (entry.reason, entry.attempts, entry.error_type) == ("max_attempts", 3, "Retry")
+
+
+async def test_a_stop_during_a_blocking_backoff_leaves_the_entry_pending(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    options = fast(rs_namespace)
+    await TopicStore(rs_redis, options).create("bs", 1)
+    stream = Keys(rs_namespace).stream("bs", 0)
+    calls: list[tuple[str, int]] = []
+
+    async def failing(m: Message) -> None:
+        calls.append(("first", m.attempt))
+        raise RuntimeError("dependency down")
+
+    policy = RetryPolicy(mode="blocking", initial_backoff_s=30, max_backoff_s=30)
+    first = Consumer(rs_redis, options, consumer_id="first")
+    sub = first.subscribe("bs", failing, group="g", retry=policy)
+    await first.start()
+    try:
+        await Producer(rs_redis, options).send("bs", "order-3")
+        await wait_until(lambda: sub.retried == 1, 10, "the worker waiting its 30 s backoff")
+    finally:
+        await first.stop()
+    assert calls == [("first", 1)]  # not called again because of the stop
+    assert (await rs_redis.xpending(stream, "g"))["pending"] == 1
+    assert await DeadLetters(rs_redis, options).length("bs") == 0
+
+    async def healed(m: Message) -> None:
+        calls.append(("second", m.attempt))
+
+    second = Consumer(rs_redis, options, consumer_id="second")
+    second.subscribe("bs", healed, group="g", retry=policy)
+    await second.start()
+    try:
+        await wait_until(lambda: len(calls) == 2, 10, "the next owner handling it")
+    finally:
+        await second.stop()
+    assert calls[1] == ("second", 2)  # Redis's delivery count carries the attempt on
+    assert (await rs_redis.xpending(stream, "g"))["pending"] == 0
+
+
 async def test_a_retry_shorter_than_a_blocking_read_is_on_time(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
