@@ -276,9 +276,9 @@ async def test_retry_after_counts_as_an_attempt_and_runs_out(
 
 
 async def test_a_stop_during_a_blocking_backoff_leaves_the_entry_pending(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    options = fast(rs_namespace)
+    options = fast(rs_namespace, shutdown_timeout_s=10)
     await TopicStore(rs_redis, options).create("bs", 1)
     stream = Keys(rs_namespace).stream("bs", 0)
     calls: list[tuple[str, int]] = []
@@ -296,6 +296,8 @@ async def test_a_stop_during_a_blocking_backoff_leaves_the_entry_pending(
         await wait_until(lambda: sub.retried == 1, 10, "the worker waiting its 30 s backoff")
     finally:
         await first.stop()
+    # the stop ended the wait: the worker was not still "running" when shutdown_timeout_s ran out
+    assert "cancelling it" not in caplog.text
     assert calls == [("first", 1)]  # not called again because of the stop
     assert (await rs_redis.xpending(stream, "g"))["pending"] == 1
     assert await DeadLetters(rs_redis, options).length("bs") == 0
