@@ -16,7 +16,10 @@ REASONS = ("max_attempts", "non_retryable", "rejected", "undecodable", "poison")
 
 
 def _tail(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "..." + text[-limit:]
+    """The last ``limit`` characters of ``text``, after "..." when some were cut ("" for 0)."""
+    if len(text) <= limit:
+        return text
+    return "..." + text[-limit:] if limit > 0 else ""
 
 
 class DeadLetterWriter:

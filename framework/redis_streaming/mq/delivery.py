@@ -45,8 +45,10 @@ class Delivery:
 
     Outcomes: success queues an XACK (sent at the end of the batch, or after ``ack_interval_ms``
     when handlers are slow); a failure is retried per the subscription's policy (delayed: an
-    atomic schedule-and-ack; blocking: wait and call again, the entry staying pending) or
-    dead-lettered. The final write is shielded from cancellation.
+    atomic schedule-and-ack, sent at once when the retry has a delay, so the retry mover is
+    woken in time; blocking: wait and call again, the entry staying pending) or dead-lettered
+    (written, then acknowledged; a failed write leaves the entry pending). The final write is
+    shielded from cancellation.
 
     Metrics: handler durations (all calls, or a sample above 200 a second: see
     :class:`~redis_streaming.metrics.batching.DurationSampler`); acked counts as Redis confirms
@@ -259,7 +261,12 @@ class Delivery:
             )  # fmt: skip
         if policy.mode == "delayed":
             self._queue(entry, self._retry_args(entry, message, delay_s))
-            await self._flush_if_old()
+            if delay_s > 0:
+                # Sent now, not in front of the next read: that read blocks up to block_ms,
+                # and the retry mover is woken only once Redis has confirmed the schedule.
+                await asyncio.shield(self.flush())
+            else:  # due at once: straight to the redelivery stream, read by the next read
+                await self._flush_if_old()
             return None
         if not await self._wait(delay_s):
             return None  # stopping or lease lost: the entry stays pending for the next owner
@@ -298,7 +305,6 @@ class Delivery:
     async def _dead_letter(
         self, entry: Entry, reason: str, error: BaseException | str, attempts: int
     ) -> None:
-        self.sub.dead_lettered += 1
         self.sub.record_error(error if isinstance(error, BaseException) else ValueError(error))
         log.error(
             "%s partition %d group %s: entry %s dead-lettered (%s) after %d attempt(s): %s",
@@ -324,4 +330,5 @@ class Delivery:
                 error=error,
             )
         )
+        self.sub.dead_lettered += 1  # counted once written: a failed write leaves it pending
         self.metrics.dead_lettered(self.labels, reason)

@@ -7,10 +7,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis_streaming.errors import ConfigurationError, DecodeError
+from redis_streaming.errors import ConfigurationError, DecodeError, RedisStreamingError
 from redis_streaming.mq.codec import decode_payload, parse_fields
 from redis_streaming.mq.keys import Keys, validate_name
-from redis_streaming.mq.redis_errors import guarded
+from redis_streaming.mq.redis_errors import (
+    error_code,
+    guarded,
+    is_connection_error,
+    unavailable,
+)
 from redis_streaming.options import MQOptions
 
 __all__ = ["DeadLetterEntry", "DeadLetters", "check_id"]
@@ -65,6 +70,11 @@ class DeadLetterEntry:
     def decoded(self) -> Any:
         """The payload decoded by its content type; raises ``DecodeError`` if it cannot be."""
         return decode_payload(self.payload, self.content_type)
+
+
+def _failed(reply: Any) -> bool:
+    """A pipeline reply that is an error (``execute(raise_on_error=False)``)."""
+    return isinstance(reply, Exception)
 
 
 def _s(fields: dict[bytes, bytes], name: bytes) -> str:
@@ -198,15 +208,22 @@ class DeadLetters:
         anything is replayed), optionally only ``group``'s.
         Each goes to ``rs:redeliver:{T:i}:G`` of its group and partition with attempt 1 and its
         original id as ``origin_id``, and is then removed from the DLQ.
+
+        A dead letter whose append fails stays in the DLQ; the others are replayed and removed,
+        then :class:`~redis_streaming.errors.RedisStreamingError` (or
+        :class:`~redis_streaming.errors.RedisUnavailable` for a lost connection) says how many
+        failed, where to and why.
         """
         validate_name(topic)
         if group is not None:
             validate_name(group, "group")
         entries = await self._select(topic, ids, group)
+        key = self.keys.dlq(topic)
         replayed = 0
         for start in range(0, len(entries), _PAGE):
             chunk = entries[start : start + _PAGE]
             pipe = self.redis.pipeline(transaction=False)
+            targets = []
             for entry_id, fields in chunk:
                 target_group = fields.get(b"dlq_group", b"").decode()
                 partition = int(fields.get(b"dlq_partition") or 0)
@@ -216,11 +233,42 @@ class DeadLetters:
                         args += (name, value)
                 args += ("origin_id", fields.get(b"dlq_origin_id") or entry_id)
                 target = self.keys.redeliver(topic, partition, validate_name(target_group, "group"))
+                targets.append(target)
                 pipe.execute_command("XADD", target, "*", *args)
-            await self._call(topic, pipe.execute())
-            await self._call(topic, self.redis.xdel(self.keys.dlq(topic), *[i for i, _ in chunk]))
-            replayed += len(chunk)
+            # Each dead letter is removed only once its append has succeeded: a failed append
+            # leaves it listed, and the appended ones are not replayed a second time.
+            replies = await self._call(topic, pipe.execute(raise_on_error=False))
+            done = [i for (i, _), r in zip(chunk, replies, strict=True) if not _failed(r)]
+            if done:
+                await self._call(topic, self.redis.xdel(key, *done))
+            replayed += len(done)
+            if len(done) < len(chunk):
+                raise self._replay_failed(topic, chunk, targets, replies, replayed)
         return replayed
+
+    def _replay_failed(
+        self,
+        topic: str,
+        chunk: builtins.list[tuple[bytes, dict[bytes, bytes]]],
+        targets: builtins.list[str],
+        replies: builtins.list[Any],
+        replayed: int,
+    ) -> Exception:
+        rows = zip(chunk, targets, replies, strict=True)
+        failures = [(i, t, r) for (i, _), t, r in rows if _failed(r)]
+        entry_id, target, error = failures[0]
+        if is_connection_error(error):
+            return unavailable(error, self.redis, f"replaying dead letters of {topic!r}")
+        if error_code(error) == "WRONGTYPE":
+            fix = f"{target!r} must be a stream or absent (see TYPE); delete or rename it"
+        else:
+            fix = "fix the cause"
+        return RedisStreamingError(
+            f"replaying dead letters of {topic!r}: {len(failures)} could not be appended to "
+            f"their group's redelivery stream and stay in the dead-letter stream (the first, "
+            f"{entry_id.decode()}, to {target!r}: {error}); {replayed} were replayed. To "
+            f"replay the rest, {fix}, then replay again"
+        )
 
     async def purge(self, topic: str, ids: builtins.list[str] | None = None) -> int:
         """Delete dead letters (all of the topic's, or those with ``ids``); returns how many.
