@@ -21,6 +21,7 @@ from redis_streaming_starter.actuator.health import (
     redis_health,
     registry_health,
 )
+from redis_streaming_starter.actuator.security import exposure_warning
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.listener import (
@@ -276,6 +277,8 @@ class RedisStreamingApplication:
                 yield  # the main server owns the signals and stops this one after itself
 
         self._configure_logging()
+        if warning := exposure_warning(self.settings):
+            log.warning(warning)
         level = self.settings.logging.level.lower()
         config = uvicorn.Config(
             self.asgi,
