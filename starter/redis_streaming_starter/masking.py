@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MASK", "is_secret_name", "mask_url", "mask_urls"]
+__all__ = ["MASK", "is_secret_name", "mask_text", "mask_url", "mask_urls"]
 
 MASK = "******"
 
@@ -23,6 +23,12 @@ _SECRET_NAME = re.compile(_SECRET, re.IGNORECASE)
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@?#\s]*:)[^/?#\s]*@", re.IGNORECASE)
 # ?name=value or &name=value (or ;name=value) where the name looks secret.
 _SECRET_PARAM = re.compile(rf"([?&;][^=&;#\s]*(?:{_SECRET})[^=&;#\s]*=)[^&;#\s]*", re.IGNORECASE)
+# name=value in a list (a=1,b=2 as registry.metadata takes it), and "name": "value" of JSON.
+_SECRET_PAIR = re.compile(
+    rf"((?:^|[\s,;])[^=,;\s]*(?:{_SECRET})[^=,;\s]*=)[^,;\s]*"
+    rf"|(\"[^\"]*(?:{_SECRET})[^\"]*\"\s*:\s*\")[^\"]*",
+    re.IGNORECASE,
+)
 # A URL inside a longer text: a scheme, '://', then up to whitespace or a quote.
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]*", re.IGNORECASE)
 
@@ -47,3 +53,10 @@ def mask_urls(text: str) -> str:
     """``text`` with :func:`mask_url` applied to every URL in it (for values that are not
     only a URL, such as a list or an error message)."""
     return _URL.sub(lambda m: mask_url(m[0]), text)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with :func:`mask_urls` applied, and the value of every secret-looking
+    ``name=value`` pair (``region=eu,api_key=******``) and JSON ``"name": "value"`` masked: for
+    raw values such as environment variables, whose meaning is not known."""
+    return _SECRET_PAIR.sub(lambda m: f"{m[1] or m[2]}{MASK}", mask_urls(text))
