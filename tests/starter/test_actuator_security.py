@@ -105,6 +105,7 @@ def process(rs_server_url: str, rs_namespace: str) -> Iterator[tuple[int, subpro
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # a planted mutant's copy, if any
         "REDIS_STREAMING_REDIS__URL": rs_server_url,
         "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
         "REDIS_STREAMING_APP__PORT": str(port),
@@ -300,6 +301,7 @@ def test_run_warns_when_it_binds_a_wildcard_with_sensitive_endpoints(
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # a planted mutant's copy, if any
         "REDIS_STREAMING_REDIS__URL": rs_server_url,
         "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
         "REDIS_STREAMING_APP__HOST": "0.0.0.0",

@@ -233,6 +233,7 @@ class DeadLetters:
         if not self._has_older(before) or count < 1:
             return DeadLetterPage([], None)
         key = self.keys.dlq(topic)
+        max_bytes, max_scan = max(1, max_bytes), max(1, max_scan)  # at least one entry read
         out: list[DeadLetterEntry] = []
         cursor, scanned, returned = before or "", 0, 0
         while True:
