@@ -65,6 +65,7 @@ def test_every_script_keeps_its_keys_in_one_slot() -> None:
         "mq/alter_topic": [k.topic("T")],
         "mq/count_after": [k.stream("T", 3)],
         "mq/create_topic": [k.topic("T")],
+        "mq/dlq_page": [k.dlq("T")],
         "mq/heartbeat": [k.members("T", "G")],
         "mq/lease_acquire": [k.lease("T", 3, "G")],
         "mq/lease_release": [k.lease("T", 3, "G")],
