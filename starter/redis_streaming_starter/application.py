@@ -22,6 +22,7 @@ from redis_streaming_starter.actuator.health import (
     redis_health,
     registry_health,
 )
+from redis_streaming_starter.actuator.security import exposure_warning
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.settings import Settings, load_settings
@@ -283,6 +284,8 @@ class RedisStreamingApplication:
                 yield  # the main server owns the signals and stops this one after itself
 
         self._configure_logging()
+        if warning := exposure_warning(self.settings):
+            log.warning(warning)
         level = self.settings.logging.level.lower()
         host, port = self.settings.app.host, self.settings.app.port
         config = uvicorn.Config(

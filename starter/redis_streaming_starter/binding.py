@@ -45,8 +45,8 @@ def _payload_converter(annotation: Any, where: str) -> Callable[[Message], Any]:
                 return model.model_validate(m.payload)
             except ValidationError as exc:
                 raise DecodeError(
-                    f"{where}: payload is not a valid {model.__name__}: {exc}"
-                ) from exc
+                    f"{where}: payload is not a valid {model.__name__}: {_problems(exc)}"
+                ) from None
 
         return to_model
     try:
@@ -58,9 +58,30 @@ def _payload_converter(annotation: Any, where: str) -> Callable[[Message], Any]:
         try:
             return adapter.validate_python(m.payload)
         except ValidationError as exc:
-            raise DecodeError(f"{where}: payload does not match {annotation!r}: {exc}") from exc
+            raise DecodeError(
+                f"{where}: payload does not match {annotation!r}: {_problems(exc)}"
+            ) from None
 
     return adapt
+
+
+_SHOWN_PROBLEMS = 10
+
+
+def _problems(exc: ValidationError) -> str:
+    """What is wrong with a payload, *without* the payload: pydantic's own text quotes the
+    input (``input_value='card=4111...'``), and this text goes to the log, the listener's
+    ``lastError`` (health, /listeners) and the dead letter's ``error``. The dead letter keeps
+    the payload itself. (Raised ``from None`` for the same reason: a chained ValidationError
+    would print the input in tracebacks.)"""
+    errors = exc.errors(include_input=False, include_url=False)
+    shown = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(the payload)'}: {e['msg']} [{e['type']}]"
+        for e in errors[:_SHOWN_PROBLEMS]
+    ]
+    more = len(errors) - len(shown)
+    count = f"{len(errors)} validation error{'s' if len(errors) != 1 else ''}"
+    return f"{count}: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
 def _injected(marker: Any, container: containers.Container, where: str) -> Callable[[], Any]:

@@ -11,18 +11,20 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, NoPermissionError
 
 from redis_streaming import (
     Admin,
+    ConfigurationError,
     DeadLetters,
     RedisStreamingError,
     RedisUnavailable,
     TopicNotFound,
 )
 from redis_streaming_starter.autoconfigure.redis import connect
+from redis_streaming_starter.masking import mask_url, mask_urls
 from redis_streaming_starter.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -74,9 +76,13 @@ async def _client(settings: Settings) -> Any:
         )
     try:
         return await connect(settings, url)  # the application's client: a cluster one if need be
-    except RedisUnavailable:
-        # Unreachable while checking for a cluster: a plain client, with which `health`
-        # reports DOWN and the other commands fail with the usual message.
+    except (RedisUnavailable, ConfigurationError) as exc:
+        if isinstance(exc, ConfigurationError) and not isinstance(
+            exc.__cause__, AuthenticationError
+        ):
+            raise
+        # Unreachable, or the credentials refused, while checking for a cluster: a plain
+        # client, with which `health` reports DOWN and the other commands fail saying why.
         return aioredis.Redis.from_url(
             url,
             socket_timeout=settings.redis.socket_timeout_s,
@@ -185,15 +191,32 @@ def _dead_letter_line(e: Any) -> str:
 
 
 async def _health(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
+    shown = mask_url(settings.redis.url or "")
+    result: dict[str, Any] = {"status": "UP", "redis": shown}
     try:
-        info = await redis.info("server")
-        result = {"status": "UP", "redis": _masked(settings.redis.url),
-                  "version": info.get("valkey_version") or info.get("redis_version")}  # fmt: skip
+        try:
+            info = await redis.info("server")
+            result["version"] = info.get("valkey_version") or info.get("redis_version")
+        except NoPermissionError:  # a user without INFO (ACL): PING says as much about "UP"
+            await redis.ping()
+            result["version"] = None
     except Exception as exc:
-        result = {"status": "DOWN", "redis": _masked(settings.redis.url), "error": str(exc)}
-    _print(args, result, lambda r: f"{r['status']}  {r['redis']}  "
-           + (f"version {r['version']}" if r["status"] == "UP" else r["error"]))  # fmt: skip
+        result = {"status": "DOWN", "redis": shown, "error": _error_text(exc)}
+    _print(args, result, lambda r: f"{r['status']}  {r['redis']}  " + (
+        (f"version {r['version']}" if r["version"] else "version unknown (INFO not permitted)")
+        if r["status"] == "UP" else r["error"]))  # fmt: skip
     return EXIT_OK if result["status"] == "UP" else EXIT_FAIL
+
+
+def _error_text(exc: BaseException) -> str:
+    """One line for a failed Redis call; credentials refused are not called "unreachable"."""
+    cause = exc.__cause__ if isinstance(exc, RedisUnavailable) else exc
+    if isinstance(cause, AuthenticationError):
+        return (
+            f"Redis refused the credentials ({type(cause).__name__}: {cause}); check the user "
+            "and password in redis.url (REDIS_STREAMING_REDIS__URL)"
+        )
+    return mask_urls(str(exc))
 
 
 Command = Callable[[argparse.Namespace, Any, Settings], Awaitable[int]]
@@ -252,18 +275,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _masked(url: str | None) -> str | None:
-    """``url`` with its password replaced by ``******`` (the CLI's output is often shared)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = f"{parts.username}:" if parts.username else ":"
-    netloc = f"{user}******@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``redis-streaming`` command; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -277,13 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands: dict[str, Command] = {"topics": _topics, "dlq": _dlq, "health": _health}
         return asyncio.run(_with_redis(commands[args.command], args, settings))
     except CliError as exc:
-        print(f"redis-streaming: {exc}", file=sys.stderr)
+        print(f"redis-streaming: {mask_urls(str(exc))}", file=sys.stderr)
         return exc.code
     except TopicNotFound as exc:
         print(f"redis-streaming: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except (RedisStreamingError, ValueError) as exc:
-        print(f"redis-streaming: {exc}", file=sys.stderr)
+        print(f"redis-streaming: {_error_text(exc)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAIL
 
 

@@ -14,6 +14,8 @@ from redis_streaming.registry import RegistryOptions
 
 __all__ = [
     "ENDPOINT_IDS",
+    "MIN_TOKEN_CHARS",
+    "SENSITIVE_ENDPOINTS",
     "ActuatorSettings",
     "MetricsSettings",
     "RegistrySettings",
@@ -36,6 +38,8 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MIN_TOKEN_CHARS = 16
+
 ENDPOINT_IDS = (
     "beans",
     "configprops",
@@ -51,6 +55,9 @@ ENDPOINT_IDS = (
     "threaddump",
     "topics",
 )
+SENSITIVE_ENDPOINTS = ("configprops", "dlq", "env", "threaddump")
+"""Endpoint ids whose reads need the token under ``actuator.secure_reads``: they show message
+contents, configuration or code structure."""
 
 
 class ActuatorSettings(Section):
@@ -70,11 +77,20 @@ class ActuatorSettings(Section):
     )
     token: SecretStr | None = Field(
         None,
-        description="Bearer token required by every POST/DELETE endpoint; unset = they answer "
-        "403. Use a long random value, e.g. from secrets.token_urlsafe().",
+        description="Bearer token required by every POST/DELETE endpoint (and by the sensitive "
+        "reads, see secure_reads); unset = they answer 403. At least 16 characters, no spaces: "
+        "use a long random value, e.g. from secrets.token_urlsafe().",
+    )
+    secure_reads: bool | None = Field(
+        None,
+        description="Require the token for the sensitive reads too: dlq (payloads, tracebacks), "
+        "env, configprops and threaddump. Unset = required when app.host is not a loopback "
+        "address (e.g. 0.0.0.0), not required on 127.0.0.1.",
     )
     show_details: Literal["never", "when_authorized", "always"] = Field(
-        "always", description="Health details: never, when_authorized (with the token), always."
+        "never",
+        description="Health details and components (listener errors, addresses): never, "
+        "when_authorized (with the token), always. The status is always shown.",
     )
     show_values: Literal["never", "when_authorized", "always"] = Field(
         "never",
@@ -86,6 +102,12 @@ class ActuatorSettings(Section):
         ge=0,
         le=65535,
         description="Serve the actuator on its own port (run() only); unset = on app.port.",
+    )
+    links_base_url: str | None = Field(
+        None,
+        description="Absolute URL the discovery page's links start with, e.g. "
+        "https://shop.example.com; unset = the links are paths (/actuator/health). Never taken "
+        "from the request's Host header.",
     )
 
     @field_validator("expose", "exclude", mode="before")
@@ -103,6 +125,42 @@ class ActuatorSettings(Section):
                 f"known: '*', {', '.join(ENDPOINT_IDS)}"
             )
         return value
+
+    @field_validator("token")
+    @classmethod
+    def _strong(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        where = "REDIS_STREAMING_ACTUATOR__TOKEN (actuator.token)"
+        advice = "use e.g. python -c 'import secrets; print(secrets.token_urlsafe())'"
+        if not text.strip():
+            raise ValueError(
+                f"{where} is blank, so no request could ever match it; set a long random value "
+                f"({advice}) or unset it to turn the POST/DELETE endpoints off"
+            )
+        if any(c.isspace() for c in text):
+            raise ValueError(
+                f"{where} contains whitespace, which a bearer token cannot carry; {advice}"
+            )
+        if len(text) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"{where} has {len(text)} characters, fewer than {MIN_TOKEN_CHARS}: too easy "
+                f"to guess; {advice}"
+            )
+        return value
+
+    @field_validator("links_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError(
+                "must be an absolute http:// or https:// URL without query, e.g. "
+                "https://shop.example.com"
+            )
+        return value.rstrip("/")
 
     @field_validator("base_path")
     @classmethod

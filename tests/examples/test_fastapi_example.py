@@ -15,6 +15,7 @@ def _settings(url: str, namespace: str) -> Settings:
         {
             "app": {"name": "shop"},
             "redis": {"url": url},
+            "actuator": {"show_details": "always"},  # the listeners' details below
             "mq": {
                 "namespace": namespace,
                 "lease_ttl_s": 3.0,

@@ -32,6 +32,7 @@ async def test_orders_reach_billing_and_shipping(rs_server_url: str, rs_namespac
     settings = Settings.model_validate(
         {
             "redis": {"url": rs_server_url},
+            "actuator": {"show_details": "always"},  # the listeners' details below
             "mq": {
                 "namespace": rs_namespace,
                 "lease_ttl_s": 3.0,
@@ -75,6 +76,7 @@ async def test_python_m_quickstart_runs_on_the_embedded_server() -> None:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "REDIS_STREAMING_APP__PORT": str(port),
         "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
+        "REDIS_STREAMING_ACTUATOR__SHOW_DETAILS": "always",
     }
     proc = subprocess.Popen([sys.executable, "-m", "examples.quickstart"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip

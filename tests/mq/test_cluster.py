@@ -67,6 +67,7 @@ def test_every_script_keeps_its_keys_in_one_slot() -> None:
         "mq/create_topic": [k.topic("T")],
         "mq/delete_consumers": [k.stream("T", 3)],
         "mq/delete_consumers (redelivery)": [k.redeliver("T", 3, "G")],
+        "mq/dlq_page": [k.dlq("T")],
         "mq/heartbeat": [k.members("T", "G")],
         "mq/lease_acquire": [k.lease("T", 3, "G")],
         "mq/lease_release": [k.lease("T", 3, "G")],

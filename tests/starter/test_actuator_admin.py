@@ -21,7 +21,7 @@ from redis_streaming_starter import (
 from redis_streaming_starter.settings import ActuatorSettings
 from tests.helpers import wait_until
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WRONG = {"Authorization": "Bearer nope"}
 

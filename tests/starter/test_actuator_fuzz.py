@@ -31,6 +31,7 @@ def served(rs_server_url: str, rs_namespace: str) -> Iterator[str]:
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # a planted mutant's copy, if any
         "REDIS_STREAMING_REDIS__URL": rs_server_url,
         "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
         "REDIS_STREAMING_APP__PORT": str(port),

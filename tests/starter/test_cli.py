@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from redis_streaming.testing import free_port
+from redis_streaming.testing import RedisServer, free_port
 from redis_streaming_starter.cli import main
 
 
@@ -135,9 +135,66 @@ def test_run_rejects_what_is_not_an_application(capsys: pytest.CaptureFixture[st
     assert "not a RedisStreamingApplication" in err
 
 
-def test_health_output_masks_the_password() -> None:
-    from redis_streaming_starter.cli import _masked
+PASSWORD = "Pw-Sup3rS3cret-xyz"
 
-    assert _masked("redis://:s3cret@db:6379/0") == "redis://:******@db:6379/0"
-    assert _masked("rediss://app:pw@db/1") == "rediss://app:******@db/1"
-    assert _masked("redis://db:6379") == "redis://db:6379"
+
+@pytest.fixture
+def secured(rs_server: RedisServer) -> RedisServer:
+    """A private server whose default user and user ``app`` need :data:`PASSWORD`."""
+    client = redis.Redis(port=rs_server.port)
+    client.acl_setuser("app", enabled=True, passwords=[f"+{PASSWORD}"], keys="*",
+                       channels="*", commands=["+@all"])  # fmt: skip
+    client.config_set("requirepass", PASSWORD)
+    client.close()
+    return rs_server
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:{pw}@127.0.0.1:{port}/0",
+        "redis://app:{pw}@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password={pw}",
+        "redis://127.0.0.1:{port}?db=0&password={pw}",
+    ],
+)
+def test_health_prints_the_url_without_the_password(
+    secured: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    url: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", url.format(pw=PASSWORD, port=secured.port))
+    code, out, err = run(capsys, "health")
+    assert code == 0, out + err
+    assert out.startswith("UP  redis://")
+    assert f"127.0.0.1:{secured.port}" in out
+    assert "******" in out
+    assert PASSWORD not in out + err
+    code, out, err = run(capsys, "--json", "health")
+    assert code == 0
+    assert json.loads(out)["redis"] == url.format(pw="******", port=secured.port)
+    assert PASSWORD not in out + err
+
+    wrong = url.format(pw="Wr0ng-Passw0rd-abc", port=secured.port)
+    monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", wrong)
+    code, out, err = run(capsys, "health")
+    assert code == 1
+    assert out.startswith("DOWN  redis://")
+    assert "Wr0ng-Passw0rd-abc" not in out + err
+
+
+@pytest.mark.parametrize("cluster", [None, "false"])
+def test_refused_credentials_are_not_called_unreachable(
+    secured: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    cluster: str | None,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(
+        "REDIS_STREAMING_REDIS__URL", f"redis://app:nope-{PASSWORD}@127.0.0.1:{secured.port}/0"
+    )
+    if cluster:
+        monkeypatch.setenv("REDIS_STREAMING_REDIS__CLUSTER", cluster)
+    code, _, err = run(capsys, "topics", "list")
+    assert code != 0
+    assert "refused the credentials" in err
+    assert "REDIS_STREAMING_REDIS__URL" in err
+    assert "unreachable" not in err
+    assert PASSWORD not in err

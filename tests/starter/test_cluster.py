@@ -104,7 +104,11 @@ async def test_an_application_on_a_cluster(settings: Settings, rs_cluster_url: s
     listeners.received.clear()
     settings = _settings(settings, plain_url(rs_cluster_url))  # detected from the server
     settings = settings.model_copy(
-        update={"actuator": settings.actuator.model_copy(update={"expose": ["health", "topics"]})}
+        update={
+            "actuator": settings.actuator.model_copy(
+                update={"expose": ["health", "topics"], "show_details": "always"}
+            )
+        }
     )
     app = RedisStreamingApplication(
         settings=settings, container=AppContainer, listener_packages=["tests.starter.apps.orders"]

@@ -32,7 +32,7 @@ FAST = {
 def _settings(settings: Settings, **registry: Any) -> Settings:
     data = settings.model_dump()
     data["registry"] = {**FAST, **registry}
-    data["actuator"] = {"expose": ["*"]}
+    data["actuator"] = {"expose": ["*"], "show_details": "always"}
     data["app"]["version"] = "1.2.3"
     return Settings.model_validate(data)
 
@@ -80,7 +80,8 @@ async def test_application_registers_itself_and_deregisters_on_stop(settings: Se
 
 
 async def test_registry_component_absent_when_disabled(settings: Settings) -> None:
-    app = RedisStreamingApplication(settings=settings)
+    shown = settings.actuator.model_copy(update={"show_details": "always"})
+    app = RedisStreamingApplication(settings=settings.model_copy(update={"actuator": shown}))
     async with app.lifespan(), _client(app) as http:
         body = (await http.get("/actuator/health")).json()
         assert "registry" not in body["components"]

@@ -10,6 +10,7 @@ from typing import Any
 from redis_streaming.errors import ConfigurationError, DecodeError, RedisStreamingError
 from redis_streaming.mq.codec import decode_payload, parse_fields
 from redis_streaming.mq.keys import Keys, validate_name
+from redis_streaming.mq.lua import LuaScript
 from redis_streaming.mq.redis_errors import (
     error_code,
     guarded,
@@ -18,9 +19,22 @@ from redis_streaming.mq.redis_errors import (
 )
 from redis_streaming.options import MQOptions
 
-__all__ = ["DeadLetterEntry", "DeadLetters", "check_id"]
+__all__ = ["DeadLetterEntry", "DeadLetterPage", "DeadLetters", "check_id"]
 
 _PAGE = 200
+_DLQ_PAGE = LuaScript("dlq_page")
+PREVIEW_BYTES = 1024
+"""Bytes of each payload a :meth:`DeadLetters.page` returns by default (1 KiB)."""
+FIELD_BYTES = 8192
+"""Bytes of any other field a page returns (headers, error, ...); the traceback is left out."""
+PAGE_MAX_BYTES = 4 * 1024 * 1024
+"""Default bound of what one :meth:`DeadLetters.page` has Redis send: 4 MiB."""
+PAGE_MAX_SCAN = 10_000
+"""Default bound of the dead letters one :meth:`DeadLetters.page` reads in Redis (a group
+filter may have to skip many); the page's ``next`` continues from where it stopped."""
+# What one script call may read: it blocks Redis meanwhile (copying entries into Lua).
+_SCAN_STEP = 250
+_READ_STEP_BYTES = 2 * 1024 * 1024
 _ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _U64 = 2**64 - 1
 
@@ -45,8 +59,10 @@ def check_id(value: object) -> str:
 class DeadLetterEntry:
     """One dead letter: the original message and where, why and how often it failed.
 
-    ``payload`` is the original raw bytes (see :meth:`decoded` for the value); ``failed_at`` is
-    epoch milliseconds; ``reason`` is one of ``max_attempts``, ``non_retryable``, ``rejected``,
+    ``payload`` is the original raw bytes (see :meth:`decoded` for the value), or in a
+    :meth:`DeadLetters.page` only its start: ``payload_size`` is always the full size in bytes
+    (see :attr:`payload_truncated`), and a page's ``traceback`` is empty. ``failed_at`` is epoch
+    milliseconds; ``reason`` is one of ``max_attempts``, ``non_retryable``, ``rejected``,
     ``undecodable`` and ``poison``.
     """
 
@@ -66,6 +82,16 @@ class DeadLetterEntry:
     headers: dict[str, str] = field(default_factory=dict)
     origin_id: str = ""
     failed_at: int = 0
+    payload_size: int = -1  # -1: len(payload), filled in on creation
+
+    def __post_init__(self) -> None:
+        if self.payload_size < 0:
+            object.__setattr__(self, "payload_size", len(self.payload))
+
+    @property
+    def payload_truncated(self) -> bool:
+        """True when ``payload`` is only the start of the payload (in a page)."""
+        return len(self.payload) < self.payload_size
 
     def decoded(self) -> Any:
         """The payload decoded by its content type; raises ``DecodeError`` if it cannot be."""
@@ -89,7 +115,23 @@ def _i(fields: dict[bytes, bytes], name: bytes) -> int:
         return 0
 
 
-def _entry(topic: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetterEntry:
+@dataclass(slots=True, frozen=True)
+class DeadLetterPage:
+    """A page of :meth:`DeadLetters.page`: ``entries`` newest first, and ``next``, the id to
+    pass as ``before`` for the next page (None once the oldest dead letter has been read).
+
+    A page can hold fewer entries than asked for, even none, and still have a ``next``: it
+    stops after reading ``max_scan`` dead letters or returning ``max_bytes``, so a walk with a
+    group filter over a long DLQ goes on in the next call instead of in one long one.
+    """
+
+    entries: list[DeadLetterEntry]
+    next: str | None
+
+
+def _entry(
+    topic: str, entry_id: bytes, fields: dict[bytes, bytes], payload_size: int = -1
+) -> DeadLetterEntry:
     try:
         parsed = parse_fields(fields)
         headers, key = parsed.headers, parsed.key
@@ -112,6 +154,7 @@ def _entry(topic: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLette
         headers=headers,
         origin_id=_s(fields, b"dlq_origin_id"),
         failed_at=_i(fields, b"dlq_failed_ts"),
+        payload_size=payload_size,
     )
 
 
@@ -140,33 +183,83 @@ class DeadLetters:
     async def list(
         self, topic: str, group: str | None = None, count: int = 50, before: str | None = None
     ) -> list[DeadLetterEntry]:
-        """Newest first, at most ``count``; only ``group``'s when given.
+        """Newest first, at most ``count``, whole (payload and traceback); only ``group``'s
+        when given.
 
         Page with ``before``: pass the ``id`` of the last entry of the previous page; only
         older entries are listed. A malformed id raises
-        :class:`~redis_streaming.errors.ConfigurationError`.
+        :class:`~redis_streaming.errors.ConfigurationError`. This reads whole entries (with a
+        group, until ``count`` match): to browse a DLQ whose entries may be large, use
+        :meth:`page`, which bounds what Redis sends.
         """
         validate_name(topic)
         if group is not None:
             validate_name(group, "group")
-        if before is not None and not any(int(n) for n in check_id(before).split("-")):
-            return []  # nothing is older than 0-0 (and Redis rejects the bound "(0-0")
-        if count < 1:
+        if not self._has_older(before) or count < 1:
             return []
         key = self.keys.dlq(topic)
         out: list[DeadLetterEntry] = []
         upper = f"({before}" if before else "+"
         while len(out) < count:
-            page = await self._call(topic, self.redis.xrevrange(key, upper, "-", count=_PAGE))
+            step = _PAGE if group is not None else min(_PAGE, count - len(out))
+            page = await self._call(topic, self.redis.xrevrange(key, upper, "-", count=step))
             for entry_id, fields in page:
                 if group is None or fields.get(b"dlq_group") == group.encode():
                     out.append(_entry(topic, entry_id, fields))
                     if len(out) == count:
                         break
-            if len(page) < _PAGE:
+            if len(page) < step:
                 break
             upper = f"({page[-1][0].decode()}"
         return out
+
+    @staticmethod
+    def _has_older(before: str | None) -> bool:
+        """Whether anything can be older than ``before`` (checked; nothing is older than 0-0,
+        and Redis rejects the bound "(0-0")."""
+        return before is None or any(int(n) for n in check_id(before).split("-"))
+
+    async def page(
+        self,
+        topic: str,
+        group: str | None = None,
+        count: int = 50,
+        before: str | None = None,
+        *,
+        preview_bytes: int = PREVIEW_BYTES,
+        max_bytes: int = PAGE_MAX_BYTES,
+        max_scan: int = PAGE_MAX_SCAN,
+    ) -> DeadLetterPage:
+        """Newest first, at most ``count``, only ``group``'s when given, with what Redis sends
+        bounded: each payload cut to ``preview_bytes`` on the server (``payload_size`` has the
+        full size), other fields to 8 KiB, no traceback; the page ends once it has
+        ``max_bytes`` of values or has read ``max_scan`` dead letters, with ``next`` where it
+        stopped. Pass ``next`` as ``before`` to continue; a malformed ``before`` raises
+        :class:`~redis_streaming.errors.ConfigurationError`. :meth:`get` gives one in full.
+        """
+        validate_name(topic)
+        if group is not None:
+            validate_name(group, "group")
+        if not self._has_older(before) or count < 1:
+            return DeadLetterPage([], None)
+        key = self.keys.dlq(topic)
+        max_bytes, max_scan = max(1, max_bytes), max(1, max_scan)  # at least one entry read
+        out: list[DeadLetterEntry] = []
+        cursor, scanned, returned = before or "", 0, 0
+        while True:
+            step = min(_SCAN_STEP, max_scan - scanned)
+            args = [cursor, count - len(out), group or "", max(0, preview_bytes), FIELD_BYTES,
+                    max_bytes - returned, step, _READ_STEP_BYTES]  # fmt: skip
+            reply = await self._call(topic, _DLQ_PAGE(self.redis, [key], args))
+            cursor, scanned = reply[0].decode(), scanned + int(reply[1])
+            for entry_id, size, *flat in reply[2:]:
+                returned += sum(len(value) for value in flat)
+                fields = dict(zip(flat[::2], flat[1::2], strict=True))
+                out.append(_entry(topic, entry_id, fields, int(size)))
+            if not cursor:
+                return DeadLetterPage(out, None)
+            if len(out) >= count or returned >= max_bytes or scanned >= max_scan:
+                return DeadLetterPage(out, cursor)
 
     async def get(self, topic: str, id: str) -> DeadLetterEntry | None:
         """The dead letter with this id, or ``None``; a malformed id raises

@@ -59,7 +59,7 @@ _WRAPPERS = {
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """``/beans`` when ``beans`` is exposed."""
-    router = APIRouter()
+    router = ctx.router()
     if not ctx.is_exposed("beans"):
         return router
 

@@ -1,11 +1,14 @@
-"""What every actuator endpoint module shares: exposure, the bearer token, visibility rules."""
+"""What every actuator endpoint module shares: exposure, the bearer token, visibility rules,
+and its router (whose routes check the token, see :mod:`.security`)."""
 
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
+
+from redis_streaming_starter.actuator.security import reads_need_token, route_class
 
 if TYPE_CHECKING:
     from redis_streaming_starter.application import RedisStreamingApplication
@@ -27,6 +30,15 @@ class ActuatorContext:
         self.base_path = self.settings.base_path
         token = self.settings.token
         self._token: bytes | None = token.get_secret_value().encode() if token else None
+        self.secure_reads = reads_need_token(app.settings)
+        self.links_base_url = self.settings.links_base_url or ""
+
+    def router(self, *, sensitive: bool = False, **kwargs: Any) -> APIRouter:
+        """An ``APIRouter`` for an endpoint module: every route that is not a ``GET`` needs
+        the token, checked before the body is read (which is capped); ``sensitive`` routes
+        (dead letters, env, configprops, thread dump) need it for reads too when
+        ``actuator.secure_reads`` is on."""
+        return APIRouter(route_class=route_class(self, sensitive), **kwargs)
 
     def is_exposed(self, endpoint: str) -> bool:
         """Whether the endpoint id is exposed (``actuator.expose`` minus ``actuator.exclude``)."""
@@ -40,8 +52,9 @@ class ActuatorContext:
         return given is not None and hmac.compare_digest(given.encode(), self._token)
 
     async def require_token(self, request: Request) -> None:
-        """FastAPI dependency of every POST/DELETE endpoint: 403 when no token is configured,
-        401 when the request's bearer token is missing or wrong."""
+        """The check of every POST/DELETE route (and of sensitive reads under
+        ``actuator.secure_reads``): 403 when no token is configured, 401 when the request's
+        bearer token is missing or wrong."""
         if self._token is None:
             raise HTTPException(
                 403,
@@ -65,8 +78,11 @@ class ActuatorContext:
         return _visible(self.settings.show_values, self, request)
 
     def href(self, request: Request, path: str = "") -> str:
-        """Absolute URL of ``base_path + path`` (``base_url`` includes any mount root path)."""
-        return f"{str(request.base_url).rstrip('/')}{self.base_path}{path}"
+        """Link to ``base_path + path``: a path (with the mount's root path), after
+        ``actuator.links_base_url`` when set; never built from the request's Host header,
+        which any client can set."""
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return f"{self.links_base_url}{root}{self.base_path}{path}"
 
 
 def _bearer(request: Request) -> str | None:

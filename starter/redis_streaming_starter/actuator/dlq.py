@@ -9,7 +9,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from redis_streaming import DeadLetterEntry, DeadLetters
@@ -120,10 +120,10 @@ def _shallow(value: Any, limit: int) -> bool:
     return True
 
 
-def _payload(raw: bytes, content_type: str, limit: int | None) -> tuple[Any, str, bool]:
-    """(value, encoding, truncated): JSON when it is complete, parses and can be rendered;
-    else UTF-8 text (a cut never splits a character); else base64."""
-    truncated = limit is not None and len(raw) > limit
+def _payload(raw: bytes, content_type: str, truncated: bool) -> tuple[Any, str]:
+    """(value, encoding) of a payload, or of its start when ``truncated``: JSON when it is
+    complete, parses and can be rendered; else UTF-8 text (a cut never splits a character);
+    else base64."""
     if content_type == "application/json" and not truncated:
         try:
             value = json.loads(raw, parse_constant=_reject, parse_float=_finite)
@@ -131,36 +131,31 @@ def _payload(raw: bytes, content_type: str, limit: int | None) -> tuple[Any, str
             pass
         else:
             if _shallow(value, _MAX_JSON_DEPTH):
-                return value, "json", False
-    body = raw[:limit] if truncated else raw
+                return value, "json"
     try:
-        return (
-            codecs.getincrementaldecoder("utf-8")().decode(body, not truncated),
-            "text",
-            truncated,
-        )
+        return codecs.getincrementaldecoder("utf-8")().decode(raw, not truncated), "text"
     except UnicodeDecodeError:
-        return base64.b64encode(body).decode(), "base64", truncated
+        return base64.b64encode(raw).decode(), "base64"
 
 
-def _view(e: DeadLetterEntry, full: bool) -> DeadLetterView:
-    payload, encoding, truncated = _payload(
-        e.payload, e.content_type, None if full else _PREVIEW_BYTES
-    )
+def _view(e: DeadLetterEntry, full: bool = False) -> DeadLetterView:
+    """A dead letter as shown: in full (one entry), or as a page shows it (from
+    ``DeadLetters.page``: the payload's first 1 KiB, no traceback)."""
+    payload, encoding = _payload(e.payload, e.content_type, e.payload_truncated)
     return DeadLetterView(
         id=e.id, partition=e.partition, group=e.group, consumer=e.consumer, attempts=e.attempts,
         reason=e.reason, error_type=e.error_type, error=e.error,
         traceback=e.traceback if full else None, origin_id=e.origin_id, failed_at=e.failed_at,
         key=e.key, headers=e.headers, content_type=e.content_type, payload=payload,
-        payload_encoding=encoding, payload_size=len(e.payload), payload_truncated=truncated,
+        payload_encoding=encoding, payload_size=e.payload_size,
+        payload_truncated=e.payload_truncated,
     )  # fmt: skip
 
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """The ``dlq`` endpoints when exposed."""
-    router = APIRouter(tags=["actuator"])
+    router = ctx.router(sensitive=True, tags=["actuator"])
     base, guarded = RESPONSES, GUARDED_RESPONSES
-    token = [Depends(ctx.require_token)]
 
     async def dead_letters(topic: str) -> DeadLetters:
         found = await (await admin_of(ctx)).store.get(validate_name(topic))
@@ -184,13 +179,11 @@ def routes(ctx: ActuatorContext) -> APIRouter:
     ) -> DeadLetterPage:
         with guard():
             dlq = await dead_letters(topic)
-            entries = await dlq.list(topic, group, limit + 1, after)
+            page = await dlq.page(topic, group, limit, after, preview_bytes=_PREVIEW_BYTES)
             total = await dlq.length(topic)
-        more = len(entries) > limit
         return DeadLetterPage(
-            topic=topic, total=total, entries=[_view(e, False) for e in entries[:limit]],
-            next=entries[limit - 1].id if more else None,
-        )  # fmt: skip
+            topic=topic, total=total, entries=[_view(e) for e in page.entries], next=page.next
+        )
 
     @router.get("/topics/{topic}/dlq/{id}", summary="One dead letter, in full", responses=base)
     async def get_dead_letter(
@@ -207,7 +200,7 @@ def routes(ctx: ActuatorContext) -> APIRouter:
 
     @router.post(
         "/topics/{topic}/dlq/replay", summary="Send dead letters back to their group",
-        dependencies=token, responses=guarded,
+        responses=guarded,
         description="Each goes to the group that failed it (only that group), as attempt 1, "
         "and leaves the DLQ. Ids not in the DLQ are skipped.",
     )  # fmt: skip
@@ -221,7 +214,7 @@ def routes(ctx: ActuatorContext) -> APIRouter:
 
     @router.delete(
         "/topics/{topic}/dlq", summary="Delete dead letters (all, or ?ids=)",
-        dependencies=token, responses=guarded,
+        responses=guarded,
     )  # fmt: skip
     async def purge(
         topic: Topic,

@@ -1,14 +1,14 @@
 """Actuator endpoints ``/env``, ``/env/{name}``, ``/configprops`` and ``/configprops/{prefix}``.
 
 Values show as ``******`` unless ``actuator.show_values`` allows them for the request; secrets
-stay masked even then: names containing password, secret, token, key or credential, values of
-``SecretStr`` fields, and the password part of URLs (``redis://:******@host``).
+stay masked even then: names containing password, passwd, secret, token, key or credential,
+values of ``SecretStr`` fields, and in URLs the password (``redis://:******@host``) and every
+secret-looking query parameter (``?password=******``), by :mod:`redis_streaming_starter.masking`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -19,18 +19,14 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_core import to_jsonable_python
 
 from redis_streaming_starter.actuator.context import ActuatorContext
-from redis_streaming_starter.masking import SECRET_NAME as _SECRET_NAME
+from redis_streaming_starter.masking import MASK, is_secret_name, mask_text
 from redis_streaming_starter.settings import ENV_PREFIX, YAML_FILE, Settings
 
 __all__ = ["ConfigProps", "Env", "EnvProperty", "routes"]
 
-MASK = "******"
 SETTINGS_SOURCE = "settings"
 ENV_SOURCE = "systemEnvironment"
 YAML_SOURCE = f"applicationConfig: [file:./{YAML_FILE}]"
-# scheme://user:password@ - the user part has no ':', '/' or '@'; the password ends at the
-# last '@' before the path.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^/\s]*@")
 
 
 class PropertyValue(BaseModel):
@@ -90,7 +86,7 @@ class ConfigProps(BaseModel):
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """``/env...`` and ``/configprops...`` for the ids that ``ctx`` exposes."""
-    router = APIRouter()
+    router = ctx.router(sensitive=True)
     settings = ctx.app.settings
     if ctx.is_exposed("env"):
 
@@ -233,7 +229,7 @@ def _configprops(settings: Settings, beans: dict[str, ConfigPropsBean]) -> Confi
 
 def sanitize(name: str, value: Any, show: bool) -> Any:
     """``value`` as JSON, or ``******`` when values are hidden or ``name`` looks secret."""
-    if not show or _SECRET_NAME.search(name):
+    if not show or is_secret_name(name):
         return MASK
     return _strip_passwords(value)
 
@@ -242,10 +238,10 @@ def _strip_passwords(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return MASK
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(rf"\g<1>{MASK}@", value)
+        return mask_text(value)
     if isinstance(value, dict):
         return {
-            str(k): MASK if _SECRET_NAME.search(str(k)) else _strip_passwords(v)
+            str(k): MASK if is_secret_name(str(k)) else _strip_passwords(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):

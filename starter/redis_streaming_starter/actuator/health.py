@@ -7,9 +7,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import NoPermissionError
+
 __all__ = ["Health", "HealthRegistry", "aggregate", "mq_health", "redis_health", "registry_health"]
 
 UP, DOWN, OUT_OF_SERVICE, UNKNOWN = "UP", "DOWN", "OUT_OF_SERVICE", "UNKNOWN"
+PING_CHECK = "PING (this Redis user may not run INFO)"
 _ORDER = {DOWN: 0, OUT_OF_SERVICE: 1, UP: 2, UNKNOWN: 3}
 
 
@@ -95,6 +98,9 @@ def redis_health(get_redis: Callable[[], Any]) -> Check:
     With a cluster client: ``CLUSTER INFO`` and ``INFO server`` of every primary; UP while the
     cluster state is ``ok`` and every primary answers, with the state, slot counts and each
     primary's version in the details.
+
+    A Redis user that may not run INFO (a hardened ACL, ``-@dangerous``) is checked with PING
+    instead (of every primary, for a cluster): UP when it answers, the version unknown.
     """
     from redis_streaming.cluster import is_cluster
 
@@ -118,12 +124,15 @@ def redis_health(get_redis: Callable[[], Any]) -> Check:
         if redis is None:
             return Health(DOWN, {"error": "not connected yet"})
         try:
-            if is_cluster(redis):
-                return await cluster(redis)
-            info = await redis.info("server")
+            try:
+                if is_cluster(redis):
+                    return await cluster(redis)
+                return Health(UP, server_info(await redis.info("server")))
+            except NoPermissionError:
+                await redis.ping(**({"target_nodes": redis.PRIMARIES} if is_cluster(redis) else {}))
+                return Health(UP, {"version": None, "mode": None, "check": PING_CHECK})
         except Exception as exc:
             return Health(DOWN, {"error": f"{type(exc).__name__}: {exc}"})
-        return Health(UP, server_info(info))
 
     return check
 

@@ -51,7 +51,7 @@ _STATUS_503: dict[int | str, dict[str, Any]] = {
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """``/health`` and ``/health/{path}`` when ``health`` is exposed."""
-    router = APIRouter()
+    router = ctx.router()
     if not ctx.is_exposed("health"):
         return router
     app = ctx.app

@@ -55,7 +55,7 @@ class Info(BaseModel):
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """``/info`` when ``info`` is exposed."""
-    router = APIRouter()
+    router = ctx.router()
     if not ctx.is_exposed("info"):
         return router
     app = ctx.app

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -82,7 +82,7 @@ def _info(sub: Subscription, consumer_id: str) -> ListenerInfo:
 def routes(ctx: ActuatorContext) -> APIRouter:
     """``GET /listeners``, ``GET /listeners/{id}`` and ``POST /listeners/{id}`` (token), when
     the ``listeners`` endpoint is exposed; otherwise an empty router."""
-    router = APIRouter(tags=["actuator"])
+    router = ctx.router(tags=["actuator"])
     if not ctx.is_exposed("listeners"):
         return router
     problems: dict[int | str, dict[str, Any]] = {
@@ -142,7 +142,6 @@ def routes(ctx: ActuatorContext) -> APIRouter:
             403: {"description": "No actuator token is configured."},
             404: {"description": "No listener has this id."},
         },
-        dependencies=[Depends(ctx.require_token)],
     )
     async def change(listener_id: str, body: ListenerStateChange) -> ListenerInfo:
         c, sub = find(listener_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from redis_streaming_starter.actuator.context import ActuatorContext
@@ -72,7 +72,7 @@ class LoggerLevelChange(BaseModel):
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """The logger endpoints when ``loggers`` is exposed; POST needs the bearer token."""
-    router = APIRouter()
+    router = ctx.router()
     if not ctx.is_exposed("loggers"):
         return router
 
@@ -105,7 +105,6 @@ def routes(ctx: ActuatorContext) -> APIRouter:
         "/loggers/{name}",
         summary="Set or reset (null) the level of a logger",
         status_code=204,
-        dependencies=[Depends(ctx.require_token)],
         responses={
             400: {"description": "Not a logger name."},
             401: {"description": "Missing or wrong bearer token."},

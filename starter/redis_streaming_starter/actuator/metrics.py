@@ -126,7 +126,7 @@ def describe(metric: Metric, wanted: dict[str, str]) -> MetricResponse:
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """The metrics endpoints that ``ctx`` exposes (none when ``metrics.enabled`` is false)."""
-    router = APIRouter()
+    router = ctx.router()
     app = ctx.app
     if not app.settings.metrics.enabled:
         return router

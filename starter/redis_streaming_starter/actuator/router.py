@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from redis_streaming_starter.actuator import (
@@ -71,7 +72,7 @@ def build_router(app: RedisStreamingApplication) -> APIRouter:
     generated from the registered routes, so it lists exactly what is served.
     """
     ctx = ActuatorContext(app)
-    router = APIRouter(prefix=ctx.base_path, tags=["actuator"])
+    router = ctx.router(prefix=ctx.base_path, tags=["actuator"])
 
     @router.get("", summary="Links to the exposed endpoints")
     async def discovery(request: Request) -> Links:
@@ -83,7 +84,28 @@ def build_router(app: RedisStreamingApplication) -> APIRouter:
 
     for module_routes in MODULES:
         router.include_router(module_routes(ctx))
+    _redirect_trailing_slashes(router, ctx.base_path)
     return router
+
+
+def _redirect_trailing_slashes(router: APIRouter, base: str) -> None:
+    """``{base}/topics/`` answers a 307 to ``/actuator/topics``: a *relative* ``Location``
+    (Starlette's own redirect would build an absolute one from the Host header, which any
+    client can set). One route per endpoint path plus ``/``, registered last; non-GET requests
+    still need the token first."""
+
+    async def trailing_slash(request: Request) -> Response:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        path = str(request.scope["path"])
+        path = path[len(root) :] if root and path.startswith(root + "/") else path
+        query = request.url.query
+        return RedirectResponse(f"{root}{path.rstrip('/')}" + (f"?{query}" if query else ""), 307)
+
+    for path in ["", *_paths(router, base)]:
+        router.add_api_route(
+            f"{path}/", trailing_slash, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            include_in_schema=False,
+        )  # fmt: skip
 
 
 def _paths(router: APIRouter, base: str) -> list[str]:
@@ -91,7 +113,7 @@ def _paths(router: APIRouter, base: str) -> list[str]:
     paths: dict[str, None] = {}
     for route in _flat_routes(router):
         path = getattr(route, "path", None) or ""
-        if path.startswith(base + "/"):
+        if path.startswith(base + "/") and getattr(route, "include_in_schema", True):
             paths[path.removeprefix(base)] = None
     return list(paths)
 

@@ -65,7 +65,7 @@ def parse_filter(text: str) -> tuple[str, str]:
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """``/services`` endpoints when ``services`` is exposed."""
-    router = APIRouter()
+    router = ctx.router()
     if not ctx.is_exposed("services"):
         return router
 

@@ -67,7 +67,7 @@ class ThreadDump(BaseModel):
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """``/threaddump`` when ``threaddump`` is exposed."""
-    router = APIRouter()
+    router = ctx.router(sensitive=True)
     if not ctx.is_exposed("threaddump"):
         return router
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
@@ -28,8 +28,6 @@ from redis_streaming_starter.container import resolve
 __all__ = ["routes"]
 
 _MAX_INT = 2**53 - 1  # retention values stay exact in Lua (doubles)
-_PREVIEW_BYTES = 1024  # payload shown per entry in a DLQ page; GET one entry for all of it
-_MAX_JSON_DEPTH = 64
 # Documented in the OpenAPI schema, checked by the library (400 with its message, not a 422).
 NAME_SCHEMA: JsonDict = {"pattern": f"^{NAME_PATTERN}$"}
 ID_SCHEMA: JsonDict = {"pattern": "^[0-9]{1,19}-[0-9]{1,19}$"}  # 19 digits: always below 2**64
@@ -200,9 +198,8 @@ def _int(value: Any) -> int:
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """The ``topics`` endpoints when exposed (the ``dlq`` ones are in :mod:`.dlq`)."""
-    router = APIRouter(tags=["actuator"])
+    router = ctx.router(tags=["actuator"])
     base, guarded = RESPONSES, GUARDED_RESPONSES
-    token = [Depends(ctx.require_token)]
 
     async def admin() -> Admin:
         return await admin_of(ctx)
@@ -240,11 +237,17 @@ def routes(ctx: ActuatorContext) -> APIRouter:
                 return _details(await (await admin()).describe_topic(topic))
 
         @router.post(
-            "/topics", summary="Create a topic", status_code=201, dependencies=token,
+            "/topics", summary="Create a topic", status_code=201,
             responses={**guarded, 200: {"model": TopicSummary, "description": "Exists already."},
                        409: {"model": Problem, "description": "Exists with other settings."}},
         )  # fmt: skip
         async def create_topic(body: TopicCreate, response: Response) -> TopicSummary:
+            if body.name in (".", ".."):
+                raise HTTPException(
+                    400, f"a topic named {body.name!r} could not be reached here: clients "
+                    "normalise '.' and '..' out of URL paths (/topics/.. is /topics); choose "
+                    "another name",
+                )  # fmt: skip
             with guard():
                 a = await admin()
                 existed = await a.store.get(validate_name(body.name)) is not None
@@ -266,8 +269,7 @@ def routes(ctx: ActuatorContext) -> APIRouter:
 
         @router.delete(
             "/topics/{topic}", summary="Delete a topic and every key it has", status_code=204,
-            dependencies=token,
-            responses={**guarded, 409: {"model": Problem, "description": "Consumed here."}},
+                responses={**guarded, 409: {"model": Problem, "description": "Consumed here."}},
             description="Refused (409) while this application has listeners on the topic: they "
             "would recreate it at once. Stop other producers and consumers first too.",
         )  # fmt: skip

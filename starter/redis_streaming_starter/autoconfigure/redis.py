@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError, NoPermissionError
 
 from redis_streaming import ConfigurationError
 from redis_streaming.cluster import cluster_client, is_cluster_url, ready
@@ -18,7 +20,7 @@ from redis_streaming.mq.redis_errors import is_connection_error, unavailable
 from redis_streaming.testing import RedisServer
 from redis_streaming_starter.settings import Settings
 
-__all__ = ["connect", "embedded_server", "redis_client"]
+__all__ = ["connect", "credentials_refused", "embedded_server", "redis_client"]
 
 log = logging.getLogger("redis_streaming_starter")
 
@@ -98,6 +100,16 @@ async def connect(settings: Settings, url: str) -> Any:
         info = await client.info("cluster")
     except Exception as exc:
         await client.aclose()
+        if isinstance(exc, AuthenticationError):
+            raise credentials_refused(exc, url) from exc
+        if isinstance(exc, NoPermissionError):
+            raise ConfigurationError(
+                f"the Redis user of redis.url ({_address(url)}) may not run INFO, which tells "
+                "whether the server is a Redis Cluster node ({exc}); set "
+                "REDIS_STREAMING_REDIS__CLUSTER=false for a single server or true for a "
+                "cluster (redis.cluster in application.yaml) to skip the check, or allow the "
+                "user +info (docs/operations.md, 'A Redis user for the application')"
+            ) from exc
         if is_connection_error(exc):
             raise unavailable(
                 exc,
@@ -143,6 +155,17 @@ async def _cluster(url: str, kwargs: dict[str, Any]) -> RedisCluster:
     return client
 
 
+def credentials_refused(exc: BaseException, url: str) -> ConfigurationError:
+    """The error for a server that refused the user or password of ``url``: it is reachable,
+    so saying "unreachable" (as for a connection error) would send operators the wrong way."""
+    return ConfigurationError(
+        f"Redis at {_address(url)} refused the credentials of redis.url ({type(exc).__name__}: "
+        f"{exc}); check the user and password in REDIS_STREAMING_REDIS__URL"
+    )
+
+
 def _address(url: str) -> str:
-    """``host:port`` of a URL, without credentials (for logs)."""
-    return url.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
+    """``host:port`` of a URL (a ``unix://`` URL's socket path), without credentials or query
+    parameters (for logs and errors)."""
+    rest = re.split(r"[?#]", url.split("://", 1)[-1], maxsplit=1)[0].rsplit("@", 1)[-1]
+    return rest if rest.startswith("/") else rest.split("/", 1)[0]
