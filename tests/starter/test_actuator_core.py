@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 import redis_streaming
 from redis_streaming import Consumer, Producer
@@ -261,9 +262,27 @@ async def test_info(settings: Settings) -> None:
 # -- env and configprops -------------------------------------------------------------------------
 
 
+class Vault(BaseModel):
+    """An application's own section whose field names look secret (and one that does not)."""
+
+    password: str = ""
+    client_secret: str = ""
+    credentials: str = ""
+    db_password: str = ""
+    oauth_client_secret: str = ""
+    signing_key: str = ""
+    cloud_credentials: str = ""
+    region: str = ""
+
+
+class VaultSettings(Settings):
+    vault: Vault = Vault()
+
+
 @pytest.fixture
 def configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rs_namespace: str) -> Settings:
-    """Settings loaded as in production: variables, an application.yaml, defaults."""
+    """Settings loaded as in production: variables, an application.yaml, defaults, and an
+    application's own section."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "application.yaml").write_text(
         "mq:\n  batch_size: 7\napp:\n  name: envapp\n"
@@ -277,23 +296,30 @@ def configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rs_namespace: st
         "REDIS_STREAMING_ACTUATOR__TOKEN": TOKEN,
         "REDIS_STREAMING_ACTUATOR__EXPOSE": "env,configprops",
         "AWS_SECRET_ACCESS_KEY": "not-ours",
-        # not settings (ignored by Settings), shown by /env: masked by their names
-        "REDIS_STREAMING_DB_PASSWORD": "pw-value",
-        "REDIS_STREAMING_OAUTH_CLIENT_SECRET": "secret-value",
-        "REDIS_STREAMING_SIGNING_KEY": "key-value",
-        "REDIS_STREAMING_CLOUD_CREDENTIALS": "credential-value",
+        # the application's own settings, masked by their names
+        "REDIS_STREAMING_VAULT__DB_PASSWORD": "pw-value",
+        "REDIS_STREAMING_VAULT__OAUTH_CLIENT_SECRET": "secret-value",
+        "REDIS_STREAMING_VAULT__SIGNING_KEY": "key-value",
+        "REDIS_STREAMING_VAULT__CLOUD_CREDENTIALS": "credential-value",
+        "REDIS_STREAMING_VAULT__REGION": "eu-west",
         "REDIS_STREAMING_REGISTRY__METADATA": "region=eu,api_key=key-value,db_password=pw-value",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return load_settings()
+    return load_settings(settings_cls=VaultSettings)
 
 
 SECRET_VARIABLES = (
-    "REDIS_STREAMING_DB_PASSWORD",
-    "REDIS_STREAMING_OAUTH_CLIENT_SECRET",
-    "REDIS_STREAMING_SIGNING_KEY",
-    "REDIS_STREAMING_CLOUD_CREDENTIALS",
+    "REDIS_STREAMING_VAULT__DB_PASSWORD",
+    "REDIS_STREAMING_VAULT__OAUTH_CLIENT_SECRET",
+    "REDIS_STREAMING_VAULT__SIGNING_KEY",
+    "REDIS_STREAMING_VAULT__CLOUD_CREDENTIALS",
+)
+SECRET_SETTINGS = (
+    "vault.db_password",
+    "vault.oauth_client_secret",
+    "vault.signing_key",
+    "vault.cloud_credentials",
 )
 
 
@@ -363,6 +389,10 @@ async def test_env_shows_values_but_never_secrets(
     }
     for variable in SECRET_VARIABLES:
         assert system[variable]["value"] == MASK, variable
+    for name in SECRET_SETTINGS:
+        assert effective[name]["value"] == MASK, name
+    assert system["REDIS_STREAMING_VAULT__REGION"]["value"] == "eu-west"  # not a secret name
+    assert effective["vault.region"]["value"] == "eu-west"
     from_yaml = _source(env, "applicationConfig: [file:./application.yaml]")
     for name in ("vault.password", "vault.client_secret", "vault.credentials"):
         assert from_yaml[name]["value"] == MASK, name
@@ -393,7 +423,7 @@ async def test_env_and_configprops_mask_every_password_form(
     """``?password=`` and ``ssl_password=`` (which redis-py accepts) are masked like
     ``user:password@``, in every place a URL is shown, even with ``show_values=always``."""
     monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", url)
-    settings = load_settings()
+    settings = load_settings(settings_cls=VaultSettings)
     always = settings.actuator.model_copy(update={"show_values": "always"})
     app = RedisStreamingApplication(settings=settings.model_copy(update={"actuator": always}))
     async with _serve(app, False) as http:
@@ -439,6 +469,10 @@ async def test_configprops(configured: Settings) -> None:
     }
     assert mq["inputs"]["block_ms"] == {}
     assert mq["inputs"]["retry"]["max_attempts"] == {}
+    vault = beans[f"vault-{__name__}.Vault"]  # an application's own section, by its module
+    assert vault["prefix"] == "redis_streaming.vault"
+    assert vault["properties"]["region"] == "eu-west"
+    assert vault["properties"]["signing_key"] == MASK
     actuator_bean = beans["actuator-redis_streaming_starter.settings.ActuatorSettings"]
     assert actuator_bean["properties"]["token"] == MASK
     assert actuator_bean["inputs"]["token"]["value"] == MASK

@@ -24,6 +24,7 @@ from redis_streaming_starter.settings import ENV_PREFIX, YAML_FILE, Settings
 
 __all__ = ["ConfigProps", "Env", "EnvProperty", "routes"]
 
+_STARTER = "redis_streaming_starter."
 SETTINGS_SOURCE = "settings"
 ENV_SOURCE = "systemEnvironment"
 YAML_SOURCE = f"applicationConfig: [file:./{YAML_FILE}]"
@@ -207,8 +208,10 @@ def _beans(settings: Settings, show: bool) -> dict[str, ConfigPropsBean]:
             _put(properties, leaf.parts[1:], value)
             given = {"value": value, "origin": leaf.origin} if leaf.origin else {}
             _put(inputs, leaf.parts[1:], given)
-        # named by where users import it: every section class is exported by Settings' module
-        beans[f"{section}-{type(settings).__module__}.{cls.__qualname__}"] = ConfigPropsBean(
+        # named by where users import it: the starter's sections from the module of its
+        # Settings (which exports them all), an application's own from theirs
+        home = Settings.__module__ if cls.__module__.startswith(_STARTER) else cls.__module__
+        beans[f"{section}-{home}.{cls.__qualname__}"] = ConfigPropsBean(
             prefix=f"redis_streaming.{section}", properties=properties, inputs=inputs
         )
     return beans
