@@ -112,6 +112,8 @@ async def test_a_paused_listener_calls_no_handler_until_resumed(
             assert paused["state"] == "paused"
             assert paused["inFlight"] == 0
             assert paused["processed"] == 1
+            lease = await redis.get(Keys(rs_namespace).lease("orders", 0, "billing"))
+            assert lease == paused["consumerId"].encode()  # the lease in Redis, not local state
 
             response = await http.post("/listeners/bill", json={"state": "running"}, headers=AUTH)
             assert response.status_code == 200, response.text
