@@ -1,4 +1,5 @@
-"""Helpers to run consumer processes and read what they recorded."""
+"""Helpers to run consumer processes, read what they recorded, and see what consumers are doing
+on the server."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redis_streaming import MQOptions
 
@@ -50,3 +52,14 @@ def parse(raw: list[bytes]) -> list[Record]:
         c, p, k, n, a, s, e = item.decode().split("|")
         out.append(Record(c, int(p), k, int(n), int(a), float(s), float(e)))
     return out
+
+
+async def blocked_reads(admin: Any, client_name: str) -> int:
+    """How many connections named ``client_name`` (``CLIENT SETNAME``) are blocked in an
+    ``XREADGROUP`` on the server right now (``CLIENT LIST``: flag ``b``)."""
+    clients = await admin.client_list()
+    return sum(
+        1
+        for c in clients
+        if c.get("name") == client_name and c.get("cmd") == "xreadgroup" and "b" in c["flags"]
+    )

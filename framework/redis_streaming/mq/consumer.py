@@ -191,7 +191,8 @@ class Consumer:
             raise KeyError(f"no subscription for topic {topic!r} in group {group!r}") from None
 
     def pause(self, topic: str, group: str) -> None:
-        """Stop taking new messages of ``topic`` for ``group``; partitions stay owned."""
+        """Call the handler of ``topic`` in ``group`` no more until :meth:`resume` (one already
+        running finishes); partitions stay owned. See :meth:`Subscription.pause`."""
         self.subscription(topic, group).pause()
 
     def resume(self, topic: str, group: str) -> None:

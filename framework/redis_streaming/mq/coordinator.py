@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 class GroupCoordinator:
     """Keeps one subscription's share of partitions owned and worked on.
 
-    Every ``rebalance_interval_s`` it heartbeats the membership, renews its leases (a worker
-    whose renewal fails stops taking entries at once), computes the fair assignment from the
+    Every ``rebalance_interval_s`` it renews its leases (a worker whose renewal fails stops
+    taking entries at once), heartbeats the membership, computes the fair assignment from the
     live members, drains and releases partitions it should no longer own, acquires the ones it
-    should, and picks up any partition whose lease has stayed free for longer than an interval.
+    should, and picks up any partition whose lease has stayed free for 1.5 intervals.
     A partition is never worked on by two workers of this consumer at once: a new worker starts
     only after the previous one for that partition has ended.
     """
@@ -118,30 +118,38 @@ class GroupCoordinator:
             self.retention_max_len = meta.retention_max_len
 
     async def tick(self) -> None:
-        """One round of heartbeat, renewal, release, acquisition and pick-up."""
+        """One round of renewal, heartbeat, release, acquisition and pick-up."""
         self._reap()
         await self._refresh_topic()
-        self.members = await self.membership.heartbeat()
-        desired = assign(self.members, self.partitions, self.consumer_id)
         held = set(self.workers) | set(self._releasing)
         for p in await self.leases.renew(held):
             self._lost(p)
+        # The heartbeat comes after the renewals (and again after new acquisitions, below):
+        # a member's expiry is never earlier than its leases', so the other members, once they
+        # see it gone, find its partitions free at that same round (takeover within the lease
+        # TTL plus one interval, not two).
+        self.members = await self.membership.heartbeat()
+        desired = assign(self.members, self.partitions, self.consumer_id)
         now = time.monotonic()
         for p in sorted(set(self.workers) - desired):
             if self._hold_until.get(p, 0) <= now:
                 self._release(p)
         busy = set(self.workers) | set(self._releasing) | set(self._retiring)
-        for p in await self.leases.acquire(desired - busy):
+        taken = await self.leases.acquire(desired - busy)
+        for p in taken:
             self._start_worker(p)
-        await self._pick_up_orphans(desired, now)
+        taken |= await self._pick_up_orphans(desired, now)
+        if taken:
+            await self.membership.heartbeat()
         self.sub.owned = set(self.workers)
 
-    async def _pick_up_orphans(self, desired: set[int], now: float) -> None:
+    async def _pick_up_orphans(self, desired: set[int], now: float) -> set[int]:
+        """Take partitions nobody has held for 1.5 intervals; returns those taken."""
         others = set(range(self.partitions)) - desired - set(self.workers)
         others -= set(self._releasing) | set(self._retiring)
         if not others:
             self._free_since.clear()
-            return
+            return set()
         holders = await self.leases.holders(others)
         grab = set()
         for p, holder in holders.items():
@@ -151,7 +159,8 @@ class GroupCoordinator:
             since = self._free_since.setdefault(p, now)
             if now - since > 1.5 * self.options.rebalance_interval_s:
                 grab.add(p)
-        for p in await self.leases.acquire(grab):
+        taken = await self.leases.acquire(grab)
+        for p in taken:
             log.info(
                 "%s group %s: partition %d had no owner for %.1fs; taking it over",
                 self.sub.topic, self.sub.group, p, now - self._free_since[p],
@@ -159,6 +168,7 @@ class GroupCoordinator:
             self._free_since.pop(p, None)
             self._hold_until[p] = now + 3 * self.options.rebalance_interval_s
             self._start_worker(p)
+        return taken
 
     def _start_worker(self, partition: int) -> None:
         worker = PartitionWorker(

@@ -273,8 +273,11 @@ class Delivery:
         return dataclasses.replace(message, attempt=message.attempt + 1)
 
     async def _wait(self, delay_s: float) -> bool:
-        """Sleep ``delay_s`` unless stopping; True when processing may go on."""
+        """Sleep ``delay_s`` unless stopping, then while paused; True when processing may go
+        on."""
         await wait_event(self._stopping, delay_s)
+        while self.sub.paused and self._taking():  # a paused listener calls no handler
+            await self.sub.wait_resumed(self.options.block_ms / 1000)
         return self._taking()
 
     async def _flush_if_old(self) -> None:

@@ -82,17 +82,22 @@ class Subscription:
 
     @property
     def paused(self) -> bool:
-        """True while paused: leases are kept, no new entries are taken."""
+        """True while paused: leases are kept, no handler is called."""
         return not self._resumed.is_set()
 
     def pause(self) -> None:
-        """Stop taking new entries after the ones in progress; partitions stay owned."""
+        """Call no handler from now on (one already running finishes) until :meth:`resume`.
+
+        Workers check before every entry: entries already read are held, in order, and handled
+        after the resume. Partitions stay owned: their leases are renewed, however long the
+        pause lasts.
+        """
         self._resumed.clear()
         if self.state is SubscriptionState.RUNNING:
             self.state = SubscriptionState.PAUSED
 
     def resume(self) -> None:
-        """Take entries again."""
+        """Call the handler again, starting with the entries held during the pause."""
         self._resumed.set()
         if self.state is SubscriptionState.PAUSED:
             self.state = SubscriptionState.RUNNING

@@ -39,7 +39,8 @@ class PartitionWorker:
     group there (``XAUTOCLAIM`` with min idle 0: the lease, not an idle timer, says the previous
     owner is gone) and processes those first, in id order. Then it reads both streams with one
     ``XREADGROUP``. It stops taking entries as soon as a stop is requested or its lease deadline
-    passes; entries already read but not started stay pending for the next owner.
+    passes; entries already read but not started stay pending for the next owner. While the
+    subscription is paused it reads nothing and holds the entries it has, in order.
     """
 
     def __init__(
@@ -216,6 +217,8 @@ class PartitionWorker:
         taken = 0
         try:
             for entry in batch:
+                if self.sub.paused:  # checked before every entry: a pause takes effect at once
+                    await self._hold_while_paused()
                 if not self._taking():
                     return  # left pending: the next owner (or this one, later) claims it
                 taken += 1
@@ -223,6 +226,18 @@ class PartitionWorker:
         finally:
             if taken:  # counted once per batch (and added to the counter twice a second)
                 self.delivery.counts.consumed(taken)
+
+    async def _hold_while_paused(self) -> None:
+        """Keep the rest of a batch (read before the pause, or claimed) until resumed.
+
+        What was handled is acknowledged first. The coordinator goes on renewing the lease; if
+        it is lost (or a stop is requested) meanwhile, this returns and the held entries stay
+        pending for the next owner, who claims them in order.
+        """
+        await self.delivery.flush()
+        while self.sub.paused and self._taking():
+            wait_s = min(self.options.block_ms / 1000, self._lease_left_s())
+            await self.sub.wait_resumed(max(wait_s, 0.01))
 
     # -- claiming ----------------------------------------------------------------------------
 
