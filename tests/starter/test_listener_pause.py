@@ -25,7 +25,7 @@ from redis_streaming_starter.settings import ActuatorSettings
 from tests.helpers import wait_until
 from tests.mq.procs import blocked_reads
 
-TOKEN = "pause-token"
+TOKEN = "pause-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
