@@ -1,10 +1,13 @@
-"""Error codes from redis-py's exceptions, including the forms pipelines rewrite them into."""
+"""Error codes from redis-py's exceptions, including the forms pipelines rewrite them into, and
+the text of a refused connection."""
 
 from __future__ import annotations
 
 import pytest
+import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from redis_streaming import Admin, MQOptions, RedisUnavailable
 from redis_streaming.mq.redis_errors import error_code
 
 
@@ -27,3 +30,18 @@ def test_error_code(text: str, code: str) -> None:
 
 def test_not_a_response_error_has_no_code() -> None:
     assert error_code(ValueError("NOGROUP")) == ""
+
+
+async def test_refused_credentials_are_not_called_unreachable(rs_server_url: str) -> None:
+    """A wrong password on a real server: the error says the server refused the credentials."""
+    url = rs_server_url.replace("redis://", "redis://nobody:wrong-password@", 1)
+    client = aioredis.from_url(url)
+    try:
+        with pytest.raises(RedisUnavailable) as failed:
+            await Admin(client, MQOptions()).list_topics()
+    finally:
+        await client.aclose()
+    text = str(failed.value)
+    assert "refused the credentials" in text
+    assert "unreachable" not in text
+    assert "wrong-password" not in text

@@ -114,3 +114,29 @@ async def test_topics_and_dlq_answer_503_while_redis_is_down(
             assert response.status_code == 503, (method, path, response.text)
             assert "127.0.0.1" in response.json()["detail"]
         await asyncio.to_thread(rs_server.start)
+
+
+async def test_a_replay_that_cannot_append_answers_409_and_keeps_the_dead_letter(
+    settings: Settings,
+) -> None:
+    """A target key of the wrong type: 409 with what to do (not a 500), nothing lost."""
+    async with _client(settings) as (app, http):
+        await http.post("/topics", json={"name": "t", "partitions": 1}, headers=AUTH)
+        keys = Keys(settings.mq.namespace)
+        dead_id = (await app.redis.xadd(keys.dlq("t"), _dead(b"order-1"))).decode()
+        target = keys.redeliver("t", 0, "g")
+        await app.redis.set(target, "not a stream")
+
+        failed = await http.post("/topics/t/dlq/replay", json={"all": True}, headers=AUTH)
+        assert failed.status_code == 409, failed.text
+        detail = failed.json()["detail"]
+        assert target in detail
+        assert "0 were replayed" in detail
+        assert "must be a stream or absent" in detail
+        listed = (await http.get("/topics/t/dlq")).json()["entries"]
+        assert [e["id"] for e in listed] == [dead_id]
+
+        await app.redis.delete(target)
+        again = await http.post("/topics/t/dlq/replay", json={"all": True}, headers=AUTH)
+        assert again.json() == {"replayed": 1}
+        assert await app.redis.xlen(target) == 1

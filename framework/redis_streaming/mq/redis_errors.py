@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
+from redis.exceptions import AuthenticationError, BusyLoadingError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -89,7 +89,14 @@ def server_address(redis: Any) -> str:
 
 
 def unavailable(exc: BaseException, redis: Any, doing: str) -> RedisUnavailable:
-    """A :class:`RedisUnavailable` for a connection error ``exc`` raised while ``doing``."""
+    """A :class:`RedisUnavailable` for a connection error ``exc`` raised while ``doing``; a
+    server that refused the user or password is reachable, and the text says so."""
+    if isinstance(exc, AuthenticationError):
+        return RedisUnavailable(
+            f"Redis at {server_address(redis)} refused the credentials while {doing} "
+            f"({type(exc).__name__}: {exc}); check the user and password in redis.url "
+            "(REDIS_STREAMING_REDIS__URL) and the server's ACL"
+        )
     return RedisUnavailable(
         f"Redis at {server_address(redis)} is unreachable while {doing} "
         f"({type(exc).__name__}: {exc}); check that the server runs and that redis.url "

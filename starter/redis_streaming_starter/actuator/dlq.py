@@ -24,6 +24,7 @@ from redis_streaming_starter.actuator.topics import (
     CamelModel,
     EntryId,
     Group,
+    Problem,
     Topic,
     admin_of,
     guard,
@@ -200,9 +201,10 @@ def routes(ctx: ActuatorContext) -> APIRouter:
 
     @router.post(
         "/topics/{topic}/dlq/replay", summary="Send dead letters back to their group",
-        responses=guarded,
+        responses={**guarded, 409: {"model": Problem, "description": "Some could not be "
+                   "appended (a target key of the wrong type); they stay in the DLQ."}},
         description="Each goes to the group that failed it (only that group), as attempt 1, "
-        "and leaves the DLQ. Ids not in the DLQ are skipped.",
+        "and leaves the DLQ once it is appended. Ids not in the DLQ are skipped.",
     )  # fmt: skip
     async def replay(topic: Topic, body: ReplayRequest) -> Replayed:
         if (body.ids is None) == (not body.all):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-from redis_streaming import Admin, RedisUnavailable, TopicNotFound
+from redis_streaming import Admin, RedisStreamingError, RedisUnavailable, TopicNotFound
 from redis_streaming.mq.admin_info import GroupInfo, TopicInfo
 from redis_streaming.mq.keys import NAME_PATTERN, validate_name
 from redis_streaming.mq.redis_errors import is_connection_error
@@ -148,6 +148,8 @@ def guard() -> Iterator[None]:
         raise HTTPException(503, str(exc)) from exc
     except ValueError as exc:  # InvalidName, ConfigurationError, DecodeError
         raise HTTPException(400, str(exc)) from exc
+    except RedisStreamingError as exc:  # what is in Redis prevents it, e.g. a replay's target
+        raise HTTPException(409, str(exc)) from exc  # key of the wrong type: the text says why
     except Exception as exc:
         if is_connection_error(exc) or isinstance(exc, TimeoutError):
             raise HTTPException(
