@@ -12,6 +12,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "Consumer",
         "DeadLetter",
         "DeadLetterEntry",
+        "DeadLetterPage",
         "DeadLetters",
         "DecodeError",
         "DelayedMover",

@@ -20,7 +20,7 @@ from redis_streaming.metrics import Metrics, TopicGauges
 from redis_streaming.mq.admin import Admin, GroupInfo, PartitionInfo, PendingEntry, TopicInfo
 from redis_streaming.mq.consumer import Consumer
 from redis_streaming.mq.delayed import DelayedMover
-from redis_streaming.mq.dlq import DeadLetterEntry, DeadLetters
+from redis_streaming.mq.dlq import DeadLetterEntry, DeadLetterPage, DeadLetters
 from redis_streaming.mq.housekeeper import Housekeeper
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.message import Message, ProducerRecord, SendResult
@@ -50,6 +50,7 @@ __all__ = [
     "Consumer",
     "DeadLetter",
     "DeadLetterEntry",
+    "DeadLetterPage",
     "DeadLetters",
     "DecodeError",
     "DelayedMover",
