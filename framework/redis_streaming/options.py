@@ -87,7 +87,8 @@ class MQOptions(BaseModel):
         ge=1,
         le=60_000,
         description="How long a partition read blocks waiting for entries; also the longest "
-        "time a stopping or paused worker takes to notice. Keep it below the socket timeout.",
+        "time a stopping worker takes to notice (a pause holds what a read in flight returns). "
+        "Keep it below the socket timeout.",
     )
     lease_ttl_s: float = Field(
         10.0,

@@ -108,7 +108,8 @@ async def test_pause_stops_consumption_and_resume_drains_it(settings: Settings) 
 
         async def lagging() -> bool:
             # The one read that may be in progress when the pause arrives can still take what
-            # is there; every message sent after it stays unread.
+            # is there (held, not handled, until resumed); every message sent after it stays
+            # unread.
             nonlocal sent
             await producer.send("work", f"m{sent}")
             sent += 1
