@@ -32,16 +32,9 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import server_url, summary
-from redis_streaming import (
-    Consumer,
-    Keys,
-    Message,
-    MQOptions,
-    Producer,
-    TopicGauges,
-    TopicStore,
-)
+from redis_streaming import Consumer, Keys, Message, MQOptions, Producer, TopicGauges
 from redis_streaming.metrics import Metrics
+from redis_streaming.mq.topics import TopicStore
 
 TOPIC = "bench"
 

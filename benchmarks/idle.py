@@ -27,7 +27,8 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import parser, run_with_server
-from redis_streaming import Consumer, Keys, Message, MQOptions, TopicStore
+from redis_streaming import Consumer, Keys, Message, MQOptions
+from redis_streaming.mq.topics import TopicStore
 
 TOPICS = 4
 

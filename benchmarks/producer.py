@@ -22,7 +22,8 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import parser as make_parser
 from _common import rate, run_with_server, summary
-from redis_streaming import Keys, MQOptions, Producer, ProducerRecord, TopicStore
+from redis_streaming import Keys, MQOptions, Producer, ProducerRecord
+from redis_streaming.mq.topics import TopicStore
 
 PARTITIONS = 8
 

@@ -24,7 +24,8 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import parser as make_parser
 from _common import run_with_server
-from redis_streaming import Consumer, Message, MQOptions, Producer, RetryPolicy, TopicStore
+from redis_streaming import Consumer, Message, MQOptions, Producer, RetryPolicy
+from redis_streaming.mq.topics import TopicStore
 
 TOPIC = "bench"
 

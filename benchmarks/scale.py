@@ -33,9 +33,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import parser
-from redis_streaming import Consumer, Keys, Message, MQOptions, Producer, TopicStore
+from redis_streaming import Consumer, Keys, Message, MQOptions, Producer
+from redis_streaming._redis.errors import is_busygroup
 from redis_streaming.cluster import route
-from redis_streaming.mq.redis_errors import is_busygroup
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisCluster, RedisServer, client_from_url
 
 TOPIC, PARTITIONS = "scale", 12

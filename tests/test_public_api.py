@@ -49,12 +49,9 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "SubscriptionState",
         "TopicGauges",
         "TopicInfo",
-        "TopicMeta",
         "TopicNotFound",
-        "TopicStore",
         "__version__",
         "partition_for_key",
-        "validate_name",
     ]
     for name in redis_streaming.__all__:
         obj = getattr(redis_streaming, name)

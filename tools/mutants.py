@@ -17,7 +17,7 @@ Catalogue entries (``[[mutant]]`` tables)::
 
     id = "M08"                                   # unique
     promise = "a dead letter is written before its entry is acknowledged"
-    file = "framework/redis_streaming/mq/dead_letter.py"
+    file = "framework/redis_streaming/mq/retry/dead_letter.py"
     find = "..."                                 # exact text, found exactly once in file
     replace = "..."
     tests = ["tests/mq/test_retry_dlq.py::test_..."]

@@ -4,6 +4,7 @@ The framework is usable on its own from any asyncio program: build components wi
 ``redis.asyncio`` client (replies as bytes, the default) and :class:`MQOptions`.
 """
 
+from redis_streaming._version import __version__
 from redis_streaming.errors import (
     ConfigurationError,
     DeadLetter,
@@ -16,19 +17,18 @@ from redis_streaming.errors import (
     Retry,
     TopicNotFound,
 )
-from redis_streaming.metrics import Metrics, TopicGauges
+from redis_streaming.metrics import Metrics
 from redis_streaming.mq.admin import Admin, GroupInfo, PartitionInfo, PendingEntry, TopicInfo
-from redis_streaming.mq.consumer import Consumer
-from redis_streaming.mq.delayed import DelayedMover
-from redis_streaming.mq.dlq import DeadLetterEntry, DeadLetterPage, DeadLetters
-from redis_streaming.mq.housekeeper import Housekeeper
-from redis_streaming.mq.keys import Keys, validate_name
-from redis_streaming.mq.message import Message, ProducerRecord, SendResult
+from redis_streaming.mq.admin.dead_letters import DeadLetterEntry, DeadLetterPage, DeadLetters
+from redis_streaming.mq.admin.gauges import TopicGauges
+from redis_streaming.mq.consume.consumer import Consumer
+from redis_streaming.mq.consume.subscription import Subscription, SubscriptionState
+from redis_streaming.mq.keys import Keys
+from redis_streaming.mq.maintenance.delayed import DelayedMover
+from redis_streaming.mq.maintenance.housekeeper import Housekeeper
+from redis_streaming.mq.options import DlqOptions, MQOptions, RetryPolicy
 from redis_streaming.mq.producer import Producer, partition_for_key
-from redis_streaming.mq.retry import RetryPolicy
-from redis_streaming.mq.subscription import Subscription, SubscriptionState
-from redis_streaming.mq.topics import TopicMeta, TopicStore
-from redis_streaming.options import DlqOptions, MQOptions
+from redis_streaming.mq.wire.message import Message, ProducerRecord, SendResult
 from redis_streaming.registry import (
     HealthChecker,
     Registration,
@@ -41,8 +41,6 @@ from redis_streaming.registry import (
     ServiceRegistry,
     ServiceWatch,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Admin",
@@ -87,10 +85,7 @@ __all__ = [
     "SubscriptionState",
     "TopicGauges",
     "TopicInfo",
-    "TopicMeta",
     "TopicNotFound",
-    "TopicStore",
     "__version__",
     "partition_for_key",
-    "validate_name",
 ]

@@ -14,7 +14,7 @@ from dependency_injector import containers, providers
 from fastapi import FastAPI
 
 from redis_streaming import ConfigurationError, Consumer
-from redis_streaming.mq.aio import cancel_and_wait
+from redis_streaming.integration import cancel_and_wait
 from redis_streaming_starter.actuator import build_router
 from redis_streaming_starter.actuator.health import (
     HealthRegistry,

@@ -12,7 +12,8 @@ from typing import Any, Literal, TypeVar
 
 from dependency_injector import containers, providers
 
-from redis_streaming import ConfigurationError, RetryPolicy, validate_name
+from redis_streaming import ConfigurationError, RetryPolicy
+from redis_streaming.integration import validate_name
 
 __all__ = ["ListenerSpec", "find_function_listeners", "find_provided_listeners", "listener"]
 

@@ -28,7 +28,7 @@ OPEN = "open"
 LEAF = "leaf"
 Node = type[BaseModel] | str
 # Variables with the prefix that are read elsewhere, not settings: the server binary of the
-# embedded server (redis_streaming.testing.server.find_server_binary).
+# embedded server (redis_streaming.embedded.find_server_binary).
 OTHER_VARIABLES = frozenset({"REDIS_STREAMING_SERVER_BINARY"})
 
 

@@ -18,7 +18,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from redis_streaming import ConfigurationError, MQOptions, validate_name
+from redis_streaming import ConfigurationError, MQOptions, RetryPolicy
+from redis_streaming.integration import validate_name
 from redis_streaming_starter.masking import shown_value
 from redis_streaming_starter.setting_names import unknown_names
 from redis_streaming_starter.settings_sections import (
@@ -109,8 +110,21 @@ class RedisSettings(Section):
         return value
 
 
+class RetrySettings(RetryPolicy):
+    """The ``mq.retry`` section: the framework's ``RetryPolicy``, whose ``non_retryable`` an
+    environment variable gives as names separated by commas (or as a JSON list)."""
+
+    non_retryable: Annotated[tuple[Any, ...], NoDecode] = Field(
+        (), description="Exception types (or dotted names) that go to the dead letters at once."
+    )
+
+
 class MQSettings(MQOptions):
     """The ``mq`` section: the framework's ``MQOptions`` plus listener discovery."""
+
+    retry: RetrySettings = Field(
+        default_factory=RetrySettings, description="Retry policy of subscriptions without one."
+    )
 
     listener_packages: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from redis_streaming.mq.retry import names_list
+from redis_streaming.integration import names_list
 from redis_streaming.registry import RegistryOptions
 
 __all__ = [

@@ -19,9 +19,9 @@ from redis_streaming import (
     ProducerRecord,
     Retry,
     TopicGauges,
-    TopicStore,
 )
 from redis_streaming.metrics import Metrics
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
 from tests.helpers import fast, wait_until
 
@@ -219,11 +219,11 @@ async def test_refresh_keeps_the_values_while_redis_is_down_and_recovers(
         assert before[LENGTH][("t", 0)] == 3
 
         rs_server.stop()
-        caplog.set_level(logging.WARNING, "redis_streaming.metrics.gauges")
+        caplog.set_level(logging.WARNING, "redis_streaming.mq.admin.gauges")
         assert not await gauges.refresh()
         assert not await gauges.refresh()
         assert collect(reader) == before
-        warnings = [r for r in caplog.records if r.name == "redis_streaming.metrics.gauges"]
+        warnings = [r for r in caplog.records if r.name == "redis_streaming.mq.admin.gauges"]
         assert len(warnings) == 1
         assert "keeping the previous values" in warnings[0].getMessage()
 

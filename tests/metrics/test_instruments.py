@@ -8,17 +8,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import redis_streaming
-from redis_streaming import (
-    Consumer,
-    DeadLetter,
-    Message,
-    Producer,
-    ProducerRecord,
-    RetryPolicy,
-    TopicStore,
-)
+from redis_streaming import Consumer, DeadLetter, Message, Producer, ProducerRecord, RetryPolicy
 from redis_streaming.metrics import Metrics, PartitionLabels
 from redis_streaming.metrics.batching import DurationSampler, duration_sampler
+from redis_streaming.mq.topics import TopicStore
 from tests.helpers import fast, wait_until
 
 

@@ -14,10 +14,10 @@ from redis_streaming import (
     Producer,
     RedisUnavailable,
     TopicNotFound,
-    TopicStore,
 )
 from redis_streaming.mq import admin as admin_module
 from redis_streaming.mq.admin import Admin, GroupInfo, PendingEntry
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
 
 

@@ -23,11 +23,11 @@ from redis_streaming import (
     Message,
     Producer,
     ProducerRecord,
-    TopicStore,
 )
 from redis_streaming.cluster import ready
-from redis_streaming.mq.leases import Leases
-from redis_streaming.mq.membership import Membership
+from redis_streaming.mq.consume._leases import Leases
+from redis_streaming.mq.consume._membership import Membership
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.registry import RegistryKeys, ServiceDiscovery, ServiceRegistry
 from redis_streaming.testing import client_from_url
 from tests.helpers import fast, moved_replies, wait_until

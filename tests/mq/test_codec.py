@@ -12,9 +12,9 @@ from redis_streaming import (
     Keys,
     Message,
     RetryPolicy,
-    TopicStore,
 )
-from redis_streaming.mq.codec import (
+from redis_streaming.mq.topics import TopicStore
+from redis_streaming.mq.wire.codec import (
     BYTES,
     JSON,
     TEXT,
@@ -23,7 +23,7 @@ from redis_streaming.mq.codec import (
     entry_args,
     parse_fields,
 )
-from redis_streaming.mq.envelope import decode_envelope, encode_envelope
+from redis_streaming.mq.wire.envelope import decode_envelope, encode_envelope
 from tests.helpers import fast, wait_until
 
 

@@ -19,9 +19,9 @@ from redis_streaming import (
     ProducerRecord,
     RetryPolicy,
     SubscriptionState,
-    TopicStore,
 )
-from redis_streaming.mq.leases import Leases
+from redis_streaming.mq.consume._leases import Leases
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
 from tests.helpers import fast, wait_until
 from tests.mq.procs import blocked_reads

@@ -16,7 +16,8 @@ from collections import defaultdict
 import pytest
 import redis.asyncio as aioredis
 
-from redis_streaming import Keys, MQOptions, Producer, ProducerRecord, TopicStore
+from redis_streaming import Keys, MQOptions, Producer, ProducerRecord
+from redis_streaming.mq.topics import TopicStore
 from tests.helpers import wait_until
 from tests.mq.procs import Record, blocked_reads, parse, spawn
 

@@ -15,8 +15,8 @@ from redis_streaming import (
     Producer,
     RedisStreamingError,
     RetryPolicy,
-    TopicStore,
 )
+from redis_streaming.mq.topics import TopicStore
 from tests.helpers import fast, wait_until
 
 

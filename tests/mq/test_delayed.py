@@ -6,15 +6,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from redis_streaming import (
-    Consumer,
-    DelayedMover,
-    Keys,
-    Message,
-    MQOptions,
-    Producer,
-    TopicStore,
-)
+from redis_streaming import Consumer, DelayedMover, Keys, Message, MQOptions, Producer
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
 from tests.helpers import fast, wait_until
 

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from redis_streaming import DeadLetters, Keys
-from redis_streaming.mq.dlq import PREVIEW_BYTES
+from redis_streaming.mq.admin.dead_letters import PREVIEW_BYTES
 from redis_streaming.testing import RedisServer, client_from_url
 from tests.helpers import fast
 

@@ -6,7 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from redis_streaming import ConfigurationError, DeadLetters, Keys
-from redis_streaming.mq.dlq import check_id
+from redis_streaming.mq.admin.dead_letters import validate_entry_id
 from tests.helpers import fast
 
 BAD_IDS = ["", "nope", "1", "1-", "-1", "1-2-3", "18446744073709551616-0", "0-18446744073709551616",
@@ -52,7 +52,7 @@ async def test_malformed_ids_are_refused_before_anything_changes(
     ids = await _dead(rs_redis, rs_namespace, 2)
     dlq = DeadLetters(rs_redis, fast(rs_namespace))
     with pytest.raises(ConfigurationError, match="invalid dead-letter id"):
-        check_id(bad)
+        validate_entry_id(bad)
     with pytest.raises(ConfigurationError, match="invalid dead-letter id"):
         await dlq.get("d", bad)
     with pytest.raises(ConfigurationError, match="invalid dead-letter id"):

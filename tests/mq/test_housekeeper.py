@@ -3,17 +3,10 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from redis_streaming import (
-    ConfigurationError,
-    Consumer,
-    Keys,
-    Message,
-    Producer,
-    RedisUnavailable,
-    TopicStore,
-)
+from redis_streaming import ConfigurationError, Consumer, Keys, Message, Producer, RedisUnavailable
 from redis_streaming.mq.admin import Admin
-from redis_streaming.mq.housekeeper import Housekeeper
+from redis_streaming.mq.maintenance.housekeeper import Housekeeper
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
 from tests.helpers import fast as options
 from tests.helpers import wait_until

@@ -1,6 +1,7 @@
 import pytest
 
-from redis_streaming import InvalidName, Keys, validate_name
+from redis_streaming import InvalidName, Keys
+from redis_streaming.mq.keys import validate_name
 
 
 @pytest.mark.parametrize("name", ["orders", "a", "A.b_c-9", "x" * 200])

@@ -17,9 +17,9 @@ from redis_streaming import (
     ProducerRecord,
     RedisUnavailable,
     TopicNotFound,
-    TopicStore,
     partition_for_key,
 )
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
 
 

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from redis_streaming import Admin, MQOptions, RedisUnavailable
-from redis_streaming.mq.redis_errors import error_code
+from redis_streaming._redis.errors import error_code
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from redis_streaming import (
     Producer,
     Retry,
     RetryPolicy,
-    TopicStore,
 )
+from redis_streaming.mq.topics import TopicStore
 from tests.helpers import fast, wait_until
 from tests.mq.procs import parse, spawn
 

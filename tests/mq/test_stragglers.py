@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from redis_streaming import Consumer, Keys, Message, Producer, TopicStore
-from redis_streaming.mq.consumer_names import delete_consumer_names
-from redis_streaming.mq.leases import Leases
-from redis_streaming.mq.worker import PartitionWorker
+from redis_streaming import Consumer, Keys, Message, Producer
+from redis_streaming.mq.consume._consumer_names import delete_consumer_names
+from redis_streaming.mq.consume._leases import Leases
+from redis_streaming.mq.consume._worker import PartitionWorker
+from redis_streaming.mq.topics import TopicStore
 from tests.helpers import fast, wait_until
 
 _OURS = ("admin", "former", "writer")  # the test's own connections, by CLIENT SETNAME

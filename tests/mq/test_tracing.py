@@ -20,8 +20,8 @@ from redis_streaming import (
     ProducerRecord,
     RetryPolicy,
     Subscription,
-    TopicStore,
 )
+from redis_streaming.mq.topics import TopicStore
 from tests.helpers import fast, wait_until
 
 

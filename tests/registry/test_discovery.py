@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 import redis.asyncio as aioredis
 
+from redis_streaming._redis.background import cancel_and_wait
 from redis_streaming.errors import InvalidName, RedisUnavailable
-from redis_streaming.mq.aio import cancel_and_wait
 from redis_streaming.registry import ServiceDiscovery, ServiceEventType, ServiceRegistry
 from redis_streaming.testing import RedisServer
 from tests.helpers import wait_until

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import redis.asyncio as aioredis
 
+from redis_streaming.embedded import free_port
 from redis_streaming.registry import (
     HealthChecker,
     ServiceDiscovery,
@@ -19,8 +20,7 @@ from redis_streaming.registry import (
     ServiceInstance,
     ServiceRegistry,
 )
-from redis_streaming.registry.probes import http_probe, tcp_probe
-from redis_streaming.testing.server import free_port
+from redis_streaming.registry._probes import http_probe, tcp_probe
 from tests.helpers import wait_until
 from tests.registry.support import events_until_quiet, fast, inst, next_event
 

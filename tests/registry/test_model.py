@@ -19,8 +19,8 @@ from redis_streaming.registry import (
     ServiceInstance,
     WeightedRandom,
 )
-from redis_streaming.registry.filters import compile_filters, matches
-from redis_streaming.registry.probes import probe_target
+from redis_streaming.registry._filters import compile_filters, matches
+from redis_streaming.registry._probes import probe_target
 from tests.registry.support import inst
 
 BAD_NAMES = ["orders service", "a:b", "{orders}", "", "x" * 201, "zürich", "a/b", "a*"]

@@ -192,9 +192,14 @@ def test_refused_credentials_are_not_called_unreachable(
     )
     if cluster:
         monkeypatch.setenv("REDIS_STREAMING_REDIS__CLUSTER", cluster)
-    code, _, err = run(capsys, "topics", "list")
+    code, _, err = run(capsys, "topics", "list")  # through the framework's errors
     assert code != 0
     assert "refused the credentials" in err
     assert "REDIS_STREAMING_REDIS__URL" in err
     assert "unreachable" not in err
     assert PASSWORD not in err
+    code, out, err = run(capsys, "health")  # the command's own call of the server
+    assert code != 0
+    assert "refused the credentials" in out + err
+    assert "unreachable" not in out + err
+    assert PASSWORD not in out + err

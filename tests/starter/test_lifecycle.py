@@ -8,7 +8,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from redis_streaming import Keys, MQOptions, Producer, TopicStore
+from redis_streaming import Keys, MQOptions, Producer
+from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import free_port
 from tests.helpers import wait_until
 

@@ -14,6 +14,8 @@ from opentelemetry import metrics
 from opentelemetry.metrics import Meter
 from opentelemetry.util.types import Attributes
 
+from redis_streaming._version import __version__
+
 __all__ = ["Metrics", "PartitionLabels", "default_metrics"]
 
 _METER_NAME = "redis_streaming"
@@ -81,8 +83,6 @@ class Metrics:
 
     def __init__(self, meter: Meter | None = None) -> None:
         if meter is None:
-            from redis_streaming import __version__
-
             meter = metrics.get_meter(_METER_NAME, __version__)
         self.meter = meter
         self._produced = meter.create_counter(

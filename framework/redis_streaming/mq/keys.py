@@ -1,4 +1,4 @@
-"""The Redis key layout (DESIGN section 3). No other module formats key strings.
+"""The Redis key layout (docs/design.md, "Key layout"). No other module formats key strings.
 
 Every key of one partition carries the hash tag ``{T:i}``, so a partition's stream, retry set,
 redelivery stream, delayed set and lease live in one Redis Cluster slot and Lua scripts over them
@@ -9,25 +9,9 @@ from __future__ import annotations
 
 import re
 
-from redis_streaming.errors import InvalidName
+from redis_streaming._redis.names import NAME_PATTERN, validate_name
 
-__all__ = ["NAME_PATTERN", "Keys", "validate_name"]
-
-NAME_PATTERN = r"[A-Za-z0-9._-]{1,200}"
-_NAME = re.compile(NAME_PATTERN)
-
-
-def validate_name(value: object, kind: str = "topic") -> str:
-    """Return ``value`` if it is a valid topic, group, consumer or namespace name.
-
-    Raises :class:`~redis_streaming.errors.InvalidName` naming the offending value otherwise.
-    """
-    if isinstance(value, str) and _NAME.fullmatch(value):
-        return value
-    raise InvalidName(
-        f"invalid {kind} name {value!r}: use 1 to 200 characters from A-Z, a-z, 0-9, '.', '_' "
-        "and '-' (no spaces, colons or braces)"
-    )
+__all__ = ["NAME_PATTERN", "Keys", "validate_name"]  # the name rule, re-exported beside the keys
 
 
 class Keys:

@@ -10,25 +10,25 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from redis_streaming._redis.errors import is_connection_error, unavailable
 from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
 from redis_streaming.metrics import Metrics, default_metrics
-from redis_streaming.mq.codec import encode_headers, encode_payload, entry_args
-from redis_streaming.mq.envelope import encode_envelope
 from redis_streaming.mq.keys import Keys
-from redis_streaming.mq.lua import LuaScript
-from redis_streaming.mq.message import ProducerRecord, SendResult
-from redis_streaming.mq.redis_errors import is_connection_error, unavailable
+from redis_streaming.mq.options import MQOptions
+from redis_streaming.mq.scripts import script
 from redis_streaming.mq.topics import TopicMeta, TopicStore
-from redis_streaming.options import MQOptions
-from redis_streaming.tracing import ProducerTracing, with_context
+from redis_streaming.mq.wire.codec import encode_headers, encode_payload, entry_args
+from redis_streaming.mq.wire.envelope import encode_envelope
+from redis_streaming.mq.wire.message import ProducerRecord, SendResult
+from redis_streaming.mq.wire.tracing import ProducerTracing, with_context
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 __all__ = ["Producer", "partition_for_key"]
 
-_SCHEDULE = LuaScript("schedule_delayed")
+_SCHEDULE = script("schedule_delayed")
 _CHUNK = 1000
 
 

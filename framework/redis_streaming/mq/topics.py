@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from redis_streaming._redis.replies import as_int
 from redis_streaming.errors import ConfigurationError, TopicNotFound
 from redis_streaming.mq.keys import Keys, validate_name
-from redis_streaming.mq.lua import LuaScript
-from redis_streaming.options import MQOptions
+from redis_streaming.mq.options import MQOptions
+from redis_streaming.mq.scripts import script
 
 __all__ = ["TopicMeta", "TopicStore"]
 
-_CREATE = LuaScript("create_topic")
+_CREATE = script("create_topic")
 
 
 @dataclass(slots=True, frozen=True)
@@ -26,22 +27,15 @@ class TopicMeta:
     retention_max_age_ms: int = 0
 
 
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 def _meta(topic: str, raw: dict[bytes, bytes]) -> TopicMeta | None:
     if not raw:
         return None
     return TopicMeta(
         name=topic,
-        partitions=max(1, _int(raw.get(b"partitions"), 1)),
-        created_ms=_int(raw.get(b"created_ms")),
-        retention_max_len=_int(raw.get(b"retention_max_len")),
-        retention_max_age_ms=_int(raw.get(b"retention_max_age_ms")),
+        partitions=max(1, as_int(raw.get(b"partitions"), 1)),
+        created_ms=as_int(raw.get(b"created_ms")),
+        retention_max_len=as_int(raw.get(b"retention_max_len")),
+        retention_max_age_ms=as_int(raw.get(b"retention_max_age_ms")),
     )
 
 
@@ -96,10 +90,10 @@ class TopicStore:
         await self.redis.sadd(self.keys.topics, topic)
         meta = TopicMeta(
             name=topic,
-            partitions=max(1, _int(reply[1], 1)),
-            created_ms=_int(reply[2]),
-            retention_max_len=_int(reply[3]),
-            retention_max_age_ms=_int(reply[4]),
+            partitions=max(1, as_int(reply[1], 1)),
+            created_ms=as_int(reply[2]),
+            retention_max_len=as_int(reply[3]),
+            retention_max_age_ms=as_int(reply[4]),
         )
         return bool(reply[0]), meta
 

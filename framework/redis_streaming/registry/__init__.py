@@ -1,4 +1,4 @@
-"""Service registry and discovery on Redis (DESIGN section 12).
+"""Service registry and discovery on Redis (docs/design.md, "Registry (framework)").
 
 Providers register :class:`ServiceInstance` values with :class:`ServiceRegistry` (and keep them
 alive with a :class:`Registration`); consumers find them with :class:`ServiceDiscovery`

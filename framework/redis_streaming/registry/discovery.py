@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from redis_streaming.mq.keys import validate_name
-from redis_streaming.mq.redis_errors import guarded
+from redis_streaming._redis.errors import guarded
+from redis_streaming._redis.names import validate_name
+from redis_streaming._redis.replies import as_text
 from redis_streaming.registry import scripts
-from redis_streaming.registry.filters import FilterValue, compile_filters, matches
+from redis_streaming.registry._filters import FilterValue, compile_filters, matches
 from redis_streaming.registry.instance import ServiceInstance, instance_from_fields
 from redis_streaming.registry.keys import RegistryKeys
 from redis_streaming.registry.options import RegistryOptions
@@ -19,10 +20,6 @@ from redis_streaming.registry.strategies import LoadBalancer, strategy_for
 from redis_streaming.registry.watch import ServiceWatch
 
 __all__ = ["ServiceDiscovery"]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(slots=True)
@@ -39,7 +36,8 @@ class _Snapshot:
 
 
 class ServiceDiscovery:
-    """Finds registered instances (DESIGN section 12). Safe to share between tasks.
+    """Finds registered instances (docs/design.md, "Registry (framework)"). Safe to share
+    between tasks.
 
     Reads go to Redis every time unless ``discovery_cache_s`` is set (then a service's list is
     reused for that long). An instance whose expiry has passed on the Redis server's clock is
@@ -67,7 +65,7 @@ class ServiceDiscovery:
         """Names of the services with instances, sorted. A service whose last instance has
         expired stays listed until the next sweep."""
         names = await guarded(self.redis, self.redis.smembers(self.keys.names), "listing services")
-        return sorted(_text(n) for n in names)
+        return sorted(as_text(n) for n in names)
 
     async def instances(
         self,
@@ -81,7 +79,7 @@ class ServiceDiscovery:
 
         ``healthy_only`` drops instances marked unhealthy. ``filters`` keeps those matching
         every condition, e.g. ``{"weight:>=": "80", "region": "eu", "status:!=": "maintenance"}``
-        (see :mod:`redis_streaming.registry.filters`: operators ``== != > >= < <=``, numeric
+        (see :mod:`redis_streaming.registry._filters`: operators ``== != > >= < <=``, numeric
         when both sides are numbers). A bad operator raises ``ValueError`` before any I/O; an
         invalid service name raises ``InvalidName``. ``fresh`` reads Redis even when
         ``discovery_cache_s`` would allow a cached list.
@@ -157,8 +155,8 @@ class ServiceDiscovery:
         reply = await scripts.LIVE(self.redis, [self.keys.instances(name)], [])
         read_at = time.monotonic()
         server_ms, flat = int(reply[0]), reply[1:]
-        ids = [_text(i) for i in flat[::2]]
-        expiries = [float(_text(e)) for e in flat[1::2]]
+        ids = [as_text(i) for i in flat[::2]]
+        expiries = [float(as_text(e)) for e in flat[1::2]]
         entries: dict[str, tuple[ServiceInstance, float]] = {}
         if ids:
             pipe = self.redis.pipeline(transaction=False)

@@ -6,13 +6,13 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from redis_streaming.mq.aio import BackgroundLoop
-from redis_streaming.mq.backoff import Backoff
-from redis_streaming.mq.keys import validate_name
+from redis_streaming._redis.background import BackgroundLoop
+from redis_streaming._redis.backoff import Backoff
+from redis_streaming._redis.names import validate_name
+from redis_streaming.registry._probes import http_probe, probe_target, tcp_probe
 from redis_streaming.registry.discovery import ServiceDiscovery
 from redis_streaming.registry.instance import ServiceInstance
 from redis_streaming.registry.options import RegistryOptions
-from redis_streaming.registry.probes import http_probe, probe_target, tcp_probe
 from redis_streaming.registry.registry import ServiceRegistry
 
 __all__ = ["HealthChecker"]
@@ -26,7 +26,7 @@ class HealthChecker(BackgroundLoop):
     sets the flag with :meth:`ServiceRegistry.update`, which publishes UPDATED. Unchanged
     results write nothing.
 
-    Probes (see :func:`~redis_streaming.registry.probes.probe_target`): HTTP ``GET`` of
+    Probes (see :func:`~redis_streaming.registry._probes.probe_target`): HTTP ``GET`` of
     metadata ``health_url``, else of ``<protocol>://host:port<health_check_path>`` for http and
     https instances, 2xx = healthy; a TCP connect for other protocols; metadata
     ``health_check`` = ``http``, ``tcp`` or ``none`` overrides the choice. Each probe has

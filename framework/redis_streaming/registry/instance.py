@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from redis_streaming._redis.names import validate_name
+from redis_streaming._redis.replies import as_text
 from redis_streaming.errors import ConfigurationError
-from redis_streaming.mq.keys import validate_name
 
 __all__ = [
     "ServiceEvent",
@@ -27,10 +28,6 @@ log = logging.getLogger(__name__)
 _PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 _BAD_HOST = re.compile(r"[\s/?#@]")
 _MAX_WEIGHT = 1_000_000
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, eq=True)
@@ -167,7 +164,7 @@ def _flag(value: bool) -> str:
 def instance_from_fields(fields: Mapping[Any, Any]) -> ServiceInstance | None:
     """Build an instance from its hash fields (bytes or str); ``None`` when they are unusable
     (a hash written by something else, or half-deleted): such entries are skipped, not fatal."""
-    raw = {_text(k): _text(v) for k, v in fields.items()}
+    raw = {as_text(k): as_text(v) for k, v in fields.items()}
     try:
         metadata = json.loads(raw.get("metadata") or "{}")
         return ServiceInstance(

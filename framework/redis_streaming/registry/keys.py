@@ -1,4 +1,5 @@
-"""The registry's Redis key layout (DESIGN section 12). No other module formats these names.
+"""The registry's Redis key layout (docs/design.md, "Registry (framework)"). No other module
+formats these names.
 
 Every key of one service carries the hash tag ``{<service>}``, so a service's instance set and
 instance hashes share one Redis Cluster slot and every Lua script over them is cluster-safe.
@@ -19,7 +20,7 @@ key                                    type     holds
 
 from __future__ import annotations
 
-from redis_streaming.mq.keys import validate_name
+from redis_streaming._redis.names import validate_name
 
 __all__ = ["RegistryKeys"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from redis_streaming._redis.names import validate_name
 from redis_streaming.errors import ConfigurationError
-from redis_streaming.mq.keys import validate_name
 
 __all__ = ["RegistryOptions"]
 

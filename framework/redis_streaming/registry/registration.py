@@ -6,18 +6,44 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from redis_streaming.mq.aio import BackgroundLoop, wait_event
-from redis_streaming.mq.backoff import Backoff
+from redis_streaming._redis.background import BackgroundLoop, wait_event
+from redis_streaming._redis.backoff import Backoff
 from redis_streaming.registry.instance import ServiceInstance, field_changes
-
-if TYPE_CHECKING:
-    from redis_streaming.registry.registry import ServiceRegistry
+from redis_streaming.registry.options import RegistryOptions
 
 __all__ = ["Registration"]
 
 log = logging.getLogger(__name__)
+
+
+class _Beat(Protocol):
+    @property
+    def reregistered(self) -> bool: ...
+
+
+class _Registry(Protocol):
+    """What a registration does through its :class:`~redis_streaming.ServiceRegistry` (which
+    builds registrations, so this module does not import it)."""
+
+    @property
+    def options(self) -> RegistryOptions: ...
+
+    async def register(self, instance: ServiceInstance) -> bool: ...
+
+    async def heartbeat(self, instance: ServiceInstance) -> _Beat: ...
+
+    async def update(
+        self,
+        instance: ServiceInstance,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        weight: int | None = None,
+        healthy: bool | None = None,
+    ) -> ServiceInstance | None: ...
+
+    async def deregister(self, instance: ServiceInstance) -> bool: ...
 
 
 class Registration(BackgroundLoop):
@@ -33,7 +59,7 @@ class Registration(BackgroundLoop):
 
     def __init__(
         self,
-        registry: ServiceRegistry,
+        registry: _Registry,
         instance: ServiceInstance,
         *,
         deregister_on_close: bool = True,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from redis_streaming.mq.redis_errors import guarded
+from redis_streaming._redis.errors import guarded
 from redis_streaming.registry import scripts
 from redis_streaming.registry.instance import (
     ServiceInstance,
@@ -15,9 +15,7 @@ from redis_streaming.registry.instance import (
 )
 from redis_streaming.registry.keys import RegistryKeys
 from redis_streaming.registry.options import RegistryOptions
-
-if TYPE_CHECKING:
-    from redis_streaming.registry.registration import Registration
+from redis_streaming.registry.registration import Registration
 
 __all__ = ["HeartbeatResult", "ServiceRegistry", "forget_if_empty"]
 
@@ -51,7 +49,8 @@ async def forget_if_empty(redis: Any, keys: RegistryKeys, service: str) -> None:
 
 
 class ServiceRegistry:
-    """Registers instances in Redis (DESIGN section 12). Safe to share between tasks.
+    """Registers instances in Redis (docs/design.md, "Registry (framework)"). Safe to share
+    between tasks.
 
     Every change is one atomic Lua script over the service's keys (one cluster slot) that also
     publishes the event on ``{ns}:svc:{<S>}:events``: ADDED on register, UPDATED on update,
@@ -135,8 +134,6 @@ class ServiceRegistry:
     ) -> Registration:
         """A :class:`Registration` of ``instance``: registers on start (or ``async with``),
         heartbeats every ``heartbeat_interval_s``, deregisters on stop."""
-        from redis_streaming.registry.registration import Registration
-
         return Registration(self, instance, deregister_on_close=deregister_on_close)
 
     # -- internals ---------------------------------------------------------------------------

@@ -6,10 +6,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from redis_streaming.mq.aio import BackgroundLoop
-from redis_streaming.mq.backoff import Backoff
-from redis_streaming.mq.keys import validate_name
-from redis_streaming.mq.redis_errors import guarded, is_noscript
+from redis_streaming._redis.background import BackgroundLoop
+from redis_streaming._redis.backoff import Backoff
+from redis_streaming._redis.errors import guarded, is_noscript
+from redis_streaming._redis.names import validate_name
+from redis_streaming._redis.replies import as_text
 from redis_streaming.registry import scripts
 from redis_streaming.registry.keys import RegistryKeys
 from redis_streaming.registry.options import RegistryOptions
@@ -19,10 +20,6 @@ __all__ = ["RegistrySweeper"]
 
 log = logging.getLogger(__name__)
 _BATCH = 500  # expired instances one sweep call removes per service at most
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RegistrySweeper(BackgroundLoop):
@@ -75,7 +72,7 @@ class RegistrySweeper(BackgroundLoop):
         if self.services is not None:
             services = self.services
         else:
-            services = sorted(_text(s) for s in await self.redis.smembers(self.keys.names))
+            services = sorted(as_text(s) for s in await self.redis.smembers(self.keys.names))
         result = dict.fromkeys(services, 0)
         if not services:
             self.passes += 1
@@ -88,7 +85,7 @@ class RegistrySweeper(BackgroundLoop):
         swept: list[str] = []
         empty: list[str] = []
         for service, reply in zip(services, replies, strict=True):
-            count, ids = int(reply[0]), [_text(i) for i in reply[1:]]
+            count, ids = int(reply[0]), [as_text(i) for i in reply[1:]]
             if ids:
                 keys = [self.keys.instances(service)]
                 keys += [self.keys.instance(service, i) for i in ids]

@@ -8,15 +8,13 @@ import logging
 import time
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from redis_streaming._redis.backoff import Backoff
+from redis_streaming._redis.errors import as_unavailable, is_connection_error
 from redis_streaming.cluster import is_cluster
-from redis_streaming.mq.backoff import Backoff
-from redis_streaming.mq.redis_errors import as_unavailable, is_connection_error
 from redis_streaming.registry.instance import ServiceEvent, ServiceEventType, ServiceInstance
-
-if TYPE_CHECKING:
-    from redis_streaming.registry.discovery import ServiceDiscovery
+from redis_streaming.registry.keys import RegistryKeys
 
 __all__ = ["ServiceWatch"]
 
@@ -24,6 +22,16 @@ log = logging.getLogger(__name__)
 _POLL_S = 1.0  # longest single wait for a pub/sub message
 _PING_AFTER_S = 15.0  # an idle subscription is pinged, so a dead connection is noticed
 _SUBSCRIBE_TIMEOUT_S = 10.0
+
+
+class _Discovery(Protocol):
+    """What a watch reads through its :class:`~redis_streaming.ServiceDiscovery` (which
+    builds watches, so this module does not import it)."""
+
+    redis: Any
+    keys: RegistryKeys
+
+    async def _live(self, name: str, *, fresh: bool = False) -> dict[str, ServiceInstance]: ...
 
 
 class ServiceWatch:
@@ -42,7 +50,7 @@ class ServiceWatch:
     reconnect's gap, whose changes are reported as their net effect.
     """
 
-    def __init__(self, discovery: ServiceDiscovery, service: str, *, initial: bool) -> None:
+    def __init__(self, discovery: _Discovery, service: str, *, initial: bool) -> None:
         self.discovery = discovery
         self.service = service
         self.initial = initial

@@ -7,7 +7,7 @@ fixtures around it; enable it with ``pytest_plugins = ["redis_streaming.testing.
 builds a cluster client for its ``redis+cluster://`` URL and a plain one otherwise.
 """
 
+from redis_streaming.embedded import RedisServer, find_server_binary, free_port
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
-from redis_streaming.testing.server import RedisServer, find_server_binary, free_port
 
 __all__ = ["RedisCluster", "RedisServer", "client_from_url", "find_server_binary", "free_port"]

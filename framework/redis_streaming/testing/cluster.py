@@ -16,8 +16,8 @@ import redis
 import redis.asyncio as aioredis
 
 from redis_streaming.cluster import CLUSTER_SCHEME, cluster_client, is_cluster_url
+from redis_streaming.embedded import RedisServer, free_port
 from redis_streaming.errors import ConfigurationError
-from redis_streaming.testing.server import RedisServer, free_port
 
 __all__ = ["SLOTS", "RedisCluster", "client_from_url"]
 

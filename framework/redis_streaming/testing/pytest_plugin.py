@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 
 from redis_streaming.cluster import ready
-from redis_streaming.options import MQOptions
+from redis_streaming.embedded import RedisServer
+from redis_streaming.mq.options import MQOptions
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
-from redis_streaming.testing.server import RedisServer
 
 BACKENDS = ("server", "cluster")
 

@@ -13,8 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from redis_streaming import DeadLetterEntry, DeadLetters
-from redis_streaming.mq.dlq import check_id
-from redis_streaming.mq.keys import validate_name
+from redis_streaming.integration import validate_entry_id, validate_name
 from redis_streaming_starter.actuator.context import ActuatorContext
 from redis_streaming_starter.actuator.topics import (
     GUARDED_RESPONSES,
@@ -193,7 +192,7 @@ def routes(ctx: ActuatorContext) -> APIRouter:
         if id == "replay":  # GET of the POST-only .../dlq/replay: not a dead-letter id
             raise HTTPException(405, "replay takes POST", headers={"Allow": "POST"})
         with guard():
-            entry = await (await dead_letters(topic)).get(topic, check_id(id))
+            entry = await (await dead_letters(topic)).get(topic, validate_entry_id(id))
         if entry is None:
             raise HTTPException(404, f"no dead letter {id!r} in topic {topic!r}; GET the "
                                 "topic's /dlq for the ids")  # fmt: skip

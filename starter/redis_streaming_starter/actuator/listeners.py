@@ -13,8 +13,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from redis_streaming import Consumer
-from redis_streaming.mq.subscription import Subscription
+from redis_streaming import Consumer, Subscription
 from redis_streaming_starter.actuator.context import ActuatorContext
 
 __all__ = ["ListenerInfo", "Listeners", "ListenerStateChange", "routes"]

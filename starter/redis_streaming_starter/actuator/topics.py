@@ -18,10 +18,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-from redis_streaming import Admin, RedisStreamingError, RedisUnavailable, TopicNotFound
-from redis_streaming.mq.admin_info import GroupInfo, TopicInfo
-from redis_streaming.mq.keys import NAME_PATTERN, validate_name
-from redis_streaming.mq.redis_errors import is_connection_error
+from redis_streaming import (
+    Admin,
+    GroupInfo,
+    RedisStreamingError,
+    RedisUnavailable,
+    TopicInfo,
+    TopicNotFound,
+)
+from redis_streaming.integration import NAME_PATTERN, is_connection_error, validate_name
 from redis_streaming_starter.actuator.context import ActuatorContext
 from redis_streaming_starter.container import resolve
 

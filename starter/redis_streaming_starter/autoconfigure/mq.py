@@ -13,8 +13,8 @@ from redis_streaming import (
     MQOptions,
     Producer,
 )
+from redis_streaming.integration import default_consumer_id
 from redis_streaming.metrics import Metrics
-from redis_streaming.mq.consumer import default_consumer_id
 from redis_streaming_starter.settings import Settings
 
 __all__ = [

@@ -16,8 +16,8 @@ from redis.exceptions import AuthenticationError, NoPermissionError
 
 from redis_streaming import ConfigurationError
 from redis_streaming.cluster import cluster_client, is_cluster_url, ready
-from redis_streaming.mq.redis_errors import is_connection_error, unavailable
-from redis_streaming.testing import RedisServer
+from redis_streaming.embedded import RedisServer
+from redis_streaming.integration import is_connection_error, unavailable
 from redis_streaming_starter.settings import Settings
 
 __all__ = ["connect", "credentials_refused", "embedded_server", "redis_client"]

@@ -173,7 +173,7 @@ def tracer_provider(settings: Settings, instance_id: str) -> Iterator[Any]:
 
 def make_gauges(redis: Any, settings: Settings, metrics: Metrics, consumer: Any) -> Any:
     """The Redis-backed gauges (lag, pending, lengths, retries, DLQ) of the consumer's topics."""
-    from redis_streaming.metrics import TopicGauges
+    from redis_streaming import TopicGauges
 
     cfg = settings.metrics
     return TopicGauges(

@@ -1,0 +1,59 @@
+"""Lua scripts of a package's folder: loaded once, run by SHA, reloaded on NOSCRIPT.
+
+Redis Cluster: every script's KEYS share one hash tag, so each call runs on the node owning
+that slot. The cluster client routes ``EVALSHA`` by its keys (and refuses a call whose keys
+are in different slots). A NOSCRIPT reply reloads the script on the node that gave it; ``load``
+caches it on every primary before pipelined calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from redis_streaming.cluster import is_cluster
+
+__all__ = ["LuaScript"]
+
+
+class LuaScript:
+    """The script ``<name>.lua`` of package ``package`` (a folder of scripts with an
+    ``__init__.py``, e.g. ``redis_streaming.mq.scripts``); call it with a client, keys and
+    args."""
+
+    __slots__ = ("name", "sha", "source")
+
+    def __init__(self, package: str, name: str) -> None:
+        self.name = name
+        self.source = resources.files(package).joinpath(f"{name}.lua").read_text()
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+
+    async def __call__(self, redis: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run the script; loads it first if the server has not cached it (NOSCRIPT)."""
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            if is_cluster(redis) and keys:
+                # Only the node owning the keys' slot needs it (e.g. it restarted); loading on
+                # every primary would fail while some unrelated node is down.
+                node = redis.get_node_from_key(keys[0])
+                await redis.execute_command("SCRIPT LOAD", self.source, target_nodes=node)
+            else:
+                await redis.script_load(self.source)
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+
+    def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:
+        """Add a call to a (non-transactional) pipeline; :meth:`load` the script first.
+
+        Sent as a raw ``EVALSHA``: redis-py's cluster pipeline refuses its ``evalsha`` method
+        but routes the raw command by its keys like any other.
+        """
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def load(self, redis: Any) -> None:
+        """Cache the script on the server (on a cluster client: on every primary), so
+        pipelined calls find it."""
+        await redis.script_load(self.source)

@@ -1,0 +1,266 @@
+"""Per-subscription coordination: membership, fair assignment, leases and partition workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from redis_streaming._redis.background import wait_event
+from redis_streaming._redis.backoff import Backoff
+from redis_streaming._redis.errors import is_connection_error
+from redis_streaming.errors import TopicNotFound
+from redis_streaming.metrics import Metrics, default_metrics
+from redis_streaming.mq.consume._consumer_names import delete_consumer_names
+from redis_streaming.mq.consume._leases import Leases
+from redis_streaming.mq.consume._membership import Membership, assign
+from redis_streaming.mq.consume._worker import PartitionWorker
+from redis_streaming.mq.consume.subscription import Subscription
+from redis_streaming.mq.keys import Keys
+from redis_streaming.mq.options import MQOptions
+from redis_streaming.mq.topics import TopicStore
+
+__all__ = ["GroupCoordinator"]
+
+log = logging.getLogger(__name__)
+
+
+class GroupCoordinator:
+    """Keeps one subscription's share of partitions owned and worked on.
+
+    Every ``rebalance_interval_s`` it renews its leases (a worker whose renewal fails stops
+    taking entries at once), heartbeats the membership, computes the fair assignment from the
+    live members, drains and releases partitions it should no longer own, acquires the ones it
+    should, and picks up any partition whose lease has stayed free for 1.5 intervals.
+    A partition is never worked on by two workers of this consumer at once: a new worker starts
+    only after the previous one for that partition has ended.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        options: MQOptions,
+        sub: Subscription,
+        consumer_id: str,
+        *,
+        metrics: Metrics | None = None,
+    ):
+        self.redis = redis
+        self.metrics = metrics or default_metrics()
+        self.options = options
+        self.sub = sub
+        self.consumer_id = consumer_id
+        self.keys = Keys(options.namespace)
+        self.store = TopicStore(redis, options)
+        ttl = options.lease_ttl_s
+        self.membership = Membership(redis, self.keys, sub.topic, sub.group, consumer_id, ttl)
+        self.leases = Leases(redis, self.keys, sub.topic, sub.group, consumer_id, ttl)
+        self.partitions = 0
+        self.retention_max_len = 0
+        self.members: list[str] = []
+        self.workers: dict[int, PartitionWorker] = {}
+        self._releasing: dict[int, asyncio.Task[None]] = {}
+        self._retiring: dict[int, PartitionWorker] = {}
+        self._touched: set[int] = set()
+        self._free_since: dict[int, float] = {}
+        self._hold_until: dict[int, float] = {}
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.last_tick_ok = True  # until a round fails
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start coordinating in a background task."""
+        name = f"rs-coordinator-{self.sub.topic}-{self.sub.group}"
+        self._task = asyncio.create_task(self._run(), name=name)
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+                backoff.reset()
+                self.last_tick_ok = True
+                wait = self.options.rebalance_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_tick_ok = False
+                self.sub.record_error(exc)
+                wait = min(backoff.next_delay(), self.options.rebalance_interval_s)
+                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                log.log(
+                    level, "%s group %s: %s; retrying in %.2fs", self.sub.topic, self.sub.group,
+                    exc, wait,
+                )  # fmt: skip
+            await wait_event(self._stopping, wait)
+
+    # -- one round ---------------------------------------------------------------------------
+
+    async def _refresh_topic(self) -> None:
+        meta = await self.store.get(self.sub.topic)
+        if meta is None:
+            if not self.options.auto_create_topics and not self.partitions:
+                raise TopicNotFound(self.sub.topic)
+            if self.options.auto_create_topics:
+                # recreate with the count we knew (e.g. after a restart without persistence)
+                count = self.partitions or self.options.default_partitions
+                _, meta = await self.store.create(
+                    self.sub.topic,
+                    count,
+                    retention_max_len=self.retention_max_len
+                    or self.options.default_retention_max_len,
+                )
+        if meta is not None:
+            self.partitions = meta.partitions
+            self.retention_max_len = meta.retention_max_len
+
+    async def tick(self) -> None:
+        """One round of renewal, heartbeat, release, acquisition and pick-up."""
+        self._reap()
+        await self._refresh_topic()
+        held = set(self.workers) | set(self._releasing)
+        for p in await self.leases.renew(held):
+            self._lost(p)
+        # The heartbeat comes after the renewals (and again after new acquisitions, below):
+        # a member's expiry is never earlier than its leases', so the other members, once they
+        # see it gone, find its partitions free at that same round (takeover within the lease
+        # TTL plus one interval, not two).
+        self.members = await self.membership.heartbeat()
+        desired = assign(self.members, self.partitions, self.consumer_id)
+        now = time.monotonic()
+        for p in sorted(set(self.workers) - desired):
+            if self._hold_until.get(p, 0) <= now:
+                self._release(p)
+        busy = set(self.workers) | set(self._releasing) | set(self._retiring)
+        taken = await self.leases.acquire(desired - busy)
+        for p in taken:
+            self._start_worker(p)
+        taken |= await self._pick_up_orphans(desired, now)
+        if taken:
+            await self.membership.heartbeat()
+        self.sub.owned = set(self.workers)
+
+    async def _pick_up_orphans(self, desired: set[int], now: float) -> set[int]:
+        """Take partitions nobody has held for 1.5 intervals; returns those taken."""
+        others = set(range(self.partitions)) - desired - set(self.workers)
+        others -= set(self._releasing) | set(self._retiring)
+        if not others:
+            self._free_since.clear()
+            return set()
+        holders = await self.leases.holders(others)
+        grab = set()
+        for p, holder in holders.items():
+            if holder is not None:
+                self._free_since.pop(p, None)
+                continue
+            since = self._free_since.setdefault(p, now)
+            if now - since > 1.5 * self.options.rebalance_interval_s:
+                grab.add(p)
+        taken = await self.leases.acquire(grab)
+        for p in taken:
+            log.info(
+                "%s group %s: partition %d had no owner for %.1fs; taking it over",
+                self.sub.topic, self.sub.group, p, now - self._free_since[p],
+            )  # fmt: skip
+            self._free_since.pop(p, None)
+            self._hold_until[p] = now + 3 * self.options.rebalance_interval_s
+            self._start_worker(p)
+        return taken
+
+    def _start_worker(self, partition: int) -> None:
+        worker = PartitionWorker(
+            self.redis,
+            self.options,
+            self.sub,
+            partition,
+            self.consumer_id,
+            self.leases,
+            metrics=self.metrics,
+        )
+        self.workers[partition] = worker
+        self._touched.add(partition)
+        worker.start()
+        log.info("%s group %s: now owns partition %d", self.sub.topic, self.sub.group, partition)
+
+    def _lost(self, partition: int) -> None:
+        """The lease is gone: stop taking entries at once, let the handler in progress end."""
+        self.leases.forget(partition)
+        worker = self.workers.pop(partition, None)
+        if worker is not None:
+            log.warning(
+                "%s group %s: lost the lease on partition %d; stopped taking its messages",
+                self.sub.topic, self.sub.group, partition,
+            )  # fmt: skip
+            worker.request_stop()
+            self._retiring[partition] = worker
+
+    def _release(self, partition: int) -> None:
+        """Drain the partition's worker, flush its acks, then give the lease up."""
+        worker = self.workers.pop(partition)
+        worker.request_stop()
+
+        async def drain_and_release() -> None:
+            try:
+                await worker.stop(self.options.shutdown_timeout_s)
+                await self.leases.release([partition])
+                log.info(
+                    "%s group %s: released partition %d", self.sub.topic, self.sub.group, partition
+                )
+            finally:
+                self._releasing.pop(partition, None)
+
+        self._releasing[partition] = asyncio.create_task(drain_and_release())
+
+    def _reap(self) -> None:
+        for p, worker in list(self._retiring.items()):
+            if worker.done:
+                del self._retiring[p]
+        for p, worker in list(self.workers.items()):
+            if worker.done:  # ended by itself (lease deadline passed): treat the lease as lost
+                self._lost(p)
+                self._retiring.pop(p, None)
+
+    # -- stop --------------------------------------------------------------------------------
+
+    async def stop(self, timeout_s: float) -> None:
+        """Graceful stop (docs/design.md, "Consumer groups"): stop reading, let handlers finish
+        within ``timeout_s``, flush acks, release leases, leave the group, and delete this
+        consumer's name from the group's streams where it has nothing pending."""
+        self._stopping.set()
+        if self._task is not None:
+            await asyncio.wait({self._task})
+        workers = list(self.workers.values()) + list(self._retiring.values())
+        for w in workers:
+            w.request_stop()
+        await asyncio.gather(*(w.stop(timeout_s) for w in workers))
+        if self._releasing:
+            await asyncio.wait(list(self._releasing.values()))
+        owned = set(self.workers)
+        self.workers.clear()
+        self._retiring.clear()
+        self.sub.owned = set()
+        try:
+            await self.leases.release(owned)
+            await self.membership.leave()
+            await self._delete_consumer_name()
+        except Exception as exc:
+            log.warning(
+                "%s group %s: could not clean up on stop (%s); leases and membership expire "
+                "by themselves",
+                self.sub.topic, self.sub.group, exc,
+            )  # fmt: skip
+
+    async def _delete_consumer_name(self) -> None:
+        # Checked and deleted in one step: a read of ours still in flight that lands later
+        # creates the name again with its entries pending (the next owner claims them).
+        for p in sorted(self._touched):
+            for key in (
+                self.keys.stream(self.sub.topic, p),
+                self.keys.redeliver(self.sub.topic, p, self.sub.group),
+            ):
+                await delete_consumer_names(
+                    self.redis, key, self.sub.group, [self.consumer_id], min_idle_ms=0
+                )

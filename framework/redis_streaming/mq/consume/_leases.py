@@ -1,0 +1,110 @@
+"""Partition leases: ``SET NX PX`` to take, compare-and-set Lua to renew and release."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from redis_streaming._redis.errors import is_noscript
+from redis_streaming._redis.lua import LuaScript
+from redis_streaming.mq.keys import Keys
+from redis_streaming.mq.scripts import script
+
+__all__ = ["Leases"]
+
+_ACQUIRE = script("lease_acquire")
+_RENEW = script("lease_renew")
+_RELEASE = script("lease_release")
+
+
+class Leases:
+    """The leases of one consumer on the partitions of one topic and group.
+
+    A lease is valid for ``ttl_s`` from the moment the request was *sent*; ``valid_until`` returns
+    that local (monotonic) deadline, which is never later than the server-side expiry, so a worker
+    that stops taking messages at the deadline never overlaps with the next owner.
+    """
+
+    def __init__(
+        self, redis: Any, keys: Keys, topic: str, group: str, consumer_id: str, ttl_s: float
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.topic = topic
+        self.group = group
+        self.consumer_id = consumer_id
+        self.ttl_s = ttl_s
+        self._valid_until: dict[int, float] = {}
+
+    def valid_until(self, partition: int) -> float:
+        """Monotonic deadline of the lease on ``partition`` (0 when not held)."""
+        return self._valid_until.get(partition, 0.0)
+
+    def _key(self, partition: int) -> str:
+        return self.keys.lease(self.topic, partition, self.group)
+
+    async def _batch(self, script: LuaScript, partitions: list[int], ttl: bool) -> list[int]:
+        pipe = self.redis.pipeline(transaction=False)
+        ttl_ms = int(self.ttl_s * 1000)
+        for p in partitions:
+            args = [self.consumer_id, ttl_ms] if ttl else [self.consumer_id]
+            script.queue(pipe, [self._key(p)], args)
+        try:
+            return [int(r) for r in await pipe.execute()]
+        except Exception as exc:
+            if not is_noscript(exc):
+                raise
+            await script.load(self.redis)
+            return [int(r) for r in await self._batch(script, partitions, ttl)]
+
+    async def acquire(self, partitions: Iterable[int]) -> set[int]:
+        """Try to take (or keep) the leases; returns the partitions now held."""
+        wanted = sorted(partitions)
+        if not wanted:
+            return set()
+        sent = time.monotonic()
+        got = {
+            p for p, ok in zip(wanted, await self._batch(_ACQUIRE, wanted, True), strict=True) if ok
+        }
+        for p in got:
+            self._valid_until[p] = sent + self.ttl_s
+        return got
+
+    async def renew(self, partitions: Iterable[int]) -> set[int]:
+        """Extend held leases; returns the partitions whose lease was lost."""
+        held = sorted(partitions)
+        if not held:
+            return set()
+        sent = time.monotonic()
+        lost = set()
+        for p, ok in zip(held, await self._batch(_RENEW, held, True), strict=True):
+            if ok:
+                self._valid_until[p] = sent + self.ttl_s
+            else:
+                lost.add(p)
+                self._valid_until.pop(p, None)
+        return lost
+
+    async def release(self, partitions: Iterable[int]) -> None:
+        """Give the leases up (only those this consumer still holds are deleted)."""
+        held = sorted(partitions)
+        for p in held:
+            self._valid_until.pop(p, None)
+        if held:
+            await self._batch(_RELEASE, held, False)
+
+    def forget(self, partition: int) -> None:
+        """Treat the lease on ``partition`` as lost locally (its worker stops taking messages)."""
+        self._valid_until.pop(partition, None)
+
+    async def holders(self, partitions: Iterable[int]) -> dict[int, str | None]:
+        """Current holder of each partition's lease (``None`` when free)."""
+        parts = sorted(partitions)
+        pipe = self.redis.pipeline(transaction=False)
+        for p in parts:
+            pipe.get(self._key(p))
+        values = await pipe.execute()
+        return {
+            p: (v.decode() if v is not None else None) for p, v in zip(parts, values, strict=True)
+        }

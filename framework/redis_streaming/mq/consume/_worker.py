@@ -1,0 +1,335 @@
+"""One partition of one subscription: claim what the previous owner left, then read, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from redis_streaming._redis.background import cancel_and_wait, wait_event
+from redis_streaming._redis.backoff import Backoff
+from redis_streaming._redis.errors import (
+    is_busygroup,
+    is_connection_error,
+    is_nogroup,
+    is_unblocked,
+)
+from redis_streaming._redis.replies import as_text
+from redis_streaming.cluster import route
+from redis_streaming.metrics import Metrics
+from redis_streaming.mq.consume._consumer_names import delete_consumer_names
+from redis_streaming.mq.consume._delivery import Delivery, Entry
+from redis_streaming.mq.consume._leases import Leases
+from redis_streaming.mq.consume.subscription import Subscription
+from redis_streaming.mq.keys import Keys
+from redis_streaming.mq.options import MQOptions
+from redis_streaming.mq.retry.mover import RetryMover
+
+__all__ = ["PartitionWorker"]
+
+log = logging.getLogger(__name__)
+_CLAIM_COUNT = 100
+
+
+class PartitionWorker:
+    """Serial, ordered processing of one partition for one subscription.
+
+    Runs while the consumer holds the partition's lease. On start it creates the group on the
+    partition stream and on the group's redelivery stream, then claims every pending entry of the
+    group there (``XAUTOCLAIM`` with min idle 0: the lease, not an idle timer, says the previous
+    owner is gone) and processes those first, in id order. Then it reads both streams with one
+    ``XREADGROUP``. It stops taking entries as soon as a stop is requested or its lease deadline
+    passes; entries already read but not started stay pending for the next owner. While the
+    subscription is paused it reads nothing and holds the entries it has, in order.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        options: MQOptions,
+        sub: Subscription,
+        partition: int,
+        consumer_id: str,
+        leases: Leases,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.redis = redis
+        self.options = options
+        self.sub = sub
+        self.partition = partition
+        self.consumer_id = consumer_id
+        self.leases = leases
+        keys = Keys(options.namespace)
+        self.stream = keys.stream(sub.topic, partition)
+        self.redeliver = keys.redeliver(sub.topic, partition, sub.group)
+        self._stopping = asyncio.Event()
+        self.mover = RetryMover(redis, options, keys, sub.topic, partition, sub.group)
+        self.delivery = Delivery(
+            redis,
+            options,
+            sub,
+            partition,
+            consumer_id,
+            self.mover.wake,
+            self._stopping,
+            self._taking,
+            metrics=metrics,
+        )
+        self.metrics = self.delivery.metrics
+        self._task: asyncio.Task[None] | None = None
+        self._next_check = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker task and its retry mover."""
+        name = f"rs-worker-{self.sub.topic}-{self.partition}-{self.sub.group}"
+        self._task = asyncio.create_task(self._run(), name=name)
+        self.mover.start()
+
+    def request_stop(self) -> None:
+        """Stop taking entries; the handler in progress (if any) finishes."""
+        self._stopping.set()
+
+    @property
+    def done(self) -> bool:
+        """True once the worker task has ended."""
+        return self._task is None or self._task.done()
+
+    async def stop(self, timeout_s: float | None) -> None:
+        """Request a stop, wait up to ``timeout_s`` for the handler in progress, then cancel.
+
+        A cancelled handler's entry is not acknowledged: the next owner processes it again.
+        """
+        self.request_stop()
+        task = self._task
+        if task is not None and not task.done():
+            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+            if not done:
+                log.warning(
+                    "%s partition %d: handler still running after %.1fs; cancelling it, the "
+                    "message will be redelivered",
+                    self.sub.topic,
+                    self.partition,
+                    timeout_s or 0,
+                )
+                await cancel_and_wait(task)
+        await self.mover.stop()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _lease_left_s(self) -> float:
+        return self.leases.valid_until(self.partition) - time.monotonic()
+
+    def _taking(self) -> bool:
+        return not self._stopping.is_set() and self._lease_left_s() > 0.05
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        recovered = False
+        try:
+            while self._taking():
+                self.delivery.counts.flush_if_due()
+                try:
+                    if not recovered:
+                        await self._recover()
+                        recovered = True
+                        self._next_check = time.monotonic() + self.options.rebalance_interval_s
+                    if self.sub.paused:
+                        await self.delivery.flush()
+                        await self.sub.wait_resumed(self.options.block_ms / 1000)
+                        continue
+                    if time.monotonic() >= self._next_check:
+                        await self._claim(takeover=False)
+                        self._next_check = time.monotonic() + self.options.rebalance_interval_s
+                    await self._read_once()
+                    backoff.reset()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if is_nogroup(exc) or is_unblocked(exc):
+                        log.warning(
+                            "%s partition %d group %s: %s (stream or group gone, e.g. Redis "
+                            "restarted without persistence); recreating the group",
+                            self.sub.topic,
+                            self.partition,
+                            self.sub.group,
+                            exc,
+                        )
+                        recovered = False
+                        continue
+                    # The failed call may have run on the server (a read that delivered
+                    # entries whose reply was lost): claim our own pending entries again.
+                    recovered = False
+                    self.sub.record_error(exc)
+                    delay = backoff.next_delay()
+                    level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                    log.log(
+                        level,
+                        "%s partition %d: %s; retrying in %.2fs",
+                        self.sub.topic,
+                        self.partition,
+                        exc,
+                        delay,
+                    )
+                    await wait_event(self._stopping, delay)
+        finally:
+            await asyncio.shield(self.delivery.flush_quietly())
+
+    async def _recover(self) -> None:
+        """(Re)start: create the groups, send queued outcomes, claim everything pending."""
+        await self._ensure_groups()
+        await self.delivery.load_scripts()
+        await self.delivery.flush()
+        await self._claim(takeover=True)
+
+    async def _ensure_groups(self) -> None:
+        start_id = "0" if self.sub.start == "earliest" else "$"
+        for key, sid in ((self.stream, start_id), (self.redeliver, "0")):
+            try:
+                await self.redis.xgroup_create(key, self.sub.group, id=sid, mkstream=True)
+            except Exception as exc:
+                if not is_busygroup(exc):
+                    raise
+
+    async def _read_once(self) -> None:
+        block_ms = min(self.options.block_ms, int((self._lease_left_s() - 0.1) * 1000))
+        if block_ms <= 0:
+            return
+        # The previous batch's XACKs and retry schedules travel in the same round trip as the
+        # next read.
+        pipe = self.redis.pipeline(transaction=False)
+        outcomes = self.delivery.queue_outcomes(pipe)
+        pipe.execute_command(
+            "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
+            "COUNT", self.sub.batch_size, "BLOCK", block_ms,
+            "STREAMS", self.redeliver, self.stream, ">", ">",
+            **route(self.redis, self.stream),  # cluster: the partition's node, found locally
+        )  # fmt: skip
+        replies = await pipe.execute()
+        self.delivery.sent(outcomes)
+        for key, entries in replies[-1] or ():
+            source = as_text(key)
+            await self._process([Entry(source, eid, fields, 1) for eid, fields in entries])
+
+    async def _process(self, batch: list[Entry]) -> None:
+        taken = 0
+        try:
+            for entry in batch:
+                if self.sub.paused:  # checked before every entry: a pause takes effect at once
+                    await self._hold_while_paused()
+                if not self._taking():
+                    return  # left pending: the next owner (or this one, later) claims it
+                taken += 1
+                await self.delivery.handle(entry)
+        finally:
+            if taken:  # counted once per batch (and added to the counter twice a second)
+                self.delivery.counts.consumed(taken)
+
+    async def _hold_while_paused(self) -> None:
+        """Keep the rest of a batch (read before the pause, or claimed) until resumed.
+
+        What was handled is acknowledged first. The coordinator goes on renewing the lease; if
+        it is lost (or a stop is requested) meanwhile, this returns and the held entries stay
+        pending for the next owner, who claims them in order.
+        """
+        await self.delivery.flush()
+        while self.sub.paused and self._taking():
+            wait_s = min(self.options.block_ms / 1000, self._lease_left_s())
+            await self.sub.wait_resumed(max(wait_s, 0.01))
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    async def _claim(self, *, takeover: bool) -> None:
+        """Claim and process pending entries of the group on this partition.
+
+        ``takeover``: every pending entry, whoever holds it (min idle 0). Otherwise only entries
+        idle for a lease TTL: stragglers of a previous owner that read after losing its lease,
+        and this consumer's own entries whose read reply was lost (redis-py resends a read
+        after a dropped connection, and the entries the first one delivered stay pending).
+        Outcomes are flushed first and no handler of this partition runs meanwhile, so an
+        entry of its own still pending then was never handled. Other consumers' names that hold
+        nothing and have been idle for a lease TTL plus ``block_ms`` are deleted, so dead names
+        do not pile up in the group (see :mod:`redis_streaming.mq.consume._consumer_names`).
+        """
+        if not takeover:
+            await self.delivery.flush()
+        for key in (self.redeliver, self.stream):
+            if takeover:
+                entries = await self._autoclaim(key)
+            else:
+                entries = await self._claim_stragglers(key)
+            if entries:
+                await self._with_deliveries(key, entries)
+                await self._process(entries)
+                await self.delivery.flush()
+
+    async def _autoclaim(self, key: str) -> list[Entry]:
+        entries: list[Entry] = []
+        cursor: Any = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(
+                key, self.sub.group, self.consumer_id, 0, start_id=cursor, count=_CLAIM_COUNT
+            )
+            cursor, claimed = reply[0], reply[1]
+            for eid, fields in claimed:
+                if fields is None:  # trimmed while pending (Redis 6.2): nothing to process
+                    await self.redis.xack(key, self.sub.group, eid)
+                    continue
+                entries.append(Entry(key, eid, fields, 1))
+            if cursor in (b"0-0", "0-0"):
+                return entries
+
+    async def _claim_stragglers(self, key: str) -> list[Entry]:
+        consumers = await self.redis.xinfo_consumers(key, self.sub.group)
+        min_idle = int(self.options.lease_ttl_s * 1000)
+        # Names idle this long are past any read they had blocked. The delete rechecks that a
+        # name still holds nothing in the same atomic step: an entry its read received since
+        # this snapshot stays pending under it (a separate DELCONSUMER would drop it).
+        forget_ms = min_idle + self.options.block_ms
+        entries: list[Entry] = []
+        gone: list[str] = []
+        for info in consumers:
+            name = as_text(info["name"])
+            if int(info["pending"]) == 0:
+                if name != self.consumer_id and int(info["idle"]) >= forget_ms:
+                    gone.append(name)
+                continue
+            pending = await self.redis.xpending_range(
+                key, self.sub.group, min="-", max="+", count=1000, consumername=name, idle=min_idle
+            )
+            ids = [p["message_id"] for p in pending]
+            if ids:
+                claimed = await self.redis.xclaim(
+                    key, self.sub.group, self.consumer_id, min_idle, ids
+                )
+                entries += [Entry(key, eid, f, 1) for eid, f in claimed if f is not None]
+        await delete_consumer_names(self.redis, key, self.sub.group, gone, min_idle_ms=forget_ms)
+        entries.sort(key=lambda e: _id_tuple(e.id))
+        return entries
+
+    async def _with_deliveries(self, key: str, entries: list[Entry]) -> None:
+        """Fill in each claimed entry's delivery count (for poison detection)."""
+        counts: dict[bytes, int] = {}
+        for start in range(0, len(entries), 1000):
+            chunk = entries[start : start + 1000]
+            pending = await self.redis.xpending_range(
+                key,
+                self.sub.group,
+                min=chunk[0].id,
+                max=chunk[-1].id,
+                count=len(chunk),
+                consumername=self.consumer_id,
+            )
+            for p in pending:
+                mid = p["message_id"]
+                counts[mid if isinstance(mid, bytes) else mid.encode()] = int(p["times_delivered"])
+        for e in entries:
+            e.deliveries = counts.get(e.id, 1)
+
+
+def _id_tuple(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,204 @@
+"""The consumer: subscriptions of handlers to topics in consumer groups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import socket
+from typing import TYPE_CHECKING, Any, Literal
+
+from redis_streaming.cluster import ready
+from redis_streaming.errors import ConfigurationError
+from redis_streaming.metrics import Metrics, default_metrics
+from redis_streaming.mq.consume._coordinator import GroupCoordinator
+from redis_streaming.mq.consume._traced import TracedSubscription
+from redis_streaming.mq.consume.subscription import Handler, Subscription, SubscriptionState
+from redis_streaming.mq.keys import validate_name
+from redis_streaming.mq.maintenance.delayed import OwnedDelayedMover
+from redis_streaming.mq.options import MQOptions, RetryPolicy
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+__all__ = ["Consumer", "default_consumer_id"]
+
+log = logging.getLogger(__name__)
+
+
+def default_consumer_id() -> str:
+    """``<host>-<pid>-<random>``: unique per process, readable in ``XINFO CONSUMERS``."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:100] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Consumer:
+    """Runs handlers for subscribed topics, sharing partitions with the group's other members.
+
+    Delivery is at least once: a message is acknowledged only after its handler returned (or it
+    was scheduled for retry or dead-lettered, atomically with the acknowledgement where Redis
+    allows). Within a partition, handlers run one at a time in order; partitions run concurrently.
+    Each group's partitions are spread evenly over its live consumers (partition i belongs to the
+    i-th member modulo their count, members sorted by id); a crashed consumer's partitions are
+    taken over, with its unacknowledged entries, within ``lease_ttl_s`` plus one rebalance.
+
+    Handlers are ``async def handler(message: Message) -> None`` or plain functions (run in a
+    worker thread). Returning means success; raising retries per the policy; raising
+    :class:`~redis_streaming.Retry` or :class:`~redis_streaming.DeadLetter` steers that.
+    Redis outages never end the consumer: every loop backs off (0.1 s to 5 s) and resumes.
+
+    ``metrics`` receives the consumer-side counts and handler durations (default:
+    :func:`~redis_streaming.metrics.default_metrics`). With a ``tracer``, each handler call runs
+    in a CONSUMER span ``process {topic}`` whose parent is the context the producer put in the
+    message's headers (``traceparent``), so the trace continues, across retries too; a handler
+    exception is recorded on the span. Without a tracer no tracing code runs at all.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        options: MQOptions | None = None,
+        consumer_id: str | None = None,
+        *,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
+        move_delayed: bool = True,
+    ) -> None:
+        """``move_delayed``: move producer-delayed messages of the partitions this consumer
+        owns when they are due (one task, one round trip per pass for all of them). Turn it off
+        where a :class:`~redis_streaming.DelayedMover` covers the topics anyway (the starter
+        runs one in every application)."""
+        self.redis = redis
+        self.metrics = metrics or default_metrics()
+        self.tracer = tracer
+        self.options = options or MQOptions()
+        self.consumer_id = validate_name(consumer_id or default_consumer_id(), "consumer id")
+        self._subs: dict[tuple[str, str], Subscription] = {}
+        self._coordinators: dict[tuple[str, str], GroupCoordinator] = {}
+        self.delayed_mover = (
+            OwnedDelayedMover(redis, self.options, self._owned_partitions) if move_delayed else None
+        )
+        self.running = False
+
+    def _owned_partitions(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, retention max length) of every partition owned in some group."""
+        owned: dict[tuple[str, int], int] = {}
+        for c in self._coordinators.values():
+            for p in c.workers:
+                owned[(c.sub.topic, p)] = c.retention_max_len
+        return [(topic, p, maxlen) for (topic, p), maxlen in owned.items()]
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        """All subscriptions, in the order they were made."""
+        return list(self._subs.values())
+
+    def subscribe(
+        self,
+        topic: str,
+        handler: Handler,
+        *,
+        group: str,
+        retry: RetryPolicy | None = None,
+        start: Literal["earliest", "latest"] = "earliest",
+        batch_size: int | None = None,
+        id: str | None = None,
+    ) -> Subscription:
+        """Subscribe ``handler`` to ``topic`` as a member of ``group``.
+
+        ``start`` applies when the group is first created on a partition: ``"earliest"`` sees
+        the backlog, ``"latest"`` only messages sent afterwards. ``retry`` defaults to
+        ``mq.retry``, ``batch_size`` to ``mq.batch_size``. May be called while running.
+        """
+        validate_name(topic, "topic")
+        validate_name(group, "group")
+        if not callable(handler):
+            raise ConfigurationError(f"handler for {topic!r} must be callable, got {handler!r}")
+        if start not in ("earliest", "latest"):
+            raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
+        if batch_size is not None and not 1 <= batch_size <= 10_000:
+            raise ConfigurationError(f"batch_size must be 1..10000, got {batch_size}")
+        if (topic, group) in self._subs:
+            raise ConfigurationError(
+                f"{topic!r} already has a subscription in group {group!r} on this consumer; "
+                "use one handler per topic and group (or another group)"
+            )
+        settings: dict[str, Any] = {
+            "id": id or f"{topic}:{group}",
+            "retry": retry or self.options.retry,
+            "start": start,
+            "batch_size": batch_size or self.options.batch_size,
+        }
+        if self.tracer is None:
+            sub = Subscription(topic, group, handler, **settings)
+        else:  # its handler calls run in spans; the hot path is untouched without a tracer
+            sub = TracedSubscription(
+                topic, group, handler, tracer=self.tracer, consumer_id=self.consumer_id, **settings
+            )
+        self._subs[(topic, group)] = sub
+        if self.running:
+            self._start_one(sub)
+        return sub
+
+    def _start_one(self, sub: Subscription) -> None:
+        coordinator = GroupCoordinator(
+            self.redis, self.options, sub, self.consumer_id, metrics=self.metrics
+        )
+        self._coordinators[(sub.topic, sub.group)] = coordinator
+        sub.state = SubscriptionState.PAUSED if sub.paused else SubscriptionState.RUNNING
+        coordinator.start()
+
+    async def start(self) -> None:
+        """Start consuming every subscription. Returns at once; work goes on in tasks."""
+        if self.running:
+            return
+        try:
+            await ready(self.redis)  # a cluster client's slot map, before the workers share it
+        except Exception as exc:  # unreachable now: the workers retry, loading it on first use
+            log.warning(
+                "consumer %s: could not load the cluster's slot map: %s", self.consumer_id, exc
+            )
+        self.running = True
+        for sub in self._subs.values():
+            self._start_one(sub)
+        if self.delayed_mover is not None:
+            self.delayed_mover.start()
+
+    async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the contract
+        """Stop gracefully: stop reading, wait for running handlers up to ``timeout`` seconds
+        (default ``mq.shutdown_timeout_s``), acknowledge what finished, release leases and leave
+        the groups. Entries read but not finished are redelivered to the next owner."""
+        if not self.running:
+            return
+        self.running = False
+        timeout_s = self.options.shutdown_timeout_s if timeout is None else timeout
+        coordinators = list(self._coordinators.values())
+        self._coordinators.clear()
+        await asyncio.gather(*(c.stop(timeout_s) for c in coordinators))
+        if self.delayed_mover is not None:
+            await self.delayed_mover.stop()
+        for sub in self._subs.values():
+            sub.state = SubscriptionState.STOPPED
+
+    def subscription(self, topic: str, group: str) -> Subscription:
+        """The subscription of ``topic`` in ``group``; ``KeyError`` if there is none."""
+        try:
+            return self._subs[(topic, group)]
+        except KeyError:
+            raise KeyError(f"no subscription for topic {topic!r} in group {group!r}") from None
+
+    def pause(self, topic: str, group: str) -> None:
+        """Call the handler of ``topic`` in ``group`` no more until :meth:`resume` (one already
+        running finishes); partitions stay owned. See :meth:`Subscription.pause`."""
+        self.subscription(topic, group).pause()
+
+    def resume(self, topic: str, group: str) -> None:
+        """Take messages again after :meth:`pause`."""
+        self.subscription(topic, group).resume()
+
+    @property
+    def healthy(self) -> bool:
+        """True while running and every subscription's last coordination round succeeded."""
+        return self.running and all(c.last_tick_ok for c in self._coordinators.values())
