@@ -12,9 +12,11 @@ from redis_streaming._redis.names import NAME_PATTERN, validate_name
 from redis_streaming.mq.admin.dead_letters import validate_entry_id
 from redis_streaming.mq.consume.consumer import default_consumer_id
 from redis_streaming.mq.options import names_list
+from redis_streaming.mq.topics import TopicMeta
 
 __all__ = [
     "NAME_PATTERN",
+    "TopicMeta",
     "cancel_and_wait",
     "default_consumer_id",
     "is_connection_error",

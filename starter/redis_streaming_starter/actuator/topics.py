@@ -1,46 +1,33 @@
-"""``/topics`` (admin: list, describe, create, delete) and ``/topics/{topic}/dlq`` (dead letters:
-browse, get, replay, purge).
-
-Errors are ``{"detail": "..."}`` saying what to do: 400 for bad input (names, ids; the
-library's message), 404 for an unknown topic or dead letter, 409 for a topic that exists with
-other settings (or that this application's listeners consume, on delete), 503 when Redis cannot
-be reached or the application has no connection. Never a 500 for bad input.
-"""
+"""Actuator endpoints of topics: ``/topics`` (list, create) and ``/topics/{topic}`` (describe,
+delete); exposure id ``topics``, POST and DELETE need the token. Errors as in :mod:`._http`, plus
+409 for a topic that exists with other settings, or that this application's listeners consume
+(on delete)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BeforeValidator, Field
 
-from redis_streaming import (
-    Admin,
-    GroupInfo,
-    RedisStreamingError,
-    RedisUnavailable,
-    TopicInfo,
-    TopicNotFound,
+from redis_streaming import GroupInfo, TopicInfo
+from redis_streaming.integration import TopicMeta, validate_name
+from redis_streaming_starter.actuator._http import (
+    GUARDED_RESPONSES,
+    NAME_SCHEMA,
+    RESPONSES,
+    CamelModel,
+    Problem,
+    Topic,
+    admin_of,
+    guard,
+    missing_topic,
 )
-from redis_streaming.integration import NAME_PATTERN, is_connection_error, validate_name
 from redis_streaming_starter.actuator.context import ActuatorContext
-from redis_streaming_starter.container import resolve
 
 __all__ = ["routes"]
 
 _MAX_INT = 2**53 - 1  # retention values stay exact in Lua (doubles)
-# Documented in the OpenAPI schema, checked by the library (400 with its message, not a 422).
-NAME_SCHEMA: JsonDict = {"pattern": f"^{NAME_PATTERN}$"}
-ID_SCHEMA: JsonDict = {"pattern": "^[0-9]{1,19}-[0-9]{1,19}$"}  # 19 digits: always below 2**64
-Topic = Annotated[str, Path(description="Topic name.", json_schema_extra=NAME_SCHEMA)]
-Group = Annotated[
-    str | None, Query(description="Only this group's.", json_schema_extra=NAME_SCHEMA)
-]
-EntryId = Annotated[str, Field(json_schema_extra=ID_SCHEMA)]
 
 
 def _json_int(value: Any) -> Any:
@@ -50,10 +37,6 @@ def _json_int(value: Any) -> Any:
 
 
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class TopicSummary(CamelModel):
@@ -120,49 +103,6 @@ class TopicCreate(CamelModel):
     )
 
 
-class Problem(BaseModel):
-    detail: str
-
-
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "Invalid topic or group name, or id."},
-    404: {"model": Problem, "description": "Unknown topic (or dead letter)."},
-    503: {"model": Problem, "description": "Redis is unreachable."},
-}
-GUARDED_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **RESPONSES,
-    401: {"model": Problem, "description": "Missing or wrong bearer token."},
-    403: {"model": Problem, "description": "No actuator token is configured."},
-}
-
-
-def missing_topic(topic: str) -> str:
-    return f"topic {topic!r} does not exist; GET /topics lists the topics, POST /topics creates one"
-
-
-@contextmanager
-def guard() -> Iterator[None]:
-    """Library errors as HTTP answers: never a 500 for bad input or a lost connection."""
-    try:
-        yield
-    except HTTPException:
-        raise
-    except TopicNotFound as exc:
-        raise HTTPException(404, missing_topic(exc.topic)) from exc
-    except RedisUnavailable as exc:
-        raise HTTPException(503, str(exc)) from exc
-    except ValueError as exc:  # InvalidName, ConfigurationError, DecodeError
-        raise HTTPException(400, str(exc)) from exc
-    except RedisStreamingError as exc:  # what is in Redis prevents it, e.g. a replay's target
-        raise HTTPException(409, str(exc)) from exc  # key of the wrong type: the text says why
-    except Exception as exc:
-        if is_connection_error(exc) or isinstance(exc, TimeoutError):
-            raise HTTPException(
-                503, f"Redis did not answer ({type(exc).__name__}: {exc}); try again later"
-            ) from exc
-        raise
-
-
 def _group(g: GroupInfo) -> GroupView:
     return GroupView(
         name=g.name, pending=g.pending, lag=g.lag, consumers=g.consumers, owner=g.owner,
@@ -184,116 +124,85 @@ def _details(info: TopicInfo) -> TopicDetails:
     )  # fmt: skip
 
 
-async def admin_of(ctx: ActuatorContext) -> Admin:
-    """The container's ``Admin``, once the application is connected (503 before: resolving the
-    providers earlier would connect, or start an embedded server)."""
-    if ctx.app.redis is None:
-        raise HTTPException(
-            503, "the application is not connected to Redis (not started, or stopped); "
-            "retry once GET /health/readiness is UP",
-        )  # fmt: skip
-    found: Admin = await resolve(ctx.app.container.admin)
-    return found
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+def _summary(meta: TopicMeta) -> TopicSummary:
+    return TopicSummary(
+        name=meta.name,
+        partitions=meta.partitions,
+        created_ms=meta.created_ms,
+        retention_max_len=meta.retention_max_len,
+        retention_max_age_ms=meta.retention_max_age_ms,
+    )
 
 
 def routes(ctx: ActuatorContext) -> APIRouter:
     """The ``topics`` endpoints when exposed (the ``dlq`` ones are in :mod:`.dlq`)."""
     router = ctx.router(tags=["actuator"])
-    base, guarded = RESPONSES, GUARDED_RESPONSES
+    if not ctx.is_exposed("topics"):
+        return router
 
-    async def admin() -> Admin:
-        return await admin_of(ctx)
+    @router.get(
+        "/topics", summary="Every topic with its partition count", responses={503: RESPONSES[503]}
+    )
+    async def list_topics() -> TopicList:
+        with guard():
+            admin = await admin_of(ctx)
+            metas = await admin.store.get_many(await admin.list_topics())  # without the deleted
+        return TopicList(topics=[_summary(meta) for meta in metas])
 
-    if ctx.is_exposed("topics"):
+    @router.get(
+        "/topics/{topic}", summary="Partitions, groups, lag, pending, owners", responses=RESPONSES
+    )
+    async def describe_topic(topic: Topic) -> TopicDetails:
+        with guard():
+            return _details(await (await admin_of(ctx)).describe_topic(topic))
 
-        @router.get(
-            "/topics", summary="Every topic with its partition count", responses={503: base[503]}
-        )
-        async def list_topics() -> TopicList:
-            with guard():
-                a = await admin()
-                names = await a.list_topics()
-                pipe = a.redis.pipeline(transaction=False)
-                for name in names:
-                    pipe.hgetall(a.keys.topic(name))
-                metas = await pipe.execute()
-            return TopicList(
-                topics=[
-                    TopicSummary(
-                        name=name, partitions=max(1, _int(m.get(b"partitions"))),
-                        created_ms=_int(m.get(b"created_ms")),
-                        retention_max_len=_int(m.get(b"retention_max_len")),
-                        retention_max_age_ms=_int(m.get(b"retention_max_age_ms")),
-                    )
-                    for name, m in zip(names, metas, strict=True) if m  # deleted meanwhile
-                ]
+    @router.post(
+        "/topics", summary="Create a topic", status_code=201,
+        responses={**GUARDED_RESPONSES,
+                   200: {"model": TopicSummary, "description": "Exists already."},
+                   409: {"model": Problem, "description": "Exists with other settings."}},
+    )  # fmt: skip
+    async def create_topic(body: TopicCreate, response: Response) -> TopicSummary:
+        if body.name in (".", ".."):
+            raise HTTPException(
+                400, f"a topic named {body.name!r} could not be reached here: clients "
+                "normalise '.' and '..' out of URL paths (/topics/.. is /topics); choose "
+                "another name",
             )  # fmt: skip
-
-        @router.get(
-            "/topics/{topic}", summary="Partitions, groups, lag, pending, owners", responses=base
-        )
-        async def describe_topic(topic: Topic) -> TopicDetails:
-            with guard():
-                return _details(await (await admin()).describe_topic(topic))
-
-        @router.post(
-            "/topics", summary="Create a topic", status_code=201,
-            responses={**guarded, 200: {"model": TopicSummary, "description": "Exists already."},
-                       409: {"model": Problem, "description": "Exists with other settings."}},
-        )  # fmt: skip
-        async def create_topic(body: TopicCreate, response: Response) -> TopicSummary:
-            if body.name in (".", ".."):
-                raise HTTPException(
-                    400, f"a topic named {body.name!r} could not be reached here: clients "
-                    "normalise '.' and '..' out of URL paths (/topics/.. is /topics); choose "
-                    "another name",
+        with guard():
+            admin = await admin_of(ctx)
+            existed = await admin.store.get(validate_name(body.name)) is not None
+            partitions = body.partitions or ctx.app.settings.mq.default_partitions
+            try:
+                meta = await admin.create_topic(
+                    body.name, partitions, retention_max_len=body.retention_max_len,
+                    retention_max_age_ms=body.retention_max_age_ms,
                 )  # fmt: skip
-            with guard():
-                a = await admin()
-                existed = await a.store.get(validate_name(body.name)) is not None
-                partitions = body.partitions or ctx.app.settings.mq.default_partitions
-                try:
-                    meta = await a.create_topic(
-                        body.name, partitions, retention_max_len=body.retention_max_len,
-                        retention_max_age_ms=body.retention_max_age_ms,
-                    )  # fmt: skip
-                except ValueError as exc:  # the input is valid: it conflicts with the topic
-                    raise HTTPException(409, str(exc)) from exc
-            if existed:
-                response.status_code = 200
-            return TopicSummary(
-                name=meta.name, partitions=meta.partitions, created_ms=meta.created_ms,
-                retention_max_len=meta.retention_max_len,
-                retention_max_age_ms=meta.retention_max_age_ms,
+            except ValueError as exc:  # the input is valid: it conflicts with the topic
+                raise HTTPException(409, str(exc)) from exc
+        if existed:
+            response.status_code = 200
+        return _summary(meta)
+
+    @router.delete(
+        "/topics/{topic}", summary="Delete a topic and every key it has", status_code=204,
+        responses={**GUARDED_RESPONSES,
+                   409: {"model": Problem, "description": "Consumed here."}},
+        description="Refused (409) while this application has listeners on the topic: they "
+        "would recreate it at once. Stop other producers and consumers first too.",
+    )  # fmt: skip
+    async def delete_topic(topic: Topic) -> Response:
+        consumer = ctx.app.consumer
+        users = sorted(s.id for s in consumer.subscriptions if s.topic == topic) if consumer else []
+        if users:
+            raise HTTPException(
+                409, f"topic {topic!r} is consumed by listener(s) {', '.join(users)} of this "
+                "application, which would recreate it at once; stop the application and "
+                f"delete it with `redis-streaming topics delete {topic} --yes`",
             )  # fmt: skip
-
-        @router.delete(
-            "/topics/{topic}", summary="Delete a topic and every key it has", status_code=204,
-                responses={**guarded, 409: {"model": Problem, "description": "Consumed here."}},
-            description="Refused (409) while this application has listeners on the topic: they "
-            "would recreate it at once. Stop other producers and consumers first too.",
-        )  # fmt: skip
-        async def delete_topic(topic: Topic) -> Response:
-            consumer = ctx.app.consumer
-            users = (
-                sorted(s.id for s in consumer.subscriptions if s.topic == topic) if consumer else []
-            )
-            if users:
-                raise HTTPException(
-                    409, f"topic {topic!r} is consumed by listener(s) {', '.join(users)} of this "
-                    "application, which would recreate it at once; stop the application and "
-                    f"delete it with `redis-streaming topics delete {topic} --yes`",
-                )  # fmt: skip
-            with guard():
-                if await (await admin()).delete_topic(topic) == 0:
-                    raise HTTPException(404, missing_topic(topic))
-            return Response(status_code=204)
+        with guard():
+            if await (await admin_of(ctx)).delete_topic(topic) == 0:
+                raise HTTPException(404, missing_topic(topic))
+        return Response(status_code=204)
 
     return router
