@@ -7,6 +7,21 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from redis_streaming import (
+    Admin,
+    Consumer,
+    DeadLetters,
+    DelayedMover,
+    Housekeeper,
+    Producer,
+    TopicGauges,
+)
+from redis_streaming.registry import (
+    Registration,
+    RegistrySweeper,
+    ServiceDiscovery,
+    ServiceRegistry,
+)
 from redis_streaming_starter.autoconfigure import mq, telemetry
 from redis_streaming_starter.autoconfigure import registry as reg
 from redis_streaming_starter.autoconfigure.redis import embedded_server, redis_client
@@ -25,31 +40,62 @@ class Container(containers.DeclarativeContainer):
     """
 
     settings = providers.Singleton(load_settings)
-    redis_url = providers.Resource(embedded_server, settings)
-    redis = providers.Resource(redis_client, settings, redis_url)
-    mq_options = providers.Callable(mq.mq_options, settings)
-    instance_id = providers.Singleton(mq.instance_id, settings)
-    metric_reader = providers.Singleton(telemetry.metric_reader, settings)
+    redis_url = providers.Resource(embedded_server, settings=settings)
+    redis = providers.Resource(redis_client, settings=settings, url=redis_url)
+    mq_options = providers.Callable(mq.mq_options, settings=settings)
+    instance_id = providers.Singleton(mq.instance_id, settings=settings)
+
+    metric_reader = providers.Singleton(telemetry.metric_reader, settings=settings)
     meter_provider = providers.Resource(
-        telemetry.meter_provider, settings, metric_reader, instance_id
+        telemetry.meter_provider, settings=settings, reader=metric_reader, instance_id=instance_id
     )
-    metrics = providers.Singleton(telemetry.make_metrics, meter_provider)
-    tracer_provider = providers.Resource(telemetry.tracer_provider, settings, instance_id)
-    tracer = providers.Singleton(telemetry.make_tracer, tracer_provider)
-    producer = providers.Singleton(mq.make_producer, redis, settings, metrics, tracer)
-    consumer = providers.Singleton(mq.make_consumer, redis, settings, instance_id, metrics, tracer)
-    topic_gauges = providers.Singleton(telemetry.make_gauges, redis, settings, metrics, consumer)
-    admin = providers.Singleton(mq.make_admin, redis, settings)
-    dead_letters = providers.Singleton(mq.make_dead_letters, redis, settings)
-    delayed_mover = providers.Singleton(mq.make_delayed_mover, redis, settings)
-    housekeeper = providers.Singleton(mq.make_housekeeper, redis, settings)
-    registry_options = providers.Singleton(reg.registry_options, settings)
-    registry = providers.Singleton(reg.make_registry, redis, registry_options)
-    discovery = providers.Singleton(reg.make_discovery, redis, registry_options)
-    own_instance = providers.Singleton(reg.own_instance, settings, instance_id)
-    registration = providers.Singleton(reg.make_registration, registry, own_instance)
-    registry_sweeper = providers.Singleton(reg.make_sweeper, redis, registry_options)
-    health_checker = providers.Singleton(reg.make_health_checker, registry, discovery, settings)
+    metrics = providers.Singleton(telemetry.make_metrics, provider=meter_provider)
+    tracer_provider = providers.Resource(
+        telemetry.tracer_provider, settings=settings, instance_id=instance_id
+    )
+    tracer = providers.Singleton(telemetry.make_tracer, provider=tracer_provider)
+
+    producer = providers.Singleton(
+        Producer, redis=redis, options=settings.provided.mq, metrics=metrics, tracer=tracer
+    )
+    consumer = providers.Singleton(
+        Consumer,
+        redis=redis,
+        options=settings.provided.mq,
+        consumer_id=instance_id,
+        metrics=metrics,
+        tracer=tracer,
+        move_delayed=False,  # delayed_mover moves every topic's delayed messages already
+    )
+    topic_gauges = providers.Singleton(
+        TopicGauges,
+        redis=redis,
+        options=settings.provided.mq,
+        metrics=metrics,
+        consumer=consumer,
+        interval_s=settings.provided.metrics.gauge_interval_s,
+        timeout_s=settings.provided.metrics.gauge_timeout_s,
+        max_partitions=settings.provided.metrics.gauge_max_partitions,
+    )
+    admin = providers.Singleton(Admin, redis=redis, options=settings.provided.mq)
+    dead_letters = providers.Singleton(DeadLetters, redis=redis, options=settings.provided.mq)
+    delayed_mover = providers.Singleton(DelayedMover, redis=redis, options=settings.provided.mq)
+    housekeeper = providers.Singleton(
+        Housekeeper,
+        redis=redis,
+        options=settings.provided.mq,
+        interval_s=settings.provided.mq.housekeeping_interval_s,
+    )
+
+    registry_options = providers.Singleton(reg.registry_options, settings=settings)
+    registry = providers.Singleton(ServiceRegistry, redis=redis, options=registry_options)
+    discovery = providers.Singleton(ServiceDiscovery, redis=redis, options=registry_options)
+    own_instance = providers.Singleton(reg.own_instance, settings=settings, instance_id=instance_id)
+    registration = providers.Singleton(Registration, registry=registry, instance=own_instance)
+    registry_sweeper = providers.Singleton(RegistrySweeper, redis=redis, options=registry_options)
+    health_checker = providers.Singleton(
+        reg.make_health_checker, registry=registry, discovery=discovery, settings=settings
+    )
 
 
 async def resolve(provider: Any) -> Any:

@@ -1,32 +1,21 @@
-"""Service registry: options, registry, discovery, this application's own instance, sweeper and
-health checker."""
+"""Service registry: the options, this application's own instance and the health checker. The
+container builds the registry, discovery, registration and sweeper from the options directly."""
 
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from redis_streaming import ConfigurationError, __version__
 from redis_streaming.registry import (
     HealthChecker,
-    Registration,
     RegistryOptions,
-    RegistrySweeper,
     ServiceDiscovery,
     ServiceInstance,
     ServiceRegistry,
 )
 from redis_streaming_starter.settings import Settings
 
-__all__ = [
-    "make_discovery",
-    "make_health_checker",
-    "make_registration",
-    "make_registry",
-    "make_sweeper",
-    "own_instance",
-    "registry_options",
-]
+__all__ = ["make_health_checker", "own_instance", "registry_options"]
 
 _WILDCARDS = {"0.0.0.0", "::", ""}
 
@@ -39,14 +28,6 @@ def registry_options(settings: Settings) -> RegistryOptions:
     if "namespace" not in cfg.model_fields_set:
         data["namespace"] = settings.mq.namespace
     return RegistryOptions(**data)
-
-
-def make_registry(redis: Any, options: RegistryOptions) -> ServiceRegistry:
-    return ServiceRegistry(redis, options)
-
-
-def make_discovery(redis: Any, options: RegistryOptions) -> ServiceDiscovery:
-    return ServiceDiscovery(redis, options)
 
 
 def own_instance(settings: Settings, instance_id: str) -> ServiceInstance:
@@ -79,16 +60,10 @@ def own_instance(settings: Settings, instance_id: str) -> ServiceInstance:
     )
 
 
-def make_registration(registry: ServiceRegistry, instance: ServiceInstance) -> Registration:
-    return registry.registration(instance)
-
-
-def make_sweeper(redis: Any, options: RegistryOptions) -> RegistrySweeper:
-    return RegistrySweeper(redis, options)
-
-
 def make_health_checker(
     registry: ServiceRegistry, discovery: ServiceDiscovery, settings: Settings
 ) -> HealthChecker:
+    """The active health checker of ``registry.health_check_services``; of every service when
+    that list is empty."""
     services = settings.registry.health_check_services or None
     return HealthChecker(registry, discovery, registry.options, services=services)

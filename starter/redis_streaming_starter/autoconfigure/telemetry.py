@@ -1,5 +1,6 @@
 """Telemetry: the OpenTelemetry SDK with a Prometheus reader on the application's own registry,
-the framework's instruments and gauges, and tracing."""
+the framework's instruments, and tracing. (The container builds the gauges, ``TopicGauges``,
+from the ``metrics`` section directly.)"""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from redis_streaming_starter.settings import Settings
 __all__ = [
     "DURATION_BUCKETS_S",
     "ActuatorMetricReader",
-    "make_gauges",
     "make_metrics",
     "make_tracer",
     "meter_provider",
@@ -169,22 +169,6 @@ def tracer_provider(settings: Settings, instance_id: str) -> Iterator[Any]:
             provider.force_flush()  # stays installed: OpenTelemetry allows one global per process
         else:
             provider.shutdown()
-
-
-def make_gauges(redis: Any, settings: Settings, metrics: Metrics, consumer: Any) -> Any:
-    """The Redis-backed gauges (lag, pending, lengths, retries, DLQ) of the consumer's topics."""
-    from redis_streaming import TopicGauges
-
-    cfg = settings.metrics
-    return TopicGauges(
-        redis,
-        settings.mq,
-        metrics,
-        consumer=consumer,
-        interval_s=cfg.gauge_interval_s,
-        timeout_s=cfg.gauge_timeout_s,
-        max_partitions=cfg.gauge_max_partitions,
-    )
 
 
 def make_tracer(provider: Any) -> Any:
