@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -21,7 +21,10 @@ from prometheus_client.openmetrics import exposition as openmetrics
 
 from redis_streaming import ConfigurationError, __version__
 from redis_streaming.metrics import Metrics
-from redis_streaming_starter.settings import Settings
+from redis_streaming_starter.settings import Settings, TracingSettings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = [
     "DURATION_BUCKETS_S",
@@ -134,7 +137,7 @@ def tracer_provider(settings: Settings, instance_id: str) -> Iterator[Any]:
         yield None
         return
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     current = trace.get_tracer_provider()
@@ -142,18 +145,7 @@ def tracer_provider(settings: Settings, instance_id: str) -> Iterator[Any]:
         log.info("tracing: using the tracer provider already installed globally")
         yield current
         return
-    exporter: Any = None
-    if cfg.exporter == "console":
-        exporter = ConsoleSpanExporter()
-    elif cfg.exporter == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            raise ConfigurationError(
-                "REDIS_STREAMING_TRACING__EXPORTER=otlp needs the OTLP exporter: pip install "
-                "'redis-streaming[otlp]' (or set the exporter to console or none)"
-            ) from None
-        exporter = OTLPSpanExporter(endpoint=cfg.otlp_endpoint)
+    exporter = _span_exporter(cfg)
     provider = TracerProvider(
         resource=_resource(settings, instance_id),
         sampler=ParentBased(TraceIdRatioBased(cfg.sample_ratio)),
@@ -169,6 +161,25 @@ def tracer_provider(settings: Settings, instance_id: str) -> Iterator[Any]:
             provider.force_flush()  # stays installed: OpenTelemetry allows one global per process
         else:
             provider.shutdown()
+
+
+def _span_exporter(cfg: TracingSettings) -> SpanExporter | None:
+    """The exporter ``tracing.exporter`` names: console, OTLP over HTTP (the ``otlp`` extra),
+    or None for ``none``."""
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    if cfg.exporter == "console":
+        return ConsoleSpanExporter()
+    if cfg.exporter == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            raise ConfigurationError(
+                "REDIS_STREAMING_TRACING__EXPORTER=otlp needs the OTLP exporter: pip install "
+                "'redis-streaming[otlp]' (or set the exporter to console or none)"
+            ) from None
+        return OTLPSpanExporter(endpoint=cfg.otlp_endpoint)
+    return None
 
 
 def make_tracer(provider: Any) -> Any:
