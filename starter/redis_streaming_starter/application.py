@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+import uvicorn
 from dependency_injector import containers, providers
 from fastapi import FastAPI
 
@@ -33,6 +34,16 @@ __all__ = ["RedisStreamingApplication"]
 R = TypeVar("R", bound=Callable[[Any], Awaitable[None]])
 
 log = logging.getLogger("redis_streaming_starter")
+
+# The background services start() runs after the consumer, in this order (stop: the reverse):
+# the container's provider name, and whether the settings turn it on.
+_SERVICES: tuple[tuple[str, Callable[[Settings], bool]], ...] = (
+    ("delayed_mover", lambda s: True),
+    ("housekeeper", lambda s: True),
+    ("topic_gauges", lambda s: s.metrics.enabled),
+    ("registry_sweeper", lambda s: s.registry.enabled and s.registry.sweeper),
+    ("health_checker", lambda s: s.registry.enabled and s.registry.health_checks),
+)
 
 
 class RedisStreamingApplication:
@@ -70,9 +81,8 @@ class RedisStreamingApplication:
         self.running = False
         self.redis: Any = None
         self.consumer: Consumer | None = None
-        self.gauges: Any = None
         self.registration: Any = None
-        self._services: list[Any] = []
+        self._services: dict[str, Any] = {}  # by provider name, in start order
         self._runners: list[Callable[[Any], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._asgi: FastAPI | None = None
@@ -96,21 +106,12 @@ class RedisStreamingApplication:
             self.consumer = await resolve(self.container.consumer)
             await self._subscribe_listeners(self.consumer, planned)
             await self.consumer.start()
-            names = ["delayed_mover", "housekeeper"]
-            if self.settings.metrics.enabled:
-                names.append("topic_gauges")
-            registry = self.settings.registry
-            if registry.enabled and registry.sweeper:
-                names.append("registry_sweeper")
-            if registry.enabled and registry.health_checks:
-                names.append("health_checker")
-            for name in names:
-                service = await resolve(getattr(self.container, name))
-                await service.start()
-                self._services.append(service)
-                if name == "topic_gauges":
-                    self.gauges = service
-            if registry.enabled:  # last: others find this instance once it is ready
+            for name, enabled in _SERVICES:
+                if enabled(self.settings):
+                    service = await resolve(getattr(self.container, name))
+                    await service.start()
+                    self._services[name] = service
+            if self.settings.registry.enabled:  # last: others find this instance once it is ready
                 self.registration = await resolve(self.container.registration)
                 await self.registration.start()
         except BaseException:
@@ -146,6 +147,11 @@ class RedisStreamingApplication:
         self.running = False
         log.info("%s stopped", self.settings.app.name)
 
+    @property
+    def gauges(self) -> Any:
+        """The running ``TopicGauges`` (``metrics.enabled``), else None."""
+        return self._services.get("topic_gauges")
+
     async def refresh_gauges(self) -> None:
         """Re-read the Redis-backed gauges (lag, pending, lengths) when older than
         ``metrics.gauge_max_age_s``; bounded by ``metrics.gauge_timeout_s``, never raises."""
@@ -173,10 +179,9 @@ class RedisStreamingApplication:
         self._tasks.clear()
         if self.consumer is not None:
             await self.consumer.stop(timeout=timeout_s)
-        for service in reversed(self._services):
+        for service in reversed(self._services.values()):
             await service.stop()
         self._services.clear()
-        self.gauges = None
         result = self.container.shutdown_resources()
         if result is not None:
             await result
@@ -261,82 +266,96 @@ class RedisStreamingApplication:
         while the port still accepts connections; then uvicorn closes it and the application
         stops.
         """
-        import uvicorn
-
-        app = self
-
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: Any) -> None:
-                super().handle_exit(sig, frame)
-                # uvicorn re-raises the signal after its shutdown, so the process would die of
-                # SIGTERM; the stop *was* graceful, so end with exit code 0 instead.
-                captured = getattr(self, "_captured_signals", None)
-                if isinstance(captured, list):
-                    captured.clear()
-
-            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-                await app.withdraw()  # while the port still accepts: never found but refused
-                await super().shutdown(sockets)
-
-        class ManagementServer(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                yield  # the main server owns the signals and stops this one after itself
-
         self._configure_logging()
         if warning := exposure_warning(self.settings):
             log.warning(warning)
+        main, management, sockets = self._bind()
+        try:
+            with asyncio.Runner(loop_factory=main.config.get_loop_factory()) as runner:
+                runner.run(self._serve(main, management, sockets))
+        finally:
+            for s in sockets:
+                s.close()
+
+    def _bind(self) -> tuple[_Server, _ManagementServer | None, list[socket.socket]]:
+        """The servers of ``run()`` and their listening sockets (the application's first, then
+        the actuator's when ``actuator.port`` is set); a taken port raises, nothing left open."""
+        app, actuator = self.settings.app, self.settings.actuator
         level = self.settings.logging.level.lower()
-        host, port = self.settings.app.host, self.settings.app.port
         config = uvicorn.Config(
             self.asgi,
-            host=host,
-            port=port,
+            host=app.host,
+            port=app.port,
             log_level=level,
             timeout_graceful_shutdown=int(self.settings.mq.shutdown_timeout_s) + 1,
             lifespan="on",
         )
-        main = Server(config)
-        sock = _listen(host, port, "REDIS_STREAMING_APP__PORT", "the application")
-        sockets = [sock]
-        management: uvicorn.Server | None = None
-        mport = self.settings.actuator.port
-        if mport is not None and self.settings.actuator.enabled:
-            management = ManagementServer(
-                uvicorn.Config(
-                    self.management_asgi, host=host, port=mport, log_level=level, lifespan="off"
-                )
+        main = _Server(config, self.withdraw)
+        sockets = [_listen(app.host, app.port, "REDIS_STREAMING_APP__PORT", "the application")]
+        if actuator.port is None or not actuator.enabled:
+            return main, None, sockets
+        management = _ManagementServer(
+            uvicorn.Config(
+                self.management_asgi,
+                host=app.host,
+                port=actuator.port,
+                log_level=level,
+                lifespan="off",
             )
-            try:
-                variable = "REDIS_STREAMING_ACTUATOR__PORT (or unset it to serve it on app.port)"
-                sockets.append(_listen(host, mport, variable, "the actuator"))
-            except ConfigurationError:
-                sock.close()
-                raise
-
-        async def serve() -> None:
-            with main.capture_signals():  # a signal while starting stops right after the start
-                await self.start()  # outside the lifespan, so that a failure raises from run()
-            for s in sockets:
-                log.info("%s serving on http://%s", self.settings.app.name, _address(s))
-            tasks = (
-                [asyncio.create_task(management.serve(sockets=sockets[1:]))] if management else []
-            )
-            try:
-                await main.serve(sockets=[sock])  # its lifespan stops the application
-            finally:
-                if management is not None:
-                    management.should_exit = True
-                await asyncio.gather(*tasks)
-                if self.running:  # uvicorn failed before its lifespan ran
-                    await self.stop()
-
+        )
         try:
-            with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-                runner.run(serve())
+            variable = "REDIS_STREAMING_ACTUATOR__PORT (or unset it to serve it on app.port)"
+            sockets.append(_listen(app.host, actuator.port, variable, "the actuator"))
+        except ConfigurationError:
+            sockets[0].close()
+            raise
+        return main, management, sockets
+
+    async def _serve(
+        self, main: _Server, management: _ManagementServer | None, sockets: list[socket.socket]
+    ) -> None:
+        with main.capture_signals():  # a signal while starting stops right after the start
+            await self.start()  # outside the lifespan, so that a failure raises from run()
+        for s in sockets:
+            log.info("%s serving on http://%s", self.settings.app.name, _address(s))
+        tasks = [asyncio.create_task(management.serve(sockets=sockets[1:]))] if management else []
+        try:
+            await main.serve(sockets=sockets[:1])  # its lifespan stops the application
         finally:
-            for s in sockets:
-                s.close()
+            if management is not None:
+                management.should_exit = True
+            await asyncio.gather(*tasks)
+            if self.running:  # uvicorn failed before its lifespan ran
+                await self.stop()
+
+
+class _Server(uvicorn.Server):
+    """The application's server: it withdraws the instance before closing its port, and the
+    process exits 0 after the graceful stop a signal started."""
+
+    def __init__(self, config: uvicorn.Config, withdraw: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._withdraw = withdraw
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after its shutdown, so the process would die of
+        # SIGTERM; the stop *was* graceful, so end with exit code 0 instead.
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._withdraw()  # while the port still accepts: never found but refused
+        await super().shutdown(sockets)
+
+
+class _ManagementServer(uvicorn.Server):
+    """The actuator's server on ``actuator.port``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the main server owns the signals and stops this one after itself
 
 
 def _listen(host: str, port: int, variable: str, what: str) -> socket.socket:
