@@ -102,13 +102,13 @@ def _injected(marker: Any, container: containers.Container, where: str) -> Calla
     return provider  # type: ignore[no-any-return]
 
 
-def bind(fn: Callable[..., Any], container: containers.Container, where: str) -> Handler:
-    """Build the ``Message`` handler calling ``fn`` with payload, envelope and injections.
+_Binder = tuple[str, Callable[[Message], Any] | None, Callable[[], Any] | None]
 
-    Raises ``ConfigurationError`` at startup when ``fn`` cannot be bound (no parameters,
-    unknown injection). At run time a payload that does not fit the annotation raises
-    ``DecodeError``, which dead-letters the message as ``undecodable``.
-    """
+
+def _binders(fn: Callable[..., Any], container: containers.Container, where: str) -> list[_Binder]:
+    """(parameter, converter of the message, provider) for each parameter ``fn`` is called with:
+    ``Provide[...]`` defaults are injections, the first other parameter takes the payload, a
+    later one annotated ``Message`` the envelope; others must have a default, which they keep."""
     sig = inspect.signature(fn)
     try:
         hints = typing.get_type_hints(fn)
@@ -121,7 +121,7 @@ def bind(fn: Callable[..., Any], container: containers.Container, where: str) ->
             "`async def handle(order: Order) -> None` (or `message: Message`)"
         )
     payload_param: str | None = None
-    binders: list[tuple[str, Callable[[Message], Any] | None, Callable[[], Any] | None]] = []
+    binders: list[_Binder] = []
     for p in params:
         annotation = hints.get(p.name, p.annotation)
         if isinstance(p.default, Provide):  # type: ignore[arg-type]  # a class at run time
@@ -136,6 +136,17 @@ def bind(fn: Callable[..., Any], container: containers.Container, where: str) ->
                 f"{where}: parameter {p.name!r} cannot be bound; listeners take the payload "
                 "first, then optionally a `Message` and Provide[...] injections"
             )
+    return binders
+
+
+def bind(fn: Callable[..., Any], container: containers.Container, where: str) -> Handler:
+    """Build the ``Message`` handler calling ``fn`` with payload, envelope and injections.
+
+    Raises ``ConfigurationError`` at startup when ``fn`` cannot be bound (no parameters,
+    unknown injection). At run time a payload that does not fit the annotation raises
+    ``DecodeError``, which dead-letters the message as ``undecodable``.
+    """
+    binders = _binders(fn, container, where)
     is_async = inspect.iscoroutinefunction(fn)
 
     async def handler(message: Message) -> None:
