@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from redis_streaming._redis.errors import is_connection_error, unavailable
+from redis_streaming._redis.errors import as_unavailable
 from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
 from redis_streaming.metrics import Metrics, default_metrics
@@ -190,7 +190,7 @@ class Producer:
     ) -> SendResult:
         fields = self._fields(topic, payload, key, headers, partition, time.time_ns() // 10**6)
         delay_ms = _delay_ms(delay)
-        try:
+        with as_unavailable(self.redis, f"sending to topic {topic!r}"):
             route, p = await self._pick(topic, await self._route(topic), key, partition)
             if delay_ms > 0:
                 due = await _SCHEDULE(
@@ -201,10 +201,6 @@ class Producer:
             message_id = await self.redis.execute_command(
                 "XADD", route.streams[p], *route.maxlen, "*", *fields
             )
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, f"sending to topic {topic!r}") from exc
-            raise
         self.metrics.produced(topic, p, 1)
         return SendResult(topic, p, message_id.decode())
 
@@ -240,7 +236,7 @@ class Producer:
                 encoded.append((fields, item.key, item.partition))
             else:
                 encoded.append((self._fields(topic, item, None, context, None, ts), None, None))
-        try:
+        with as_unavailable(self.redis, f"sending to topic {topic!r}"):
             route = await self._route(topic)
             batch: list[tuple[int, list[Any]]] = []
             for fields, key, partition in encoded:
@@ -259,8 +255,4 @@ class Producer:
                     SendResult(topic, p, mid.decode())
                     for (p, _), mid in zip(chunk, ids, strict=True)
                 )
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, f"sending to topic {topic!r}") from exc
-            raise
         return results
