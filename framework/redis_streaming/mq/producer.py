@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis_streaming._redis.errors import as_unavailable
 from redis_streaming.cluster import ready
-from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
+from redis_streaming.errors import InvalidArgument, PartitionOutOfRange, PayloadTooLarge
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
@@ -62,7 +62,7 @@ def _delay_ms(delay: float | timedelta | None) -> int:
         return 0
     seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
     if seconds != seconds or seconds < 0:  # NaN or negative
-        raise ConfigurationError(f"delay must be >= 0 seconds, got {delay!r}")
+        raise InvalidArgument(f"delay must be >= 0 seconds, got {delay!r}")
     return int(seconds * 1000)
 
 
@@ -143,11 +143,11 @@ class Producer:
     ) -> list[Any]:
         """Encode and check one message; raises before any I/O when it cannot be sent."""
         if key is not None and not isinstance(key, str):
-            raise ConfigurationError(
+            raise InvalidArgument(
                 f"message key must be a str, got {type(key).__name__}; convert it with str()"
             )
         if partition is not None and (not isinstance(partition, int) or partition is True):
-            raise ConfigurationError(f"partition must be an int, got {partition!r}")
+            raise InvalidArgument(f"partition must be an int, got {partition!r}")
         raw, content_type = encode_payload(payload)
         if len(raw) > self.options.max_payload_bytes:
             raise PayloadTooLarge(topic, len(raw), self.options.max_payload_bytes)

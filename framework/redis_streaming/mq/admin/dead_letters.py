@@ -13,7 +13,7 @@ from redis_streaming._redis.errors import (
     is_connection_error,
     unavailable,
 )
-from redis_streaming.errors import ConfigurationError, DecodeError, RedisStreamingError
+from redis_streaming.errors import DecodeError, InvalidArgument, RedisStreamingError
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.scripts import script
@@ -42,14 +42,14 @@ _U64 = 2**64 - 1
 def validate_entry_id(value: object) -> str:
     """``value`` if it is a complete stream entry id (``<ms>-<seq>``, both 64-bit unsigned).
 
-    Raises :class:`~redis_streaming.errors.ConfigurationError` otherwise: Redis would reject
+    Raises :class:`~redis_streaming.errors.InvalidArgument` otherwise: Redis would reject
     it, or (for ``<ms>`` alone) read it as a range of ids.
     """
     if isinstance(value, str):
         match = _ID.fullmatch(value)
         if match is not None and int(match[1]) <= _U64 and int(match[2]) <= _U64:
             return value
-    raise ConfigurationError(
+    raise InvalidArgument(
         f"invalid dead-letter id {value!r}: use an entry id as listed, e.g. "
         "'1700000000000-0' (milliseconds, '-', sequence number)"
     )
@@ -188,7 +188,7 @@ class DeadLetters:
 
         Page with ``before``: pass the ``id`` of the last entry of the previous page; only
         older entries are listed. A malformed id raises
-        :class:`~redis_streaming.errors.ConfigurationError`. This reads whole entries (with a
+        :class:`~redis_streaming.errors.InvalidArgument`. This reads whole entries (with a
         group, until ``count`` match): to browse a DLQ whose entries may be large, use
         :meth:`page`, which bounds what Redis sends.
         """
@@ -235,7 +235,7 @@ class DeadLetters:
         full size), other fields to 8 KiB, no traceback; the page ends once it has
         ``max_bytes`` of values or has read ``max_scan`` dead letters, with ``next`` where it
         stopped. Pass ``next`` as ``before`` to continue; a malformed ``before`` raises
-        :class:`~redis_streaming.errors.ConfigurationError`. :meth:`get` gives one in full.
+        :class:`~redis_streaming.errors.InvalidArgument`. :meth:`get` gives one in full.
         """
         validate_name(topic)
         if group is not None:
@@ -263,7 +263,7 @@ class DeadLetters:
 
     async def get(self, topic: str, id: str) -> DeadLetterEntry | None:
         """The dead letter with this id, or ``None``; a malformed id raises
-        :class:`~redis_streaming.errors.ConfigurationError`."""
+        :class:`~redis_streaming.errors.InvalidArgument`."""
         validate_name(topic)
         validate_entry_id(id)
         found = await self._call(topic, self.redis.xrange(self.keys.dlq(topic), id, id, count=1))
@@ -299,7 +299,7 @@ class DeadLetters:
         """Send dead letters back to the group that failed them; returns how many.
 
         All of the topic's dead letters, or those with ``ids`` (ids not in the DLQ are skipped;
-        a malformed one raises :class:`~redis_streaming.errors.ConfigurationError` before
+        a malformed one raises :class:`~redis_streaming.errors.InvalidArgument` before
         anything is replayed), optionally only ``group``'s.
         Each goes to ``rs:redeliver:{T:i}:G`` of its group and partition with attempt 1 and its
         original id as ``origin_id``, and is then removed from the DLQ.
@@ -368,7 +368,7 @@ class DeadLetters:
     async def purge(self, topic: str, ids: builtins.list[str] | None = None) -> int:
         """Delete dead letters (all of the topic's, or those with ``ids``); returns how many.
 
-        A malformed id raises :class:`~redis_streaming.errors.ConfigurationError` before
+        A malformed id raises :class:`~redis_streaming.errors.InvalidArgument` before
         anything is deleted."""
         validate_name(topic)
         key = self.keys.dlq(topic)
