@@ -13,6 +13,7 @@ from redis_streaming._redis.errors import (
     is_connection_error,
     unavailable,
 )
+from redis_streaming._redis.replies import as_int
 from redis_streaming.errors import DecodeError, InvalidArgument, RedisStreamingError
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.options import MQOptions
@@ -103,16 +104,10 @@ def _failed(reply: Any) -> bool:
     return isinstance(reply, Exception)
 
 
-def _s(fields: dict[bytes, bytes], name: bytes) -> str:
+def _text_field(fields: dict[bytes, bytes], name: bytes) -> str:
+    """A field of a dead letter as text ("" when absent; bad UTF-8 replaced, it is shown as is)."""
     value = fields.get(name)
     return value.decode(errors="replace") if value is not None else ""
-
-
-def _i(fields: dict[bytes, bytes], name: bytes) -> int:
-    try:
-        return int(fields.get(name) or 0)
-    except ValueError:
-        return 0
 
 
 @dataclass(slots=True, frozen=True)
@@ -136,24 +131,24 @@ def _entry(
         parsed = parse_fields(fields)
         headers, key = parsed.headers, parsed.key
     except DecodeError:  # dead-lettered because its fields were malformed: show them raw
-        headers, key = {}, _s(fields, b"key") or None
+        headers, key = {}, _text_field(fields, b"key") or None
     return DeadLetterEntry(
         id=entry_id.decode(),
         topic=topic,
-        partition=_i(fields, b"dlq_partition"),
-        group=_s(fields, b"dlq_group"),
-        consumer=_s(fields, b"dlq_consumer"),
-        attempts=_i(fields, b"dlq_attempts"),
-        reason=_s(fields, b"dlq_reason"),
-        error_type=_s(fields, b"dlq_error_type"),
-        error=_s(fields, b"dlq_error"),
-        traceback=_s(fields, b"dlq_traceback"),
+        partition=as_int(fields.get(b"dlq_partition")),
+        group=_text_field(fields, b"dlq_group"),
+        consumer=_text_field(fields, b"dlq_consumer"),
+        attempts=as_int(fields.get(b"dlq_attempts")),
+        reason=_text_field(fields, b"dlq_reason"),
+        error_type=_text_field(fields, b"dlq_error_type"),
+        error=_text_field(fields, b"dlq_error"),
+        traceback=_text_field(fields, b"dlq_traceback"),
         payload=fields.get(b"payload", b""),
-        content_type=_s(fields, b"content_type") or "application/octet-stream",
+        content_type=_text_field(fields, b"content_type") or "application/octet-stream",
         key=key,
         headers=headers,
-        origin_id=_s(fields, b"dlq_origin_id"),
-        failed_at=_i(fields, b"dlq_failed_ts"),
+        origin_id=_text_field(fields, b"dlq_origin_id"),
+        failed_at=as_int(fields.get(b"dlq_failed_ts")),
         payload_size=payload_size,
     )
 
@@ -172,13 +167,15 @@ class DeadLetters:
         self.options = options or MQOptions()
         self.keys = Keys(self.options.namespace)
 
-    async def _call(self, topic: str, coro: Any) -> Any:
-        return await guarded(self.redis, coro, f"reading dead letters of {topic!r}")
+    async def _call(self, doing: str, topic: str, coro: Any) -> Any:
+        """``await coro``; a lost connection raises ``RedisUnavailable`` saying
+        "<doing> dead letters of <topic>"."""
+        return await guarded(self.redis, coro, f"{doing} dead letters of {topic!r}")
 
     async def length(self, topic: str) -> int:
         """Number of dead letters of ``topic``."""
         validate_name(topic)
-        return int(await self._call(topic, self.redis.xlen(self.keys.dlq(topic))))
+        return int(await self._call("counting", topic, self.redis.xlen(self.keys.dlq(topic))))
 
     async def list(
         self, topic: str, group: str | None = None, count: int = 50, before: str | None = None
@@ -202,7 +199,8 @@ class DeadLetters:
         upper = f"({before}" if before else "+"
         while len(out) < count:
             step = _PAGE if group is not None else min(_PAGE, count - len(out))
-            page = await self._call(topic, self.redis.xrevrange(key, upper, "-", count=step))
+            read = self.redis.xrevrange(key, upper, "-", count=step)
+            page = await self._call("reading", topic, read)
             for entry_id, fields in page:
                 if group is None or fields.get(b"dlq_group") == group.encode():
                     out.append(_entry(topic, entry_id, fields))
@@ -250,7 +248,7 @@ class DeadLetters:
             step = min(_SCAN_STEP, max_scan - scanned)
             args = [cursor, count - len(out), group or "", max(0, preview_bytes), FIELD_BYTES,
                     max_bytes - returned, step, _READ_STEP_BYTES]  # fmt: skip
-            reply = await self._call(topic, _DLQ_PAGE(self.redis, [key], args))
+            reply = await self._call("reading", topic, _DLQ_PAGE(self.redis, [key], args))
             cursor, scanned = reply[0].decode(), scanned + int(reply[1])
             for entry_id, size, *flat in reply[2:]:
                 returned += sum(len(value) for value in flat)
@@ -266,7 +264,8 @@ class DeadLetters:
         :class:`~redis_streaming.errors.InvalidArgument`."""
         validate_name(topic)
         validate_entry_id(id)
-        found = await self._call(topic, self.redis.xrange(self.keys.dlq(topic), id, id, count=1))
+        read = self.redis.xrange(self.keys.dlq(topic), id, id, count=1)
+        found = await self._call("reading", topic, read)
         return _entry(topic, *found[0]) if found else None
 
     async def _select(
@@ -280,11 +279,12 @@ class DeadLetters:
             pipe = self.redis.pipeline(transaction=False)
             for i in ids:
                 pipe.xrange(key, i, i, count=1)
-            found = [e for page in await self._call(topic, pipe.execute()) for e in page]
+            found = [e for page in await self._call("reading", topic, pipe.execute()) for e in page]
         else:
             found, lower = [], "-"
             while True:
-                page = await self._call(topic, self.redis.xrange(key, lower, "+", count=_PAGE))
+                read = self.redis.xrange(key, lower, "+", count=_PAGE)
+                page = await self._call("reading", topic, read)
                 found += page
                 if len(page) < _PAGE:
                     break
@@ -332,10 +332,10 @@ class DeadLetters:
                 pipe.execute_command("XADD", target, "*", *args)
             # Each dead letter is removed only once its append has succeeded: a failed append
             # leaves it listed, and the appended ones are not replayed a second time.
-            replies = await self._call(topic, pipe.execute(raise_on_error=False))
+            replies = await self._call("replaying", topic, pipe.execute(raise_on_error=False))
             done = [i for (i, _), r in zip(chunk, replies, strict=True) if not _failed(r)]
             if done:
-                await self._call(topic, self.redis.xdel(key, *done))
+                await self._call("removing replayed", topic, self.redis.xdel(key, *done))
             replayed += len(done)
             if len(done) < len(chunk):
                 raise self._replay_failed(topic, chunk, targets, replies, replayed)
@@ -378,8 +378,8 @@ class DeadLetters:
             pipe = self.redis.pipeline(transaction=True)
             pipe.xlen(key)
             pipe.delete(key)
-            count, _ = await self._call(topic, pipe.execute())
+            count, _ = await self._call("purging", topic, pipe.execute())
             return int(count)
         if not ids:
             return 0
-        return int(await self._call(topic, self.redis.xdel(key, *ids)))
+        return int(await self._call("purging", topic, self.redis.xdel(key, *ids)))
