@@ -41,8 +41,9 @@ def partition_for_key(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
-class _Route:
-    """What the producer caches per topic: partition count, stream keys, trimming arguments."""
+class _CachedTopic:
+    """What the producer caches per topic for ``mq.topic_refresh_s``: partition count, stream and
+    delayed-set keys, trimming arguments and the round-robin counter."""
 
     __slots__ = ("delayed", "expires", "maxlen", "partitions", "rr", "streams")
 
@@ -103,34 +104,34 @@ class Producer:
         self._tracing = None if tracer is None else ProducerTracing(tracer)
         self.keys = Keys(self.options.namespace)
         self.topics = TopicStore(redis, self.options)
-        self._routes: dict[str, _Route] = {}
+        self._cached: dict[str, _CachedTopic] = {}
 
-    async def _route(self, topic: str, *, refresh: bool = False) -> _Route:
-        route = self._routes.get(topic)
+    async def _cached_topic(self, topic: str, *, refresh: bool = False) -> _CachedTopic:
+        cached = self._cached.get(topic)
         now = time.monotonic()
-        if route is not None and route.expires > now and not refresh:
-            return route
+        if cached is not None and cached.expires > now and not refresh:
+            return cached
         await ready(self.redis)  # a cluster client's slot map, before concurrent sends use it
         meta = await self.topics.require(topic)
-        rr = route.rr if route is not None else itertools.count()
-        route = _Route(meta, self.keys, now + self.options.topic_refresh_s, rr)
-        self._routes[topic] = route
-        return route
+        rr = cached.rr if cached is not None else itertools.count()
+        cached = _CachedTopic(meta, self.keys, now + self.options.topic_refresh_s, rr)
+        self._cached[topic] = cached
+        return cached
 
     async def _pick(
-        self, topic: str, route: _Route, key: str | None, partition: int | None
-    ) -> tuple[_Route, int]:
-        """The partition for a message (and the route, refreshed if the topic grew)."""
+        self, topic: str, cached: _CachedTopic, key: str | None, partition: int | None
+    ) -> tuple[_CachedTopic, int]:
+        """The partition for a message (and the cached topic, read again if the topic grew)."""
         if partition is not None:
-            if 0 <= partition < route.partitions:
-                return route, partition
-            route = await self._route(topic, refresh=True)  # the topic may have grown
-            if 0 <= partition < route.partitions:
-                return route, partition
-            raise PartitionOutOfRange(topic, partition, route.partitions)
+            if 0 <= partition < cached.partitions:
+                return cached, partition
+            cached = await self._cached_topic(topic, refresh=True)  # the topic may have grown
+            if 0 <= partition < cached.partitions:
+                return cached, partition
+            raise PartitionOutOfRange(topic, partition, cached.partitions)
         if key is not None:
-            return route, zlib.crc32(key.encode()) % route.partitions
-        return route, next(route.rr) % route.partitions
+            return cached, zlib.crc32(key.encode()) % cached.partitions
+        return cached, next(cached.rr) % cached.partitions
 
     def _fields(
         self,
@@ -191,15 +192,15 @@ class Producer:
         fields = self._fields(topic, payload, key, headers, partition, time.time_ns() // 10**6)
         delay_ms = _delay_ms(delay)
         with as_unavailable(self.redis, f"sending to topic {topic!r}"):
-            route, p = await self._pick(topic, await self._route(topic), key, partition)
+            cached, p = await self._pick(topic, await self._cached_topic(topic), key, partition)
             if delay_ms > 0:
                 due = await _SCHEDULE(
-                    self.redis, [route.delayed[p]], [delay_ms, encode_envelope(fields)]
+                    self.redis, [cached.delayed[p]], [delay_ms, encode_envelope(fields)]
                 )
                 self.metrics.produced(topic, p, 1)
                 return SendResult(topic, p, None, int(due))
             message_id = await self.redis.execute_command(
-                "XADD", route.streams[p], *route.maxlen, "*", *fields
+                "XADD", cached.streams[p], *cached.maxlen, "*", *fields
             )
         self.metrics.produced(topic, p, 1)
         return SendResult(topic, p, message_id.decode())
@@ -237,17 +238,17 @@ class Producer:
             else:
                 encoded.append((self._fields(topic, item, None, context, None, ts), None, None))
         with as_unavailable(self.redis, f"sending to topic {topic!r}"):
-            route = await self._route(topic)
+            cached = await self._cached_topic(topic)
             batch: list[tuple[int, list[Any]]] = []
             for fields, key, partition in encoded:
-                route, p = await self._pick(topic, route, key, partition)
+                cached, p = await self._pick(topic, cached, key, partition)
                 batch.append((p, fields))
             results: list[SendResult] = []
             for start in range(0, len(batch), _CHUNK):
                 chunk = batch[start : start + _CHUNK]
                 pipe = self.redis.pipeline(transaction=False)
                 for p, fields in chunk:
-                    pipe.execute_command("XADD", route.streams[p], *route.maxlen, "*", *fields)
+                    pipe.execute_command("XADD", cached.streams[p], *cached.maxlen, "*", *fields)
                 ids = await pipe.execute()
                 for p, n in Counter(p for p, _ in chunk).items():
                     self.metrics.produced(topic, p, n)
