@@ -17,7 +17,7 @@ from redis_streaming.mq.topics import TopicMeta, TopicStore
 __all__ = ["DelayedMover", "OwnedDelayedMover", "move_due"]
 
 log = logging.getLogger(__name__)
-_MOVE = script("move_delayed")
+_MOVE = script("move_due_members")
 _EARLIEST = script("earliest_due")
 
 
