@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,40 +176,6 @@ class DeadLetters:
         validate_name(topic)
         return int(await self._call("counting", topic, self.redis.xlen(self.keys.dlq(topic))))
 
-    async def list(
-        self, topic: str, group: str | None = None, count: int = 50, before: str | None = None
-    ) -> list[DeadLetterEntry]:
-        """Newest first, at most ``count``, whole (payload and traceback); only ``group``'s
-        when given.
-
-        Page with ``before``: pass the ``id`` of the last entry of the previous page; only
-        older entries are listed. A malformed id raises
-        :class:`~redis_streaming.errors.InvalidArgument`. This reads whole entries (with a
-        group, until ``count`` match): to browse a DLQ whose entries may be large, use
-        :meth:`page`, which bounds what Redis sends.
-        """
-        validate_name(topic)
-        if group is not None:
-            validate_name(group, "group")
-        if not self._has_older(before) or count < 1:
-            return []
-        key = self.keys.dlq(topic)
-        out: list[DeadLetterEntry] = []
-        upper = f"({before}" if before else "+"
-        while len(out) < count:
-            step = _PAGE if group is not None else min(_PAGE, count - len(out))
-            read = self.redis.xrevrange(key, upper, "-", count=step)
-            page = await self._call("reading", topic, read)
-            for entry_id, fields in page:
-                if group is None or fields.get(b"dlq_group") == group.encode():
-                    out.append(_entry(topic, entry_id, fields))
-                    if len(out) == count:
-                        break
-            if len(page) < step:
-                break
-            upper = f"({page[-1][0].decode()}"
-        return out
-
     @staticmethod
     def _has_older(before: str | None) -> bool:
         """Whether anything can be older than ``before`` (checked; nothing is older than 0-0,
@@ -269,8 +234,8 @@ class DeadLetters:
         return _entry(topic, *found[0]) if found else None
 
     async def _select(
-        self, topic: str, ids: builtins.list[str] | None, group: str | None
-    ) -> builtins.list[tuple[bytes, dict[bytes, bytes]]]:
+        self, topic: str, ids: list[str] | None, group: str | None
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         key = self.keys.dlq(topic)
         if ids is not None:
             ids = [
@@ -294,7 +259,7 @@ class DeadLetters:
         return found
 
     async def replay(
-        self, topic: str, ids: builtins.list[str] | None = None, group: str | None = None
+        self, topic: str, ids: list[str] | None = None, group: str | None = None
     ) -> int:
         """Send dead letters back to the group that failed them; returns how many.
 
@@ -322,7 +287,7 @@ class DeadLetters:
             for entry_id, fields in chunk:
                 target_group = fields.get(b"dlq_group", b"").decode()
                 partition = int(fields.get(b"dlq_partition") or 0)
-                args: builtins.list[Any] = []
+                args: list[Any] = []
                 for name, value in fields.items():
                     if not name.startswith(b"dlq_") and name not in (b"attempt", b"origin_id"):
                         args += (name, value)
@@ -344,9 +309,9 @@ class DeadLetters:
     def _replay_failed(
         self,
         topic: str,
-        chunk: builtins.list[tuple[bytes, dict[bytes, bytes]]],
-        targets: builtins.list[str],
-        replies: builtins.list[Any],
+        chunk: list[tuple[bytes, dict[bytes, bytes]]],
+        targets: list[str],
+        replies: list[Any],
         replayed: int,
     ) -> Exception:
         rows = zip(chunk, targets, replies, strict=True)
@@ -365,7 +330,7 @@ class DeadLetters:
             f"replay the rest, {fix}, then replay again"
         )
 
-    async def purge(self, topic: str, ids: builtins.list[str] | None = None) -> int:
+    async def purge(self, topic: str, ids: list[str] | None = None) -> int:
         """Delete dead letters (all of the topic's, or those with ``ids``); returns how many.
 
         A malformed id raises :class:`~redis_streaming.errors.InvalidArgument` before
@@ -383,3 +348,38 @@ class DeadLetters:
         if not ids:
             return 0
         return int(await self._call("purging", topic, self.redis.xdel(key, *ids)))
+
+    # Last in the class: in an annotation below it, `list` would name this method, not the type.
+    async def list(
+        self, topic: str, group: str | None = None, count: int = 50, before: str | None = None
+    ) -> list[DeadLetterEntry]:
+        """Newest first, at most ``count``, whole (payload and traceback); only ``group``'s
+        when given.
+
+        Page with ``before``: pass the ``id`` of the last entry of the previous page; only
+        older entries are listed. A malformed id raises
+        :class:`~redis_streaming.errors.InvalidArgument`. This reads whole entries (with a
+        group, until ``count`` match): to browse a DLQ whose entries may be large, use
+        :meth:`page`, which bounds what Redis sends.
+        """
+        validate_name(topic)
+        if group is not None:
+            validate_name(group, "group")
+        if not self._has_older(before) or count < 1:
+            return []
+        key = self.keys.dlq(topic)
+        out: list[DeadLetterEntry] = []
+        upper = f"({before}" if before else "+"
+        while len(out) < count:
+            step = _PAGE if group is not None else min(_PAGE, count - len(out))
+            read = self.redis.xrevrange(key, upper, "-", count=step)
+            page = await self._call("reading", topic, read)
+            for entry_id, fields in page:
+                if group is None or fields.get(b"dlq_group") == group.encode():
+                    out.append(_entry(topic, entry_id, fields))
+                    if len(out) == count:
+                        break
+            if len(page) < step:
+                break
+            upper = f"({page[-1][0].decode()}"
+        return out
