@@ -68,26 +68,14 @@ def _delay_ms(delay: float | timedelta | None) -> int:
 
 
 class Producer:
-    """Sends messages to partitioned topics.
+    """Sends messages to partitioned topics; safe to share between tasks.
 
-    Partition choice: an explicit ``partition``; else :func:`partition_for_key` of the ``key``;
-    else round-robin. Messages with one key keep their send order within their partition. Unknown
-    topics are created with ``mq.default_partitions`` when ``mq.auto_create_topics`` is on, else
-    :class:`~redis_streaming.errors.TopicNotFound` is raised. The partition count is cached for
-    ``mq.topic_refresh_s`` so added partitions are picked up.
-
-    Errors: :class:`~redis_streaming.errors.InvalidName`,
-    :class:`~redis_streaming.errors.PayloadTooLarge`,
-    :class:`~redis_streaming.errors.PartitionOutOfRange` and encoding errors are raised before
-    anything is written; :class:`~redis_streaming.errors.RedisUnavailable` when Redis cannot be
-    reached.
-
-    ``metrics`` receives the ``redis_streaming.messages.produced`` counts (default:
-    :func:`~redis_streaming.metrics.default_metrics`). With a ``tracer``, every call runs in a
-    PRODUCER span ``send {topic}`` whose context travels in the message headers (W3C
-    ``traceparent``), so consumers continue the trace; a ``traceparent`` header given by the
-    caller is kept as it is. ``send_many`` makes one span per call, carried by all its
-    messages. Without a tracer nothing is traced and no header is added.
+    The partition is an explicit ``partition``, else :func:`partition_for_key` of the ``key`` (a
+    key's messages keep their order), else the next in turn. Unknown topics are created while
+    ``mq.auto_create_topics`` is on. Every error but
+    :class:`~redis_streaming.errors.RedisUnavailable` is raised before anything is written.
+    ``metrics`` counts what is sent; with a ``tracer`` each call runs in a PRODUCER span whose
+    context travels in the message headers. See docs/producer.md and docs/metrics.md, "Tracing".
     """
 
     def __init__(
