@@ -20,6 +20,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "GroupInfo",
         "HealthChecker",
         "Housekeeper",
+        "InvalidArgument",
         "InvalidName",
         "Keys",
         "MQOptions",
@@ -73,7 +74,8 @@ def test_starter_exports_are_pinned_and_sorted() -> None:
 
 
 def test_configuration_errors_are_value_errors() -> None:
-    for name in ("ConfigurationError", "InvalidName", "PayloadTooLarge", "PartitionOutOfRange"):
+    names = ("InvalidArgument", "InvalidName", "PayloadTooLarge", "PartitionOutOfRange")
+    for name in ("ConfigurationError", *names):
         cls = getattr(redis_streaming, name)
         assert issubclass(cls, ValueError)
         assert issubclass(cls, redis_streaming.RedisStreamingError)

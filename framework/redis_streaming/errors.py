@@ -10,6 +10,7 @@ __all__ = [
     "ConfigurationError",
     "DeadLetter",
     "DecodeError",
+    "InvalidArgument",
     "InvalidName",
     "PartitionOutOfRange",
     "PayloadTooLarge",
@@ -26,6 +27,14 @@ class RedisStreamingError(Exception):
 
 class ConfigurationError(RedisStreamingError, ValueError):
     """A setting or argument has a value the library cannot work with."""
+
+
+class InvalidArgument(ConfigurationError):
+    """An argument of a call cannot be used as given: a message key or headers that are not
+    strings, a payload that cannot be encoded, a negative delay, a malformed dead-letter id.
+
+    A :class:`ConfigurationError` (and ``ValueError``) so existing handlers keep catching it.
+    """
 
 
 class InvalidName(ConfigurationError):

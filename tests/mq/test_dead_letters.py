@@ -14,9 +14,11 @@ from redis_streaming import (
     Message,
     Producer,
     RedisStreamingError,
+    RedisUnavailable,
     RetryPolicy,
 )
 from redis_streaming.mq.topics import TopicStore
+from redis_streaming.testing import RedisServer
 from tests.helpers import fast, wait_until
 
 
@@ -242,3 +244,22 @@ async def test_replay_whose_append_fails_keeps_the_dead_letter(
     assert await dlq.length("rp") == 0
     assert await rs_redis.xlen(billing) == 1
     assert await rs_redis.xlen(audit) == 1  # not replayed a second time
+
+
+async def test_a_lost_connection_names_what_the_call_was_doing(rs_server: RedisServer) -> None:
+    """Writes are not reported as reads: each call says what it was doing when Redis failed."""
+    client = aioredis.Redis.from_url(rs_server.url, socket_connect_timeout=1)
+    try:
+        dlq = DeadLetters(client, fast("down"))
+        assert await dlq.length("d") == 0
+        rs_server.stop()
+        calls = {
+            "counting dead letters of 'd'": lambda: dlq.length("d"),
+            "reading dead letters of 'd'": lambda: dlq.list("d"),
+            "purging dead letters of 'd'": lambda: dlq.purge("d"),
+        }
+        for doing, call in calls.items():
+            with pytest.raises(RedisUnavailable, match=f"unreachable while {doing}"):
+                await call()
+    finally:
+        await client.aclose()

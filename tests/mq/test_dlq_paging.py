@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from redis_streaming import ConfigurationError, DeadLetters, Keys
+from redis_streaming import ConfigurationError, DeadLetters, InvalidArgument, Keys
 from redis_streaming.mq.admin.dead_letters import validate_entry_id
 from tests.helpers import fast
 
@@ -72,3 +72,8 @@ async def test_a_repeated_id_is_replayed_once(rs_redis: aioredis.Redis, rs_names
     redeliver = Keys(rs_namespace).redeliver("d", 0, "a")
     assert await rs_redis.xlen(redeliver) == 1
     assert await dlq.length("d") == 1
+
+
+def test_a_malformed_id_is_an_invalid_argument() -> None:
+    with pytest.raises(InvalidArgument, match="invalid dead-letter id"):
+        validate_entry_id("nope")

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from redis_streaming import (
     ConfigurationError,
+    InvalidArgument,
     InvalidName,
     Keys,
     MQOptions,
@@ -158,6 +159,28 @@ async def test_bad_input_raises_before_anything_is_written(
         await producer.send("t", "x", key=5)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="delay must be >= 0"):
         await producer.send("t", "x", delay=-1)
+    assert await keys_of(rs_redis, rs_namespace) == set()
+
+
+async def test_argument_errors_are_invalid_arguments_and_still_configuration_errors(
+    rs_redis: aioredis.Redis, rs_namespace: str
+) -> None:
+    producer = Producer(rs_redis, MQOptions(namespace=rs_namespace))
+    bad: list[dict[str, Any]] = [
+        {"headers": {"n": 1}},
+        {"key": 5},
+        {"partition": "1"},
+        {"delay": -1},
+        {"payload": object()},
+    ]
+    for kwargs in bad:
+        payload = kwargs.pop("payload", "x")
+        with pytest.raises(InvalidArgument) as raised:
+            await producer.send("t", payload, **kwargs)
+        assert isinstance(raised.value, ConfigurationError)
+        assert isinstance(raised.value, ValueError)
+    with pytest.raises(InvalidArgument, match="key must be a str"):
+        await producer.send_many("t", [ProducerRecord("x", key=5)])  # type: ignore[arg-type]
     assert await keys_of(rs_redis, rs_namespace) == set()
 
 

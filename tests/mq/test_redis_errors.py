@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from redis_streaming import Admin, MQOptions, RedisUnavailable
-from redis_streaming._redis.errors import error_code
+from redis_streaming._redis.errors import as_unavailable, error_code
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,18 @@ async def test_refused_credentials_are_not_called_unreachable(rs_server_url: str
     assert "refused the credentials" in text
     assert "unreachable" not in text
     assert "wrong-password" not in text
+
+
+def test_a_lost_connection_is_translated_once_by_the_innermost_call() -> None:
+    """Nested calls: the error names what the innermost one was doing, not every caller's."""
+    client = aioredis.Redis(host="127.0.0.1", port=1)  # never connected
+    with (
+        pytest.raises(RedisUnavailable) as raised,
+        as_unavailable(client, "sending"),
+        as_unavailable(client, "reading topic metadata"),
+    ):
+        raise ConnectionError("connection reset")
+    assert str(raised.value).startswith("Redis at 127.0.0.1:1 is unreachable while reading topic")
+    assert "sending" not in str(raised.value)
+    with pytest.raises(KeyError), as_unavailable(client, "sending"):
+        raise KeyError("not a connection error: passes as it is")

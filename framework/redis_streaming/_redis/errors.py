@@ -6,8 +6,8 @@ word (its code); every check of those codes lives here.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable
+from types import TracebackType
 from typing import Any, TypeVar
 
 from redis.exceptions import AuthenticationError, BusyLoadingError, NoScriptError, ResponseError
@@ -104,18 +104,28 @@ def unavailable(exc: BaseException, redis: Any, doing: str) -> RedisUnavailable:
     )
 
 
-@contextmanager
-def as_unavailable(redis: Any, doing: str) -> Iterator[None]:
+class as_unavailable:  # lower case: a context manager used like a function (as `suppress`)
     """Turn a lost or refused connection raised inside into a :class:`RedisUnavailable` naming
-    the server and what was being done; a ``RedisUnavailable`` raised inside passes as it is."""
-    try:
-        yield
-    except RedisUnavailable:
-        raise
-    except Exception as exc:
-        if is_connection_error(exc):
-            raise unavailable(exc, redis, doing) from exc
-        raise
+    the server and what was being done; a ``RedisUnavailable`` raised inside passes as it is.
+
+    A class rather than ``@contextmanager``: ``Producer.send`` enters one per message, and this
+    costs a fifth as much.
+    """
+
+    __slots__ = ("doing", "redis")
+
+    def __init__(self, redis: Any, doing: str) -> None:
+        self.redis = redis
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None and not isinstance(exc, RedisUnavailable) and is_connection_error(exc):
+            raise unavailable(exc, self.redis, self.doing) from exc
 
 
 T = TypeVar("T")

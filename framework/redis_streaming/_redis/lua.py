@@ -3,17 +3,19 @@
 Redis Cluster: every script's KEYS share one hash tag, so each call runs on the node owning
 that slot. The cluster client routes ``EVALSHA`` by its keys (and refuses a call whose keys
 are in different slots). A NOSCRIPT reply reloads the script on the node that gave it; ``load``
-caches it on every primary before pipelined calls.
+(and ``run_pipelined`` on NOSCRIPT) caches it on every primary.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from redis_streaming._redis.errors import is_noscript
 from redis_streaming.cluster import is_cluster
 
 __all__ = ["LuaScript"]
@@ -52,6 +54,34 @@ class LuaScript:
         but routes the raw command by its keys like any other.
         """
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def run_pipelined(
+        self, redis: Any, calls: Sequence[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """Run the script once per ``(keys, args)`` in one non-transactional pipeline; returns
+        the replies in order.
+
+        On NOSCRIPT (the server lost its script cache, e.g. it restarted) the script is
+        :meth:`load`-ed and the whole pipeline sent once more, so calls that had already run
+        run again: each call must be safe to repeat. A second NOSCRIPT is raised.
+        """
+        if not calls:
+            return []
+        try:
+            return await self._pipeline(redis, calls)
+        except Exception as exc:
+            if not is_noscript(exc):
+                raise
+        await self.load(redis)
+        return await self._pipeline(redis, calls)
+
+    async def _pipeline(
+        self, redis: Any, calls: Sequence[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        pipe = redis.pipeline(transaction=False)
+        for keys, args in calls:
+            self.queue(pipe, keys, args)
+        return list(await pipe.execute())
 
     async def load(self, redis: Any) -> None:
         """Cache the script on the server (on a cluster client: on every primary), so

@@ -65,14 +65,12 @@ class DurationSampler:
     at most ``per_second`` of them a second; above that, about ``per_second`` a second, spaced
     by random gaps.
 
-    Recording one value into an OpenTelemetry SDK histogram costs about as much CPU as the rest
-    of the framework's work on a message (10 to 40 µs in CPython, most of it attribute
-    handling), so recording every call would halve the throughput of fast handlers. Whether a
-    call is timed is decided before it runs, from the call rate so far and a random gap, so the
-    recorded durations are an unbiased sample of all calls (outcomes included); exact counts are
-    the ``messages.*`` counters. The rate is measured over the last second, or over the last
-    ``per_second`` calls when they came sooner, so a burst is thinned within ``per_second``
-    calls. An untimed call costs two decrements.
+    Recording every call would halve the throughput of fast handlers (see the module's
+    docstring). Whether a call is timed is decided before it runs, from the call rate so far and
+    a random gap, so the recorded durations are an unbiased sample of all calls (outcomes
+    included); exact counts are the ``messages.*`` counters. The rate is measured over the last
+    second, or over the last ``per_second`` calls when they came sooner, so a burst is thinned
+    within ``per_second`` calls. An untimed call costs two decrements.
     """
 
     __slots__ = ("_calls", "_clock", "_countdown", "_mean_gap", "_since", "per_second")

@@ -2,10 +2,8 @@
 
 Only the OpenTelemetry API is used: without an SDK (a ``MeterProvider`` set by the application)
 every call is a cheap no-op. Attribute dicts are built once per partition (and outcome or
-reason) and reused. On the consumer's hot path counts are summed locally and added about twice a
-second, and handler durations are sampled above 200 calls a second (see
-:mod:`redis_streaming.metrics.batching`): one SDK record costs 10-40 us, as much as the rest of
-the framework's work on a message.
+reason) and reused. The consumer's hot path records through
+:mod:`redis_streaming.metrics.batching`, which says why.
 """
 
 from __future__ import annotations
@@ -58,27 +56,12 @@ class PartitionLabels:
 
 
 class Metrics:
-    """The framework's instruments, created from ``meter`` (default: the global meter provider's
-    ``redis_streaming`` meter, so an SDK installed later is picked up).
+    """The framework's counters and handler-duration histogram, created from ``meter`` (default:
+    the global meter provider's ``redis_streaming`` meter, so an SDK installed later is picked
+    up). Producers and consumers record into one (default: :func:`default_metrics`).
 
-    Counters (unit: messages):
-
-    - ``redis_streaming.messages.produced`` [topic, partition]: messages written by producers
-      (delayed ones when scheduled).
-    - ``redis_streaming.messages.consumed`` [topic, partition, group, consumer]: entries taken
-      for handling (redeliveries count again).
-    - ``redis_streaming.messages.acked`` [same]: entries acknowledged after their handler
-      succeeded, counted when Redis confirmed the acknowledgement.
-    - ``redis_streaming.messages.retried`` [same]: retries scheduled or performed.
-    - ``redis_streaming.messages.dead_lettered`` [same + reason]: entries written to the
-      dead-letter stream; ``reason`` is ``rejected``, ``undecodable``, ``non_retryable``,
-      ``max_attempts`` or ``poison``.
-
-    Histogram ``redis_streaming.handler.duration`` (seconds) [topic, partition, group, consumer,
-    outcome]: handler calls' wall time, every call up to 200 a second and a uniform random
-    sample of about 200 a second above that (so the histogram's quantiles hold, while its
-    ``_count`` is the number of *sampled* calls: count calls with the counters); ``outcome`` is
-    ``success`` or ``error`` (it raised).
+    Names, labels, units and what each counts: docs/metrics.md, "Instruments"; how the consumer
+    batches and samples its records: "How they are recorded" there.
     """
 
     def __init__(self, meter: Meter | None = None) -> None:

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from redis_streaming._redis.errors import is_connection_error, unavailable
+from redis_streaming._redis.errors import as_unavailable
 from redis_streaming.cluster import ready
-from redis_streaming.errors import ConfigurationError, PartitionOutOfRange, PayloadTooLarge
+from redis_streaming.errors import InvalidArgument, PartitionOutOfRange, PayloadTooLarge
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
@@ -41,8 +41,9 @@ def partition_for_key(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
-class _Route:
-    """What the producer caches per topic: partition count, stream keys, trimming arguments."""
+class _CachedTopic:
+    """What the producer caches per topic for ``mq.topic_refresh_s``: partition count, stream and
+    delayed-set keys, trimming arguments and the round-robin counter."""
 
     __slots__ = ("delayed", "expires", "maxlen", "partitions", "rr", "streams")
 
@@ -62,31 +63,19 @@ def _delay_ms(delay: float | timedelta | None) -> int:
         return 0
     seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
     if seconds != seconds or seconds < 0:  # NaN or negative
-        raise ConfigurationError(f"delay must be >= 0 seconds, got {delay!r}")
+        raise InvalidArgument(f"delay must be >= 0 seconds, got {delay!r}")
     return int(seconds * 1000)
 
 
 class Producer:
-    """Sends messages to partitioned topics.
+    """Sends messages to partitioned topics; safe to share between tasks.
 
-    Partition choice: an explicit ``partition``; else :func:`partition_for_key` of the ``key``;
-    else round-robin. Messages with one key keep their send order within their partition. Unknown
-    topics are created with ``mq.default_partitions`` when ``mq.auto_create_topics`` is on, else
-    :class:`~redis_streaming.errors.TopicNotFound` is raised. The partition count is cached for
-    ``mq.topic_refresh_s`` so added partitions are picked up.
-
-    Errors: :class:`~redis_streaming.errors.InvalidName`,
-    :class:`~redis_streaming.errors.PayloadTooLarge`,
-    :class:`~redis_streaming.errors.PartitionOutOfRange` and encoding errors are raised before
-    anything is written; :class:`~redis_streaming.errors.RedisUnavailable` when Redis cannot be
-    reached.
-
-    ``metrics`` receives the ``redis_streaming.messages.produced`` counts (default:
-    :func:`~redis_streaming.metrics.default_metrics`). With a ``tracer``, every call runs in a
-    PRODUCER span ``send {topic}`` whose context travels in the message headers (W3C
-    ``traceparent``), so consumers continue the trace; a ``traceparent`` header given by the
-    caller is kept as it is. ``send_many`` makes one span per call, carried by all its
-    messages. Without a tracer nothing is traced and no header is added.
+    The partition is an explicit ``partition``, else :func:`partition_for_key` of the ``key`` (a
+    key's messages keep their order), else the next in turn. Unknown topics are created while
+    ``mq.auto_create_topics`` is on. Every error but
+    :class:`~redis_streaming.errors.RedisUnavailable` is raised before anything is written.
+    ``metrics`` counts what is sent; with a ``tracer`` each call runs in a PRODUCER span whose
+    context travels in the message headers. See docs/producer.md and docs/metrics.md, "Tracing".
     """
 
     def __init__(
@@ -103,34 +92,34 @@ class Producer:
         self._tracing = None if tracer is None else ProducerTracing(tracer)
         self.keys = Keys(self.options.namespace)
         self.topics = TopicStore(redis, self.options)
-        self._routes: dict[str, _Route] = {}
+        self._cached: dict[str, _CachedTopic] = {}
 
-    async def _route(self, topic: str, *, refresh: bool = False) -> _Route:
-        route = self._routes.get(topic)
+    async def _cached_topic(self, topic: str, *, refresh: bool = False) -> _CachedTopic:
+        cached = self._cached.get(topic)
         now = time.monotonic()
-        if route is not None and route.expires > now and not refresh:
-            return route
+        if cached is not None and cached.expires > now and not refresh:
+            return cached
         await ready(self.redis)  # a cluster client's slot map, before concurrent sends use it
         meta = await self.topics.require(topic)
-        rr = route.rr if route is not None else itertools.count()
-        route = _Route(meta, self.keys, now + self.options.topic_refresh_s, rr)
-        self._routes[topic] = route
-        return route
+        rr = cached.rr if cached is not None else itertools.count()
+        cached = _CachedTopic(meta, self.keys, now + self.options.topic_refresh_s, rr)
+        self._cached[topic] = cached
+        return cached
 
     async def _pick(
-        self, topic: str, route: _Route, key: str | None, partition: int | None
-    ) -> tuple[_Route, int]:
-        """The partition for a message (and the route, refreshed if the topic grew)."""
+        self, topic: str, cached: _CachedTopic, key: str | None, partition: int | None
+    ) -> tuple[_CachedTopic, int]:
+        """The partition for a message (and the cached topic, read again if the topic grew)."""
         if partition is not None:
-            if 0 <= partition < route.partitions:
-                return route, partition
-            route = await self._route(topic, refresh=True)  # the topic may have grown
-            if 0 <= partition < route.partitions:
-                return route, partition
-            raise PartitionOutOfRange(topic, partition, route.partitions)
+            if 0 <= partition < cached.partitions:
+                return cached, partition
+            cached = await self._cached_topic(topic, refresh=True)  # the topic may have grown
+            if 0 <= partition < cached.partitions:
+                return cached, partition
+            raise PartitionOutOfRange(topic, partition, cached.partitions)
         if key is not None:
-            return route, zlib.crc32(key.encode()) % route.partitions
-        return route, next(route.rr) % route.partitions
+            return cached, zlib.crc32(key.encode()) % cached.partitions
+        return cached, next(cached.rr) % cached.partitions
 
     def _fields(
         self,
@@ -143,11 +132,11 @@ class Producer:
     ) -> list[Any]:
         """Encode and check one message; raises before any I/O when it cannot be sent."""
         if key is not None and not isinstance(key, str):
-            raise ConfigurationError(
+            raise InvalidArgument(
                 f"message key must be a str, got {type(key).__name__}; convert it with str()"
             )
         if partition is not None and (not isinstance(partition, int) or partition is True):
-            raise ConfigurationError(f"partition must be an int, got {partition!r}")
+            raise InvalidArgument(f"partition must be an int, got {partition!r}")
         raw, content_type = encode_payload(payload)
         if len(raw) > self.options.max_payload_bytes:
             raise PayloadTooLarge(topic, len(raw), self.options.max_payload_bytes)
@@ -190,21 +179,17 @@ class Producer:
     ) -> SendResult:
         fields = self._fields(topic, payload, key, headers, partition, time.time_ns() // 10**6)
         delay_ms = _delay_ms(delay)
-        try:
-            route, p = await self._pick(topic, await self._route(topic), key, partition)
+        with as_unavailable(self.redis, f"sending to topic {topic!r}"):
+            cached, p = await self._pick(topic, await self._cached_topic(topic), key, partition)
             if delay_ms > 0:
                 due = await _SCHEDULE(
-                    self.redis, [route.delayed[p]], [delay_ms, encode_envelope(fields)]
+                    self.redis, [cached.delayed[p]], [delay_ms, encode_envelope(fields)]
                 )
                 self.metrics.produced(topic, p, 1)
                 return SendResult(topic, p, None, int(due))
             message_id = await self.redis.execute_command(
-                "XADD", route.streams[p], *route.maxlen, "*", *fields
+                "XADD", cached.streams[p], *cached.maxlen, "*", *fields
             )
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, f"sending to topic {topic!r}") from exc
-            raise
         self.metrics.produced(topic, p, 1)
         return SendResult(topic, p, message_id.decode())
 
@@ -240,18 +225,18 @@ class Producer:
                 encoded.append((fields, item.key, item.partition))
             else:
                 encoded.append((self._fields(topic, item, None, context, None, ts), None, None))
-        try:
-            route = await self._route(topic)
+        with as_unavailable(self.redis, f"sending to topic {topic!r}"):
+            cached = await self._cached_topic(topic)
             batch: list[tuple[int, list[Any]]] = []
             for fields, key, partition in encoded:
-                route, p = await self._pick(topic, route, key, partition)
+                cached, p = await self._pick(topic, cached, key, partition)
                 batch.append((p, fields))
             results: list[SendResult] = []
             for start in range(0, len(batch), _CHUNK):
                 chunk = batch[start : start + _CHUNK]
                 pipe = self.redis.pipeline(transaction=False)
                 for p, fields in chunk:
-                    pipe.execute_command("XADD", route.streams[p], *route.maxlen, "*", *fields)
+                    pipe.execute_command("XADD", cached.streams[p], *cached.maxlen, "*", *fields)
                 ids = await pipe.execute()
                 for p, n in Counter(p for p, _ in chunk).items():
                     self.metrics.produced(topic, p, n)
@@ -259,8 +244,4 @@ class Producer:
                     SendResult(topic, p, mid.decode())
                     for (p, _), mid in zip(chunk, ids, strict=True)
                 )
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(exc, self.redis, f"sending to topic {topic!r}") from exc
-            raise
         return results

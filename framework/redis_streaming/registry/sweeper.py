@@ -8,7 +8,7 @@ from typing import Any
 
 from redis_streaming._redis.background import BackgroundLoop
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import guarded, is_noscript
+from redis_streaming._redis.errors import guarded
 from redis_streaming._redis.names import validate_name
 from redis_streaming._redis.replies import as_text
 from redis_streaming.registry import scripts
@@ -78,8 +78,8 @@ class RegistrySweeper(BackgroundLoop):
             self.passes += 1
             return result
         # Round trip 1: the expired candidates of every service (read only).
-        replies = await self._eval_all(
-            scripts.EXPIRED, [([self.keys.instances(s)], [_BATCH]) for s in services]
+        replies = await scripts.EXPIRED.run_pipelined(
+            self.redis, [([self.keys.instances(s)], [_BATCH]) for s in services]
         )
         calls: list[tuple[list[str], list[Any]]] = []
         swept: list[str] = []
@@ -95,7 +95,7 @@ class RegistrySweeper(BackgroundLoop):
                 empty.append(service)
         # Round trip 2: remove them; the script re-checks each one atomically.
         for service, (removed, left) in zip(
-            swept, await self._eval_all(scripts.SWEEP, calls), strict=True
+            swept, await scripts.SWEEP.run_pipelined(self.redis, calls), strict=True
         ):
             result[service] = int(removed)
             if int(left) == 0:
@@ -105,19 +105,3 @@ class RegistrySweeper(BackgroundLoop):
         self.removed += sum(result.values())
         self.passes += 1
         return result
-
-    async def _eval_all(self, script: Any, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Run ``script`` once per call in one pipeline (loading it first on NOSCRIPT)."""
-        if not calls:
-            return []
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            for keys, args in calls:
-                script.queue(pipe, keys, args)
-            try:
-                return list(await pipe.execute())
-            except Exception as exc:
-                if attempt == 2 or not is_noscript(exc):
-                    raise
-                await script.load(self.redis)  # the server lost its script cache (restart)
-        raise AssertionError("unreachable")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,8 @@ from redis_streaming._redis.errors import (
     is_connection_error,
     unavailable,
 )
-from redis_streaming.errors import ConfigurationError, DecodeError, RedisStreamingError
+from redis_streaming._redis.replies import as_int
+from redis_streaming.errors import DecodeError, InvalidArgument, RedisStreamingError
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.scripts import script
@@ -42,14 +42,14 @@ _U64 = 2**64 - 1
 def validate_entry_id(value: object) -> str:
     """``value`` if it is a complete stream entry id (``<ms>-<seq>``, both 64-bit unsigned).
 
-    Raises :class:`~redis_streaming.errors.ConfigurationError` otherwise: Redis would reject
+    Raises :class:`~redis_streaming.errors.InvalidArgument` otherwise: Redis would reject
     it, or (for ``<ms>`` alone) read it as a range of ids.
     """
     if isinstance(value, str):
         match = _ID.fullmatch(value)
         if match is not None and int(match[1]) <= _U64 and int(match[2]) <= _U64:
             return value
-    raise ConfigurationError(
+    raise InvalidArgument(
         f"invalid dead-letter id {value!r}: use an entry id as listed, e.g. "
         "'1700000000000-0' (milliseconds, '-', sequence number)"
     )
@@ -103,16 +103,10 @@ def _failed(reply: Any) -> bool:
     return isinstance(reply, Exception)
 
 
-def _s(fields: dict[bytes, bytes], name: bytes) -> str:
+def _text_field(fields: dict[bytes, bytes], name: bytes) -> str:
+    """A field of a dead letter as text ("" when absent; bad UTF-8 replaced, it is shown as is)."""
     value = fields.get(name)
     return value.decode(errors="replace") if value is not None else ""
-
-
-def _i(fields: dict[bytes, bytes], name: bytes) -> int:
-    try:
-        return int(fields.get(name) or 0)
-    except ValueError:
-        return 0
 
 
 @dataclass(slots=True, frozen=True)
@@ -136,24 +130,24 @@ def _entry(
         parsed = parse_fields(fields)
         headers, key = parsed.headers, parsed.key
     except DecodeError:  # dead-lettered because its fields were malformed: show them raw
-        headers, key = {}, _s(fields, b"key") or None
+        headers, key = {}, _text_field(fields, b"key") or None
     return DeadLetterEntry(
         id=entry_id.decode(),
         topic=topic,
-        partition=_i(fields, b"dlq_partition"),
-        group=_s(fields, b"dlq_group"),
-        consumer=_s(fields, b"dlq_consumer"),
-        attempts=_i(fields, b"dlq_attempts"),
-        reason=_s(fields, b"dlq_reason"),
-        error_type=_s(fields, b"dlq_error_type"),
-        error=_s(fields, b"dlq_error"),
-        traceback=_s(fields, b"dlq_traceback"),
+        partition=as_int(fields.get(b"dlq_partition")),
+        group=_text_field(fields, b"dlq_group"),
+        consumer=_text_field(fields, b"dlq_consumer"),
+        attempts=as_int(fields.get(b"dlq_attempts")),
+        reason=_text_field(fields, b"dlq_reason"),
+        error_type=_text_field(fields, b"dlq_error_type"),
+        error=_text_field(fields, b"dlq_error"),
+        traceback=_text_field(fields, b"dlq_traceback"),
         payload=fields.get(b"payload", b""),
-        content_type=_s(fields, b"content_type") or "application/octet-stream",
+        content_type=_text_field(fields, b"content_type") or "application/octet-stream",
         key=key,
         headers=headers,
-        origin_id=_s(fields, b"dlq_origin_id"),
-        failed_at=_i(fields, b"dlq_failed_ts"),
+        origin_id=_text_field(fields, b"dlq_origin_id"),
+        failed_at=as_int(fields.get(b"dlq_failed_ts")),
         payload_size=payload_size,
     )
 
@@ -172,46 +166,15 @@ class DeadLetters:
         self.options = options or MQOptions()
         self.keys = Keys(self.options.namespace)
 
-    async def _call(self, topic: str, coro: Any) -> Any:
-        return await guarded(self.redis, coro, f"reading dead letters of {topic!r}")
+    async def _call(self, doing: str, topic: str, coro: Any) -> Any:
+        """``await coro``; a lost connection raises ``RedisUnavailable`` saying
+        "<doing> dead letters of <topic>"."""
+        return await guarded(self.redis, coro, f"{doing} dead letters of {topic!r}")
 
     async def length(self, topic: str) -> int:
         """Number of dead letters of ``topic``."""
         validate_name(topic)
-        return int(await self._call(topic, self.redis.xlen(self.keys.dlq(topic))))
-
-    async def list(
-        self, topic: str, group: str | None = None, count: int = 50, before: str | None = None
-    ) -> list[DeadLetterEntry]:
-        """Newest first, at most ``count``, whole (payload and traceback); only ``group``'s
-        when given.
-
-        Page with ``before``: pass the ``id`` of the last entry of the previous page; only
-        older entries are listed. A malformed id raises
-        :class:`~redis_streaming.errors.ConfigurationError`. This reads whole entries (with a
-        group, until ``count`` match): to browse a DLQ whose entries may be large, use
-        :meth:`page`, which bounds what Redis sends.
-        """
-        validate_name(topic)
-        if group is not None:
-            validate_name(group, "group")
-        if not self._has_older(before) or count < 1:
-            return []
-        key = self.keys.dlq(topic)
-        out: list[DeadLetterEntry] = []
-        upper = f"({before}" if before else "+"
-        while len(out) < count:
-            step = _PAGE if group is not None else min(_PAGE, count - len(out))
-            page = await self._call(topic, self.redis.xrevrange(key, upper, "-", count=step))
-            for entry_id, fields in page:
-                if group is None or fields.get(b"dlq_group") == group.encode():
-                    out.append(_entry(topic, entry_id, fields))
-                    if len(out) == count:
-                        break
-            if len(page) < step:
-                break
-            upper = f"({page[-1][0].decode()}"
-        return out
+        return int(await self._call("counting", topic, self.redis.xlen(self.keys.dlq(topic))))
 
     @staticmethod
     def _has_older(before: str | None) -> bool:
@@ -235,7 +198,7 @@ class DeadLetters:
         full size), other fields to 8 KiB, no traceback; the page ends once it has
         ``max_bytes`` of values or has read ``max_scan`` dead letters, with ``next`` where it
         stopped. Pass ``next`` as ``before`` to continue; a malformed ``before`` raises
-        :class:`~redis_streaming.errors.ConfigurationError`. :meth:`get` gives one in full.
+        :class:`~redis_streaming.errors.InvalidArgument`. :meth:`get` gives one in full.
         """
         validate_name(topic)
         if group is not None:
@@ -250,7 +213,7 @@ class DeadLetters:
             step = min(_SCAN_STEP, max_scan - scanned)
             args = [cursor, count - len(out), group or "", max(0, preview_bytes), FIELD_BYTES,
                     max_bytes - returned, step, _READ_STEP_BYTES]  # fmt: skip
-            reply = await self._call(topic, _DLQ_PAGE(self.redis, [key], args))
+            reply = await self._call("reading", topic, _DLQ_PAGE(self.redis, [key], args))
             cursor, scanned = reply[0].decode(), scanned + int(reply[1])
             for entry_id, size, *flat in reply[2:]:
                 returned += sum(len(value) for value in flat)
@@ -263,15 +226,16 @@ class DeadLetters:
 
     async def get(self, topic: str, id: str) -> DeadLetterEntry | None:
         """The dead letter with this id, or ``None``; a malformed id raises
-        :class:`~redis_streaming.errors.ConfigurationError`."""
+        :class:`~redis_streaming.errors.InvalidArgument`."""
         validate_name(topic)
         validate_entry_id(id)
-        found = await self._call(topic, self.redis.xrange(self.keys.dlq(topic), id, id, count=1))
+        read = self.redis.xrange(self.keys.dlq(topic), id, id, count=1)
+        found = await self._call("reading", topic, read)
         return _entry(topic, *found[0]) if found else None
 
     async def _select(
-        self, topic: str, ids: builtins.list[str] | None, group: str | None
-    ) -> builtins.list[tuple[bytes, dict[bytes, bytes]]]:
+        self, topic: str, ids: list[str] | None, group: str | None
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         key = self.keys.dlq(topic)
         if ids is not None:
             ids = [
@@ -280,11 +244,12 @@ class DeadLetters:
             pipe = self.redis.pipeline(transaction=False)
             for i in ids:
                 pipe.xrange(key, i, i, count=1)
-            found = [e for page in await self._call(topic, pipe.execute()) for e in page]
+            found = [e for page in await self._call("reading", topic, pipe.execute()) for e in page]
         else:
             found, lower = [], "-"
             while True:
-                page = await self._call(topic, self.redis.xrange(key, lower, "+", count=_PAGE))
+                read = self.redis.xrange(key, lower, "+", count=_PAGE)
+                page = await self._call("reading", topic, read)
                 found += page
                 if len(page) < _PAGE:
                     break
@@ -294,12 +259,12 @@ class DeadLetters:
         return found
 
     async def replay(
-        self, topic: str, ids: builtins.list[str] | None = None, group: str | None = None
+        self, topic: str, ids: list[str] | None = None, group: str | None = None
     ) -> int:
         """Send dead letters back to the group that failed them; returns how many.
 
         All of the topic's dead letters, or those with ``ids`` (ids not in the DLQ are skipped;
-        a malformed one raises :class:`~redis_streaming.errors.ConfigurationError` before
+        a malformed one raises :class:`~redis_streaming.errors.InvalidArgument` before
         anything is replayed), optionally only ``group``'s.
         Each goes to ``rs:redeliver:{T:i}:G`` of its group and partition with attempt 1 and its
         original id as ``origin_id``, and is then removed from the DLQ.
@@ -322,7 +287,7 @@ class DeadLetters:
             for entry_id, fields in chunk:
                 target_group = fields.get(b"dlq_group", b"").decode()
                 partition = int(fields.get(b"dlq_partition") or 0)
-                args: builtins.list[Any] = []
+                args: list[Any] = []
                 for name, value in fields.items():
                     if not name.startswith(b"dlq_") and name not in (b"attempt", b"origin_id"):
                         args += (name, value)
@@ -332,10 +297,10 @@ class DeadLetters:
                 pipe.execute_command("XADD", target, "*", *args)
             # Each dead letter is removed only once its append has succeeded: a failed append
             # leaves it listed, and the appended ones are not replayed a second time.
-            replies = await self._call(topic, pipe.execute(raise_on_error=False))
+            replies = await self._call("replaying", topic, pipe.execute(raise_on_error=False))
             done = [i for (i, _), r in zip(chunk, replies, strict=True) if not _failed(r)]
             if done:
-                await self._call(topic, self.redis.xdel(key, *done))
+                await self._call("removing replayed", topic, self.redis.xdel(key, *done))
             replayed += len(done)
             if len(done) < len(chunk):
                 raise self._replay_failed(topic, chunk, targets, replies, replayed)
@@ -344,9 +309,9 @@ class DeadLetters:
     def _replay_failed(
         self,
         topic: str,
-        chunk: builtins.list[tuple[bytes, dict[bytes, bytes]]],
-        targets: builtins.list[str],
-        replies: builtins.list[Any],
+        chunk: list[tuple[bytes, dict[bytes, bytes]]],
+        targets: list[str],
+        replies: list[Any],
         replayed: int,
     ) -> Exception:
         rows = zip(chunk, targets, replies, strict=True)
@@ -365,10 +330,10 @@ class DeadLetters:
             f"replay the rest, {fix}, then replay again"
         )
 
-    async def purge(self, topic: str, ids: builtins.list[str] | None = None) -> int:
+    async def purge(self, topic: str, ids: list[str] | None = None) -> int:
         """Delete dead letters (all of the topic's, or those with ``ids``); returns how many.
 
-        A malformed id raises :class:`~redis_streaming.errors.ConfigurationError` before
+        A malformed id raises :class:`~redis_streaming.errors.InvalidArgument` before
         anything is deleted."""
         validate_name(topic)
         key = self.keys.dlq(topic)
@@ -378,8 +343,43 @@ class DeadLetters:
             pipe = self.redis.pipeline(transaction=True)
             pipe.xlen(key)
             pipe.delete(key)
-            count, _ = await self._call(topic, pipe.execute())
+            count, _ = await self._call("purging", topic, pipe.execute())
             return int(count)
         if not ids:
             return 0
-        return int(await self._call(topic, self.redis.xdel(key, *ids)))
+        return int(await self._call("purging", topic, self.redis.xdel(key, *ids)))
+
+    # Last in the class: in an annotation below it, `list` would name this method, not the type.
+    async def list(
+        self, topic: str, group: str | None = None, count: int = 50, before: str | None = None
+    ) -> list[DeadLetterEntry]:
+        """Newest first, at most ``count``, whole (payload and traceback); only ``group``'s
+        when given.
+
+        Page with ``before``: pass the ``id`` of the last entry of the previous page; only
+        older entries are listed. A malformed id raises
+        :class:`~redis_streaming.errors.InvalidArgument`. This reads whole entries (with a
+        group, until ``count`` match): to browse a DLQ whose entries may be large, use
+        :meth:`page`, which bounds what Redis sends.
+        """
+        validate_name(topic)
+        if group is not None:
+            validate_name(group, "group")
+        if not self._has_older(before) or count < 1:
+            return []
+        key = self.keys.dlq(topic)
+        out: list[DeadLetterEntry] = []
+        upper = f"({before}" if before else "+"
+        while len(out) < count:
+            step = _PAGE if group is not None else min(_PAGE, count - len(out))
+            read = self.redis.xrevrange(key, upper, "-", count=step)
+            page = await self._call("reading", topic, read)
+            for entry_id, fields in page:
+                if group is None or fields.get(b"dlq_group") == group.encode():
+                    out.append(_entry(topic, entry_id, fields))
+                    if len(out) == count:
+                        break
+            if len(page) < step:
+                break
+            upper = f"({page[-1][0].decode()}"
+        return out

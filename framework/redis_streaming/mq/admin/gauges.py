@@ -78,7 +78,7 @@ _WALK = 5000  # entries one lag-counting script call walks per side (as Admin's)
 Cache = dict[str, list[Observation]]
 
 
-class _Hub:
+class _SharedGauges:
     """The observable gauges of one :class:`Metrics`, fed by every :class:`TopicGauges` on it.
 
     An OpenTelemetry meter registers an instrument name once: a second registration returns the
@@ -110,17 +110,18 @@ class _Hub:
         return observe
 
 
-_hubs: weakref.WeakKeyDictionary[Metrics, _Hub] = weakref.WeakKeyDictionary()
+_shared: weakref.WeakKeyDictionary[Metrics, _SharedGauges] = weakref.WeakKeyDictionary()
 
 
-def _hub(metrics: Metrics) -> _Hub:
-    hub = _hubs.get(metrics)
-    if hub is None:
-        hub = _hubs[metrics] = _Hub(metrics)
-    return hub
+def _shared_gauges(metrics: Metrics) -> _SharedGauges:
+    shared = _shared.get(metrics)
+    if shared is None:
+        shared = _shared[metrics] = _SharedGauges(metrics)
+    return shared
 
 
-def _ok(reply: Any) -> Any:
+def _reply_or_raise(reply: Any) -> Any:
+    """A reply of ``execute(raise_on_error=False)``, raised if it is an error."""
     if isinstance(reply, Exception):
         raise reply
     return reply
@@ -173,7 +174,7 @@ class TopicGauges(BackgroundLoop):
         self._lock = asyncio.Lock()
         self._failing = False
         self._warned: set[str] = set()
-        _hub(metrics or default_metrics()).add(self)
+        _shared_gauges(metrics or default_metrics()).add(self)
 
     # -- collection (synchronous, no I/O) ----------------------------------------------------
 
@@ -323,7 +324,7 @@ class TopicGauges(BackgroundLoop):
         cache: Cache = {LAG: [], PENDING: [], LENGTH: [], RETRY: [], DLQ: []}
         counting: list[tuple[tuple[str, dict[str, Any], int], dict[str, Any]]] = []
         for topic, count in plan.items():
-            partitions, dlq = _ok(next(replies)), _ok(next(replies))
+            partitions, dlq = _reply_or_raise(next(replies)), _reply_or_raise(next(replies))
             parsed = [self._partition(wanted[topic], replies) for _ in range(count)]
             if partitions is None:  # no such topic (deleted, or not created yet)
                 self._partitions.pop(topic, None)
@@ -352,9 +353,9 @@ class TopicGauges(BackgroundLoop):
     ) -> tuple[int, dict[str, dict[str, Any]], list[int]]:
         """Length, subscribed groups' ``XINFO GROUPS`` entries and retry counts of one
         partition, taken from the pipeline's replies in the order ``_read`` queued them."""
-        length = int(_ok(next(replies)))
+        length = int(_reply_or_raise(next(replies)))
         infos = groups_reply(next(replies), next(replies))
-        retries = [int(_ok(next(replies))) for _ in groups]
+        retries = [int(_reply_or_raise(next(replies))) for _ in groups]
         wanted = set(groups)
         found = {as_text(g["name"]): g for g in infos}
         return length, {n: g for n, g in found.items() if n in wanted}, retries

@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from redis_streaming._redis.errors import is_noscript
 from redis_streaming._redis.lua import LuaScript
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.scripts import script
@@ -45,18 +44,9 @@ class Leases:
         return self.keys.lease(self.topic, partition, self.group)
 
     async def _batch(self, script: LuaScript, partitions: list[int], ttl: bool) -> list[int]:
-        pipe = self.redis.pipeline(transaction=False)
-        ttl_ms = int(self.ttl_s * 1000)
-        for p in partitions:
-            args = [self.consumer_id, ttl_ms] if ttl else [self.consumer_id]
-            script.queue(pipe, [self._key(p)], args)
-        try:
-            return [int(r) for r in await pipe.execute()]
-        except Exception as exc:
-            if not is_noscript(exc):
-                raise
-            await script.load(self.redis)
-            return [int(r) for r in await self._batch(script, partitions, ttl)]
+        args = [self.consumer_id, int(self.ttl_s * 1000)] if ttl else [self.consumer_id]
+        calls = [([self._key(p)], args) for p in partitions]
+        return [int(r) for r in await script.run_pipelined(self.redis, calls)]
 
     async def acquire(self, partitions: Iterable[int]) -> set[int]:
         """Try to take (or keep) the leases; returns the partitions now held."""

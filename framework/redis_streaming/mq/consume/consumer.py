@@ -37,23 +37,12 @@ def default_consumer_id() -> str:
 class Consumer:
     """Runs handlers for subscribed topics, sharing partitions with the group's other members.
 
-    Delivery is at least once: a message is acknowledged only after its handler returned (or it
-    was scheduled for retry or dead-lettered, atomically with the acknowledgement where Redis
-    allows). Within a partition, handlers run one at a time in order; partitions run concurrently.
-    Each group's partitions are spread evenly over its live consumers (partition i belongs to the
-    i-th member modulo their count, members sorted by id); a crashed consumer's partitions are
-    taken over, with its unacknowledged entries, within ``lease_ttl_s`` plus one rebalance.
-
-    Handlers are ``async def handler(message: Message) -> None`` or plain functions (run in a
-    worker thread). Returning means success; raising retries per the policy; raising
-    :class:`~redis_streaming.Retry` or :class:`~redis_streaming.DeadLetter` steers that.
-    Redis outages never end the consumer: every loop backs off (0.1 s to 5 s) and resumes.
-
-    ``metrics`` receives the consumer-side counts and handler durations (default:
-    :func:`~redis_streaming.metrics.default_metrics`). With a ``tracer``, each handler call runs
-    in a CONSUMER span ``process {topic}`` whose parent is the context the producer put in the
-    message's headers (``traceparent``), so the trace continues, across retries too; a handler
-    exception is recorded on the span. Without a tracer no tracing code runs at all.
+    At least once: a message is acknowledged only after its handler returned (or it was
+    scheduled for retry or dead-lettered); within a partition, handlers run one at a time in
+    order. Handlers are ``async def handler(message)`` or plain functions (run in a worker
+    thread); raising retries per the subscription's policy. Redis outages never end it: every
+    loop backs off and resumes. See docs/concepts.md, "Consumers, membership and leases" and
+    "Delivery guarantees"; ``metrics`` and ``tracer``: docs/metrics.md.
     """
 
     def __init__(

@@ -8,7 +8,6 @@ from typing import Any
 
 from redis_streaming._redis.background import BackgroundLoop
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import is_noscript
 from redis_streaming.cluster import is_cluster
 from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.options import MQOptions
@@ -18,7 +17,7 @@ from redis_streaming.mq.topics import TopicMeta, TopicStore
 __all__ = ["DelayedMover", "OwnedDelayedMover", "move_due"]
 
 log = logging.getLogger(__name__)
-_MOVE = script("move_delayed")
+_MOVE = script("move_due_members")
 _EARLIEST = script("earliest_due")
 
 
@@ -126,17 +125,11 @@ async def _move(
 ) -> tuple[int, bool, list[float]]:
     """Run the moving script for ``targets`` in one round trip: (moved, a batch was full,
     the next due times left)."""
-    pipe = redis.pipeline(transaction=False)
-    for topic, partition, maxlen in targets:
-        pair = [keys.delayed(topic, partition), keys.stream(topic, partition)]
-        _MOVE.queue(pipe, pair, [options.delayed_batch, maxlen])
-    try:
-        replies = await pipe.execute()
-    except Exception as exc:
-        if not is_noscript(exc):
-            raise
-        await _MOVE.load(redis)  # the server lost its script cache (restart)
-        return await _move(redis, options, keys, targets)
+    calls = [
+        ([keys.delayed(t, p), keys.stream(t, p)], [options.delayed_batch, maxlen])
+        for t, p, maxlen in targets
+    ]
+    replies = await _MOVE.run_pipelined(redis, calls)
     moved = sum(int(r[0]) for r in replies)
     full = any(int(r[0]) >= options.delayed_batch for r in replies)
     return moved, full, [float(r[1]) for r in replies if int(r[1]) >= 0]

@@ -9,7 +9,7 @@ from typing import Any
 
 from redis_streaming._redis.background import BackgroundLoop
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import guarded, is_noscript
+from redis_streaming._redis.errors import guarded
 from redis_streaming._redis.names import NAME
 from redis_streaming._redis.replies import as_text
 from redis_streaming.errors import ConfigurationError
@@ -111,7 +111,7 @@ class Housekeeper(BackgroundLoop):
             if dlq.max_len or dlq.max_age_ms:
                 args = [dlq.max_age_ms, dlq.max_len, 0, mode, _BOUND]
                 calls.append((t, self.keys.dlq(t), args))
-        replies = await self._trim(calls)
+        replies = await _TRIM.run_pipelined(self.redis, [([key], args) for _, key, args in calls])
         result = {meta.name: 0 for meta in metas}
         self._busy = False
         for (topic, _, _), reply in zip(calls, replies, strict=True):
@@ -151,17 +151,3 @@ class Housekeeper(BackgroundLoop):
                     names |= {g["name"].decode() for g in groups}
             out.append(sorted(names))
         return out
-
-    async def _trim(self, calls: list[tuple[str, str, list[Any]]]) -> list[Any]:
-        if not calls:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for _, key, args in calls:
-            _TRIM.queue(pipe, [key], args)
-        try:
-            return list(await pipe.execute())
-        except Exception as exc:
-            if not is_noscript(exc):
-                raise
-            await _TRIM.load(self.redis)  # the server lost its script cache (restart)
-            return await self._trim(calls)

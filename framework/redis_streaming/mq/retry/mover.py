@@ -18,7 +18,7 @@ from redis_streaming.mq.scripts import script
 __all__ = ["RetryMover"]
 
 log = logging.getLogger(__name__)
-_MOVE = script("move_delayed")
+_MOVE = script("move_due_members")
 
 
 class RetryMover(BackgroundLoop):

@@ -1,6 +1,6 @@
 -- Schedule a group's retry of a failed entry and acknowledge the entry, atomically: a crash can
--- never lose the message between the two (DESIGN section 7). A retry that is due at once skips
--- the retry set and goes straight to the group's redelivery stream.
+-- never lose the message between the two (docs/design.md, "Retries and dead letters"). A retry
+-- that is due at once skips the retry set and goes straight to the group's redelivery stream.
 -- KEYS[1]  retry ZSET of the group on the partition  (rs:retry:{T:i}:G)
 -- KEYS[2]  stream the entry was read from (rs:stream:{T:i} or rs:redeliver:{T:i}:G)
 -- KEYS[3]  redelivery STREAM of the group on the partition  (rs:redeliver:{T:i}:G)

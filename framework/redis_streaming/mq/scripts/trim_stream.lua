@@ -1,4 +1,5 @@
--- Trim a stream by retention, never past what a consumer group still needs (DESIGN section 8).
+-- Trim a stream by retention, never past what a consumer group still needs (docs/design.md,
+-- "Housekeeper").
 -- The floor is the smallest pending id and the smallest last-delivered id over all groups of
 -- the stream: entries at or after it are always kept. A stream without groups has no floor (its
 -- retention alone applies). Reading the groups and trimming happen in one atomic step.

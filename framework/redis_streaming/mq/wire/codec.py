@@ -13,7 +13,7 @@ from typing import Any
 import pydantic_core
 from pydantic import BaseModel
 
-from redis_streaming.errors import ConfigurationError, DecodeError
+from redis_streaming.errors import DecodeError, InvalidArgument
 
 __all__ = [
     "BYTES",
@@ -51,7 +51,7 @@ def encode_payload(payload: Any) -> tuple[bytes, str]:
             return payload.__pydantic_serializer__.to_json(payload), JSON
         return pydantic_core.to_json(payload), JSON
     except pydantic_core.PydanticSerializationError as exc:
-        raise ConfigurationError(
+        raise InvalidArgument(
             f"cannot encode a payload of type {type(payload).__name__}: {exc}. Send a pydantic "
             "model, dict, list, number, str or bytes (encode other objects yourself)"
         ) from exc
@@ -80,7 +80,7 @@ def encode_headers(headers: Mapping[str, str] | None) -> bytes | None:
         return None
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
-            raise ConfigurationError(
+            raise InvalidArgument(
                 f"header {name!r}: {value!r} is not a string pair; headers map str to str "
                 "(convert numbers and other values with str())"
             )

@@ -1,6 +1,8 @@
--- Move due members of a delayed ZSET into a stream, atomically: a member is appended and removed
--- in one step, so two movers running at once never append it twice.
--- KEYS[1]  delayed ZSET (score = due ms; member = envelope, see schedule_delayed.lua)
+-- Move the due members of a ZSET into a stream, atomically: a member is appended and removed in
+-- one step, so two movers running at once never append it twice. Serves producer-delayed
+-- messages (delayed set -> partition stream) and retries (retry set -> redelivery stream).
+-- KEYS[1]  ZSET of scheduled members (score = due ms; member = envelope, see
+--          schedule_delayed.lua and schedule_retry.lua)
 -- KEYS[2]  target STREAM
 -- ARGV[1]  most members to move in this call
 -- ARGV[2]  approximate MAXLEN of the stream (0 = no trimming)
