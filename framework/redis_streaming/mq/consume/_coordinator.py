@@ -7,9 +7,8 @@ import logging
 import time
 from typing import Any
 
-from redis_streaming._redis.background import wait_event
+from redis_streaming._redis.background import BackgroundLoop, log_retry
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import is_connection_error
 from redis_streaming.errors import TopicNotFound
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.consume._consumer_names import delete_consumer_names
@@ -26,7 +25,7 @@ __all__ = ["GroupCoordinator"]
 log = logging.getLogger(__name__)
 
 
-class GroupCoordinator:
+class GroupCoordinator(BackgroundLoop):
     """Keeps one subscription's share of partitions owned and worked on.
 
     Every ``rebalance_interval_s`` it renews its leases (a worker whose renewal fails stops
@@ -46,6 +45,7 @@ class GroupCoordinator:
         *,
         metrics: Metrics | None = None,
     ):
+        super().__init__()
         self.redis = redis
         self.metrics = metrics or default_metrics()
         self.options = options
@@ -65,37 +65,30 @@ class GroupCoordinator:
         self._touched: set[int] = set()
         self._free_since: dict[int, float] = {}
         self._hold_until: dict[int, float] = {}
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.last_tick_ok = True  # until a round fails
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start coordinating in a background task."""
-        name = f"rs-coordinator-{self.sub.topic}-{self.sub.group}"
-        self._task = asyncio.create_task(self._run(), name=name)
+        self._launch(f"rs-coordinator-{self.sub.topic}-{self.sub.group}")
+
+    @property
+    def last_tick_ok(self) -> bool:
+        """False while rounds fail (from a failed round to the next that succeeds)."""
+        return self.last_error is None
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-                backoff.reset()
-                self.last_tick_ok = True
-                wait = self.options.rebalance_interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_tick_ok = False
-                self.sub.record_error(exc)
-                wait = min(backoff.next_delay(), self.options.rebalance_interval_s)
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(
-                    level, "%s group %s: %s; retrying in %.2fs", self.sub.topic, self.sub.group,
-                    exc, wait,
-                )  # fmt: skip
-            await wait_event(self._stopping, wait)
+        await self._supervise(self._round, Backoff(), self._after_error)
+
+    async def _round(self) -> float:
+        await self.tick()
+        return self.options.rebalance_interval_s
+
+    async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
+        self.sub.record_error(exc)
+        wait = min(backoff.next_delay(), self.options.rebalance_interval_s)
+        log_retry(log, f"{self.sub.topic} group {self.sub.group}", exc, wait)
+        return wait
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -225,13 +218,11 @@ class GroupCoordinator:
 
     # -- stop --------------------------------------------------------------------------------
 
-    async def stop(self, timeout_s: float) -> None:
+    async def stop(self, timeout_s: float = 0.0) -> None:
         """Graceful stop (docs/design.md, "Consumer groups"): stop reading, let handlers finish
         within ``timeout_s``, flush acks, release leases, leave the group, and delete this
         consumer's name from the group's streams where it has nothing pending."""
-        self._stopping.set()
-        if self._task is not None:
-            await asyncio.wait({self._task})
+        await self._end(None)  # a round in progress completes: workers match the leases held
         workers = list(self.workers.values()) + list(self._retiring.values())
         for w in workers:
             w.request_stop()

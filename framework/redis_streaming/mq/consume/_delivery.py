@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis_streaming._redis.background import wait_event
+from redis_streaming._redis.background import FinalWrites, wait_event
 from redis_streaming.errors import DeadLetter, DecodeError, Retry
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.metrics.batching import PartitionCounts, duration_sampler
@@ -48,7 +48,7 @@ class Delivery:
     atomic schedule-and-ack, sent at once when the retry has a delay, so the retry mover is
     woken in time; blocking: wait and call again, the entry staying pending) or dead-lettered
     (written, then acknowledged; a failed write leaves the entry pending). The final write is
-    shielded from cancellation.
+    shielded from cancellation and kept in :attr:`final_writes` until it ends.
 
     Metrics: handler durations (all calls, or a sample above 200 a second: see
     :class:`~redis_streaming.metrics.batching.DurationSampler`); acked counts as Redis confirms
@@ -79,6 +79,7 @@ class Delivery:
         self.retry_key = keys.retry(sub.topic, partition, sub.group)
         self.redeliver_key = keys.redeliver(sub.topic, partition, sub.group)
         self.writer = DeadLetterWriter(redis, options)
+        self.final_writes = FinalWrites(f"{sub.topic} partition {partition}")
         self._wake_mover = wake_mover
         self._stopping = stopping
         self._taking = taking
@@ -264,7 +265,7 @@ class Delivery:
             if delay_s > 0:
                 # Sent now, not in front of the next read: that read blocks up to block_ms,
                 # and the retry mover is woken only once Redis has confirmed the schedule.
-                await asyncio.shield(self.flush())
+                await self.final_writes.shield(self.flush())
             else:  # due at once: straight to the redelivery stream, read by the next read
                 await self._flush_if_old()
             return None
@@ -282,7 +283,7 @@ class Delivery:
 
     async def _flush_if_old(self) -> None:
         if time.monotonic() - self._oldest > self.options.ack_interval_ms / 1000:
-            await asyncio.shield(self.flush())
+            await self.final_writes.shield(self.flush())
 
     def _retry_args(self, entry: Entry, message: Message, delay_s: float) -> list[Any]:
         """KEYS and ARGV of ``schedule_retry.lua`` (schedule the next attempt, XACK this one)."""
@@ -319,7 +320,7 @@ class Delivery:
             attempts,
             error,
         )
-        await asyncio.shield(
+        await self.final_writes.shield(
             self.writer.write(
                 topic=self.sub.topic,
                 partition=self.partition,
