@@ -116,7 +116,7 @@ class GroupCoordinator(BackgroundLoop):
         await self._refresh_topic()
         held = set(self.workers) | set(self._releasing)
         for p in await self.leases.renew(held):
-            self._lost(p)
+            self._on_lease_lost(p)
         # The heartbeat comes after the renewals (and again after new acquisitions, below):
         # a member's expiry is never earlier than its leases', so the other members, once they
         # see it gone, find its partitions free at that same round (takeover within the lease
@@ -178,7 +178,7 @@ class GroupCoordinator(BackgroundLoop):
         worker.start()
         log.info("%s group %s: now owns partition %d", self.sub.topic, self.sub.group, partition)
 
-    def _lost(self, partition: int) -> None:
+    def _on_lease_lost(self, partition: int) -> None:
         """The lease is gone: stop taking entries at once, let the handler in progress end."""
         self.leases.forget(partition)
         worker = self.workers.pop(partition, None)
@@ -213,7 +213,7 @@ class GroupCoordinator(BackgroundLoop):
                 del self._retiring[p]
         for p, worker in list(self.workers.items()):
             if worker.done:  # ended by itself (lease deadline passed): treat the lease as lost
-                self._lost(p)
+                self._on_lease_lost(p)
                 self._retiring.pop(p, None)
 
     # -- stop --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis_streaming._redis.background import FinalWrites, wait_event
 from redis_streaming.errors import DeadLetter, DecodeError, Retry
@@ -22,7 +22,7 @@ from redis_streaming.mq.wire.codec import decode_payload, entry_args, parse_fiel
 from redis_streaming.mq.wire.envelope import encode_envelope
 from redis_streaming.mq.wire.message import Message
 
-__all__ = ["Delivery", "Entry"]
+__all__ = ["Delivery", "Entry", "QueuedOutcomes"]
 
 log = logging.getLogger(__name__)
 _SCHEDULE_RETRY = script("schedule_retry")
@@ -38,6 +38,14 @@ class Entry:
         self.id = id
         self.fields = fields
         self.deliveries = deliveries
+
+
+class QueuedOutcomes(NamedTuple):
+    """What :meth:`Delivery.queue_outcomes` put in a pipeline: the first ``retries`` queued
+    retry schedules and the first ``acks[key]`` queued XACK ids of each stream."""
+
+    retries: int
+    acks: dict[str, int]
 
 
 class Delivery:
@@ -106,8 +114,9 @@ class Delivery:
         else:
             self._retries.append(retry)
 
-    def queue_outcomes(self, pipe: Any) -> tuple[int, dict[str, int]]:
-        """Add queued retry schedules and XACKs to ``pipe``; pass the result to :meth:`sent`."""
+    def queue_outcomes(self, pipe: Any) -> QueuedOutcomes:
+        """Add queued retry schedules and XACKs to ``pipe``; once it has run, pass the result
+        to :meth:`mark_sent`."""
         for args in self._retries:
             _SCHEDULE_RETRY.queue(pipe, args[:3], args[3:])
         acks = {}
@@ -115,11 +124,11 @@ class Delivery:
             if ids:
                 pipe.xack(key, self.sub.group, *ids)
                 acks[key] = len(ids)
-        return len(self._retries), acks
+        return QueuedOutcomes(len(self._retries), acks)
 
-    def sent(self, token: tuple[int, dict[str, int]]) -> None:
+    def mark_sent(self, queued: QueuedOutcomes) -> None:
         """Forget outcomes that Redis has confirmed; wake the retry mover for new retries."""
-        retries, acks = token
+        retries, acks = queued
         if retries:
             soonest = min(int(args[5]) for args in self._retries[:retries])
             del self._retries[:retries]
@@ -143,9 +152,9 @@ class Delivery:
         if not self._queued:
             return
         pipe = self.redis.pipeline(transaction=False)
-        token = self.queue_outcomes(pipe)
+        queued = self.queue_outcomes(pipe)
         await pipe.execute()
-        self.sent(token)
+        self.mark_sent(queued)
 
     async def load_scripts(self) -> None:
         """Cache the retry script on the server (pipelined EVALSHA cannot load it)."""

@@ -186,7 +186,7 @@ class PartitionWorker(BackgroundLoop):
         # The previous batch's XACKs and retry schedules travel in the same round trip as the
         # next read.
         pipe = self.redis.pipeline(transaction=False)
-        outcomes = self.delivery.queue_outcomes(pipe)
+        queued = self.delivery.queue_outcomes(pipe)
         pipe.execute_command(
             "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
             "COUNT", self.sub.batch_size, "BLOCK", block_ms,
@@ -194,7 +194,7 @@ class PartitionWorker(BackgroundLoop):
             **route(self.redis, self.stream),  # cluster: the partition's node, found locally
         )  # fmt: skip
         replies = await pipe.execute()
-        self.delivery.sent(outcomes)
+        self.delivery.mark_sent(queued)
         for key, entries in replies[-1] or ():
             source = as_text(key)
             await self._process([Entry(source, eid, fields, 1) for eid, fields in entries])
