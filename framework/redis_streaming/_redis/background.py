@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 from redis_streaming._redis.backoff import Backoff
@@ -14,6 +14,7 @@ __all__ = [
     "BackgroundLoop",
     "FinalWrites",
     "OnError",
+    "Prefixed",
     "Step",
     "cancel_and_wait",
     "log_retry",
@@ -56,13 +57,27 @@ async def cancel_and_wait(task: asyncio.Task[None], retry_s: float = 0.5) -> Non
         await asyncio.wait({task}, timeout=retry_s)
 
 
-def log_retry(
-    log: logging.Logger | logging.LoggerAdapter[Any], what: str, exc: Exception, wait_s: float
-) -> None:
-    """Log that ``what`` failed with ``exc`` and runs again in ``wait_s``: at WARNING for a lost
+class Prefixed(logging.LoggerAdapter[logging.Logger]):
+    """``logger`` with ``"<prefix>: "`` in front of every message: what a component is (a
+    loop's name, a subscription's topic and group, a partition), so that its log calls pass
+    only what they are about. Prefixes are made of names that the name rule keeps free of
+    ``%``, so they never disturb a message's formatting."""
+
+    def __init__(self, logger: logging.Logger, prefix: str) -> None:
+        super().__init__(logger)
+        self.prefix = prefix
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        return f"{self.prefix}: {msg}", kwargs
+
+
+def log_retry(log: Prefixed, exc: Exception, wait_s: float) -> None:
+    """Log that a step failed with ``exc`` and runs again in ``wait_s``: at WARNING for a lost
     connection (Redis comes back by itself), at ERROR for anything else."""
     level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-    log.log(level, "%s: %s; retrying in %.2fs", what, exc, wait_s)
+    log.log(level, "%s; retrying in %.2fs", exc, wait_s, stacklevel=2)  # the caller's line
 
 
 async def supervise(
@@ -104,7 +119,7 @@ class FinalWrites:
     """
 
     def __init__(self, owner: str) -> None:
-        self.owner = owner
+        self._log = Prefixed(_log, owner)
         self._running: set[asyncio.Future[Any]] = set()
 
     async def shield(self, write: Awaitable[T]) -> T:
@@ -121,11 +136,12 @@ class FinalWrites:
             return
         _, left = await asyncio.wait(set(self._running), timeout=timeout_s)
         if left:
-            _log.warning(
-                "%s: stopping with %d final write(s) still running after %.1fs (Redis is slow "
-                "or unreachable); what they do not write stays pending and is delivered again",
-                self.owner, len(left), timeout_s,
-            )  # fmt: skip
+            self._log.warning(
+                "stopping with %d final write(s) still running after %.1fs (Redis is slow or "
+                "unreachable); what they do not write stays pending and is delivered again",
+                len(left),
+                timeout_s,
+            )
 
 
 class BackgroundLoop:
@@ -154,9 +170,11 @@ class BackgroundLoop:
         is kept in ``last_error``, logged (WARNING for a lost connection, ERROR otherwise) and
         retried after ``backoff``'s next delay; a success clears both."""
 
+        prefixed = Prefixed(log, what)
+
         async def on_error(exc: Exception, backoff: Backoff) -> float:
             wait = backoff.next_delay()
-            log_retry(log, what, exc, wait)
+            log_retry(prefixed, exc, wait)
             return wait
 
         await self._supervise(step, backoff, on_error)

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from redis_streaming._redis.background import BackgroundLoop, log_retry
+from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming.errors import TopicNotFound
 from redis_streaming.metrics import Metrics, default_metrics
@@ -51,6 +51,7 @@ class GroupCoordinator(BackgroundLoop):
         self.options = options
         self.sub = sub
         self.consumer_id = consumer_id
+        self.log = Prefixed(log, f"{sub.topic} group {sub.group}")
         self.keys = Keys(options.namespace)
         self.store = TopicStore(redis, options)
         ttl = options.lease_ttl_s
@@ -87,7 +88,7 @@ class GroupCoordinator(BackgroundLoop):
     async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
         self.sub.record_error(exc)
         wait = min(backoff.next_delay(), self.options.rebalance_interval_s)
-        log_retry(log, f"{self.sub.topic} group {self.sub.group}", exc, wait)
+        log_retry(self.log, exc, wait)
         return wait
 
     # -- one round ---------------------------------------------------------------------------
@@ -154,10 +155,9 @@ class GroupCoordinator(BackgroundLoop):
                 grab.add(p)
         taken = await self.leases.acquire(grab)
         for p in taken:
-            log.info(
-                "%s group %s: partition %d had no owner for %.1fs; taking it over",
-                self.sub.topic, self.sub.group, p, now - self._free_since[p],
-            )  # fmt: skip
+            self.log.info(
+                "partition %d had no owner for %.1fs; taking it over", p, now - self._free_since[p]
+            )
             self._free_since.pop(p, None)
             self._hold_until[p] = now + 3 * self.options.rebalance_interval_s
             self._start_worker(p)
@@ -176,17 +176,16 @@ class GroupCoordinator(BackgroundLoop):
         self.workers[partition] = worker
         self._touched.add(partition)
         worker.start()
-        log.info("%s group %s: now owns partition %d", self.sub.topic, self.sub.group, partition)
+        self.log.info("now owns partition %d", partition)
 
     def _on_lease_lost(self, partition: int) -> None:
         """The lease is gone: stop taking entries at once, let the handler in progress end."""
         self.leases.forget(partition)
         worker = self.workers.pop(partition, None)
         if worker is not None:
-            log.warning(
-                "%s group %s: lost the lease on partition %d; stopped taking its messages",
-                self.sub.topic, self.sub.group, partition,
-            )  # fmt: skip
+            self.log.warning(
+                "lost the lease on partition %d; stopped taking its messages", partition
+            )
             worker.request_stop()
             self._retiring[partition] = worker
 
@@ -199,9 +198,7 @@ class GroupCoordinator(BackgroundLoop):
             try:
                 await worker.stop(self.options.shutdown_timeout_s)
                 await self.leases.release([partition])
-                log.info(
-                    "%s group %s: released partition %d", self.sub.topic, self.sub.group, partition
-                )
+                self.log.info("released partition %d", partition)
             finally:
                 self._releasing.pop(partition, None)
 
@@ -238,11 +235,9 @@ class GroupCoordinator(BackgroundLoop):
             await self.membership.leave()
             await self._delete_consumer_name()
         except Exception as exc:
-            log.warning(
-                "%s group %s: could not clean up on stop (%s); leases and membership expire "
-                "by themselves",
-                self.sub.topic, self.sub.group, exc,
-            )  # fmt: skip
+            self.log.warning(
+                "could not clean up on stop (%s); leases and membership expire by themselves", exc
+            )
 
     async def _delete_consumer_name(self) -> None:
         # Checked and deleted in one step: a read of ours still in flight that lands later

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from redis_streaming._redis.background import FinalWrites, wait_event
+from redis_streaming._redis.background import FinalWrites, Prefixed, wait_event
 from redis_streaming.errors import DeadLetter, DecodeError, Retry
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.metrics.batching import PartitionCounts, duration_sampler
@@ -88,6 +88,7 @@ class Delivery:
         self.redeliver_key = keys.redeliver(sub.topic, partition, sub.group)
         self.writer = DeadLetterWriter(redis, options)
         self.final_writes = FinalWrites(f"{sub.topic} partition {partition}")
+        self.log = Prefixed(log, f"{sub.topic} partition {partition} group {sub.group}")
         self._wake_mover = wake_mover
         self._stopping = stopping
         self._taking = taking
@@ -263,12 +264,14 @@ class Delivery:
         sub.retried += 1
         self.metrics.retried(self.labels)
         if log.isEnabledFor(logging.INFO):
-            log.info(
-                "%s partition %d group %s: attempt %d of message %s failed (%s: %s); "
-                "retrying in %.2fs",
-                sub.topic, self.partition, sub.group, message.attempt, message.id,
-                type(error).__name__, error, delay_s,
-            )  # fmt: skip
+            self.log.info(
+                "attempt %d of message %s failed (%s: %s); retrying in %.2fs",
+                message.attempt,
+                message.id,
+                type(error).__name__,
+                error,
+                delay_s,
+            )
         if policy.mode == "delayed":
             self._queue(entry, self._retry_args(entry, message, delay_s))
             if delay_s > 0:
@@ -319,11 +322,8 @@ class Delivery:
         self, entry: Entry, reason: str, error: BaseException | str, attempts: int
     ) -> None:
         self.sub.record_error(error if isinstance(error, BaseException) else ValueError(error))
-        log.error(
-            "%s partition %d group %s: entry %s dead-lettered (%s) after %d attempt(s): %s",
-            self.sub.topic,
-            self.partition,
-            self.sub.group,
+        self.log.error(
+            "entry %s dead-lettered (%s) after %d attempt(s): %s",
             entry.id.decode(),
             reason,
             attempts,

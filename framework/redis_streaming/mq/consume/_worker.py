@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from redis_streaming._redis.background import BackgroundLoop, log_retry
+from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import is_busygroup, is_nogroup, is_unblocked
 from redis_streaming._redis.replies import as_text
@@ -56,6 +56,7 @@ class PartitionWorker(BackgroundLoop):
         self.partition = partition
         self.consumer_id = consumer_id
         self.leases = leases
+        self.log = Prefixed(log, f"{sub.topic} partition {partition}")
         keys = Keys(options.namespace)
         self.stream = keys.stream(sub.topic, partition)
         self.redeliver = keys.redeliver(sub.topic, partition, sub.group)
@@ -100,11 +101,8 @@ class PartitionWorker(BackgroundLoop):
         """
 
         def overrun() -> None:
-            log.warning(
-                "%s partition %d: handler still running after %.1fs; cancelling it, the "
-                "message will be redelivered",
-                self.sub.topic,
-                self.partition,
+            self.log.warning(
+                "handler still running after %.1fs; cancelling it, the message will be redelivered",
                 timeout_s or 0,
             )
 
@@ -160,7 +158,7 @@ class PartitionWorker(BackgroundLoop):
         self._recovered = False
         self.sub.record_error(exc)
         delay = backoff.next_delay()
-        log_retry(log, f"{self.sub.topic} partition {self.partition}", exc, delay)
+        log_retry(self.log, exc, delay)
         return delay
 
     async def _recover(self) -> None:

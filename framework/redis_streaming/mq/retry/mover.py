@@ -8,7 +8,7 @@ import random
 import time
 from typing import Any
 
-from redis_streaming._redis.background import BackgroundLoop, log_retry, wait_event
+from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry, wait_event
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
@@ -40,6 +40,7 @@ class RetryMover(BackgroundLoop):
         self.retry = keys.retry(topic, partition, group)
         self.redeliver = keys.redeliver(topic, partition, group)
         self.label = f"{topic} partition {partition} group {group}"
+        self._log = Prefixed(log, f"{self.label}: retry mover")
         self.moved = 0
         self._wake = asyncio.Event()
         self._next_pass = 0.0
@@ -88,7 +89,7 @@ class RetryMover(BackgroundLoop):
 
     async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
         wait = backoff.next_delay()
-        log_retry(log, f"{self.label}: retry mover", exc, wait)
+        log_retry(self._log, exc, wait)
         return self._planned(wait)
 
     def _planned(self, wait: float) -> float:
