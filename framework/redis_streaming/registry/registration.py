@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Protocol
 
-from redis_streaming._redis.background import BackgroundLoop, wait_event
+from redis_streaming._redis.background import BackgroundLoop, FinalWrites, wait_event
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming.registry.instance import ServiceInstance, field_changes
 from redis_streaming.registry.options import RegistryOptions
@@ -70,6 +69,7 @@ class Registration(BackgroundLoop):
         self.heartbeats = 0
         self.reregistrations = 0
         self._instance = instance
+        self._final_writes = FinalWrites(f"registry: {instance.service}/{instance.instance_id}")
 
     @property
     def instance(self) -> ServiceInstance:
@@ -88,16 +88,15 @@ class Registration(BackgroundLoop):
         """Stop heartbeating, then deregister (unless ``deregister_on_close`` is false).
 
         A failed deregistration is logged, not raised: the instance then expires after
-        ``ttl_s``.
+        ``ttl_s``. A cancelled ``stop()`` leaves the deregistration running; the next
+        ``stop()`` waits for it.
         """
         was_running = self.running
         await super().stop()
+        await self._final_writes.wait()  # a deregistration that a cancelled stop() left running
         if was_running and self.deregister_on_close:
-            final = asyncio.ensure_future(self.registry.deregister(self._instance))
             try:
-                await asyncio.shield(final)  # the last write completes even if we are cancelled
-            except asyncio.CancelledError:
-                raise
+                await self._final_writes.shield(self.registry.deregister(self._instance))
             except Exception as exc:
                 log.warning(
                     "registry: could not deregister %s/%s (%s); it expires after %.1fs",

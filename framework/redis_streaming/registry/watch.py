@@ -10,6 +10,7 @@ from collections import deque
 from types import TracebackType
 from typing import Any, Protocol
 
+from redis_streaming._redis.background import supervise
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import as_unavailable, is_connection_error
 from redis_streaming.cluster import is_cluster
@@ -61,7 +62,7 @@ class ServiceWatch:
         self._known: dict[str, ServiceInstance] | None = None
         self._pending: deque[ServiceEvent] = deque()
         self._stale = False  # the subscription was re-established: resynchronise
-        self._closed = False
+        self._closed = asyncio.Event()  # set by aclose(): ends the iteration, and a backoff
         self._last_traffic = 0.0
         self._backoff = Backoff()
 
@@ -70,7 +71,7 @@ class ServiceWatch:
     async def start(self) -> None:
         """Subscribe and take the first snapshot now (idempotent). Raises ``RedisUnavailable``
         when Redis cannot be reached; later outages are survived."""
-        if self._closed:
+        if self._closed.is_set():
             return
         with as_unavailable(self.discovery.redis, "watching a service"):
             if self._pubsub is None:
@@ -80,7 +81,7 @@ class ServiceWatch:
 
     async def aclose(self) -> None:
         """Unsubscribe and end the iteration."""
-        self._closed = True
+        self._closed.set()
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             await pubsub.aclose()
@@ -101,34 +102,39 @@ class ServiceWatch:
         return self
 
     async def __anext__(self) -> ServiceEvent:
-        while not self._pending:
-            if self._closed:
-                raise StopAsyncIteration
-            try:
-                if self._pubsub is None:
-                    await self._subscribe()
-                elif self._stale:
-                    await self._resync()
-                else:
-                    await self._receive()
-                    self._backoff.reset()
-                    self.last_error = None
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._closed:  # closed by another task while this one waited
-                    raise StopAsyncIteration from None
-                if not (is_connection_error(exc) or isinstance(exc, TimeoutError)):
-                    raise
-                self.last_error = exc
-                await self._drop_cluster_subscription()
-                delay = self._backoff.next_delay()
-                log.warning(
-                    "registry: watch of %r lost Redis (%s); retrying in %.2fs",
-                    self.service, exc, delay,
-                )  # fmt: skip
-                await asyncio.sleep(delay)
+        await supervise(
+            self._step, self._backoff, self._after_error, running=self._waiting, wake=self._closed
+        )
+        if not self._pending:  # closed
+            raise StopAsyncIteration
         return self._pending.popleft()
+
+    def _waiting(self) -> bool:
+        return not self._pending and not self._closed.is_set()
+
+    async def _step(self) -> float | None:
+        if self._pubsub is None:
+            await self._subscribe()
+        elif self._stale:
+            await self._resync()
+        else:
+            await self._receive()
+            self.last_error = None
+            return 0.0  # the subscription delivers: the backoff starts again
+        return None
+
+    async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
+        if self._closed.is_set():  # closed by another task while this one waited
+            return 0.0  # the iteration ends
+        if not (is_connection_error(exc) or isinstance(exc, TimeoutError)):
+            raise exc
+        self.last_error = exc
+        await self._drop_cluster_subscription()
+        delay = backoff.next_delay()
+        log.warning(
+            "registry: watch of %r lost Redis (%s); retrying in %.2fs", self.service, exc, delay
+        )
+        return delay
 
     # -- steps -------------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from redis_streaming._redis.background import BackgroundLoop, wait_event
+from redis_streaming._redis.background import BackgroundLoop
+from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import is_connection_error
 from redis_streaming._redis.replies import as_text
 from redis_streaming.errors import ConfigurationError, InvalidName
@@ -213,9 +214,11 @@ class TopicGauges(BackgroundLoop):
         self._refreshed_at = None
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            await self.refresh()
-            await wait_event(self._stopping, self.interval_s)
+        async def step() -> float:
+            await self.refresh()  # never raises for Redis errors
+            return self.interval_s
+
+        await self._repeat("gauges", step, Backoff(), log)
 
     # -- refreshing --------------------------------------------------------------------------
 
@@ -234,8 +237,6 @@ class TopicGauges(BackgroundLoop):
             try:
                 async with asyncio.timeout(self.timeout_s):
                     cache = await self._read()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 self._failed(exc)
                 return False

@@ -7,9 +7,8 @@ import logging
 import time
 from typing import Any
 
-from redis_streaming._redis.background import wait_event
+from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import is_connection_error
 from redis_streaming.errors import TopicNotFound
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.consume._consumer_names import delete_consumer_names
@@ -26,7 +25,7 @@ __all__ = ["GroupCoordinator"]
 log = logging.getLogger(__name__)
 
 
-class GroupCoordinator:
+class GroupCoordinator(BackgroundLoop):
     """Keeps one subscription's share of partitions owned and worked on.
 
     Every ``rebalance_interval_s`` it renews its leases (a worker whose renewal fails stops
@@ -46,11 +45,13 @@ class GroupCoordinator:
         *,
         metrics: Metrics | None = None,
     ):
+        super().__init__()
         self.redis = redis
         self.metrics = metrics or default_metrics()
         self.options = options
         self.sub = sub
         self.consumer_id = consumer_id
+        self.log = Prefixed(log, f"{sub.topic} group {sub.group}")
         self.keys = Keys(options.namespace)
         self.store = TopicStore(redis, options)
         ttl = options.lease_ttl_s
@@ -65,37 +66,30 @@ class GroupCoordinator:
         self._touched: set[int] = set()
         self._free_since: dict[int, float] = {}
         self._hold_until: dict[int, float] = {}
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.last_tick_ok = True  # until a round fails
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start coordinating in a background task."""
-        name = f"rs-coordinator-{self.sub.topic}-{self.sub.group}"
-        self._task = asyncio.create_task(self._run(), name=name)
+        self._launch(f"rs-coordinator-{self.sub.topic}-{self.sub.group}")
+
+    @property
+    def last_tick_ok(self) -> bool:
+        """False while rounds fail (from a failed round to the next that succeeds)."""
+        return self.last_error is None
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-                backoff.reset()
-                self.last_tick_ok = True
-                wait = self.options.rebalance_interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_tick_ok = False
-                self.sub.record_error(exc)
-                wait = min(backoff.next_delay(), self.options.rebalance_interval_s)
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(
-                    level, "%s group %s: %s; retrying in %.2fs", self.sub.topic, self.sub.group,
-                    exc, wait,
-                )  # fmt: skip
-            await wait_event(self._stopping, wait)
+        await self._supervise(self._round, Backoff(), self._after_error)
+
+    async def _round(self) -> float:
+        await self.tick()
+        return self.options.rebalance_interval_s
+
+    async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
+        self.sub.record_error(exc)
+        wait = min(backoff.next_delay(), self.options.rebalance_interval_s)
+        log_retry(self.log, exc, wait)
+        return wait
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -123,7 +117,7 @@ class GroupCoordinator:
         await self._refresh_topic()
         held = set(self.workers) | set(self._releasing)
         for p in await self.leases.renew(held):
-            self._lost(p)
+            self._on_lease_lost(p)
         # The heartbeat comes after the renewals (and again after new acquisitions, below):
         # a member's expiry is never earlier than its leases', so the other members, once they
         # see it gone, find its partitions free at that same round (takeover within the lease
@@ -161,10 +155,9 @@ class GroupCoordinator:
                 grab.add(p)
         taken = await self.leases.acquire(grab)
         for p in taken:
-            log.info(
-                "%s group %s: partition %d had no owner for %.1fs; taking it over",
-                self.sub.topic, self.sub.group, p, now - self._free_since[p],
-            )  # fmt: skip
+            self.log.info(
+                "partition %d had no owner for %.1fs; taking it over", p, now - self._free_since[p]
+            )
             self._free_since.pop(p, None)
             self._hold_until[p] = now + 3 * self.options.rebalance_interval_s
             self._start_worker(p)
@@ -183,17 +176,16 @@ class GroupCoordinator:
         self.workers[partition] = worker
         self._touched.add(partition)
         worker.start()
-        log.info("%s group %s: now owns partition %d", self.sub.topic, self.sub.group, partition)
+        self.log.info("now owns partition %d", partition)
 
-    def _lost(self, partition: int) -> None:
+    def _on_lease_lost(self, partition: int) -> None:
         """The lease is gone: stop taking entries at once, let the handler in progress end."""
         self.leases.forget(partition)
         worker = self.workers.pop(partition, None)
         if worker is not None:
-            log.warning(
-                "%s group %s: lost the lease on partition %d; stopped taking its messages",
-                self.sub.topic, self.sub.group, partition,
-            )  # fmt: skip
+            self.log.warning(
+                "lost the lease on partition %d; stopped taking its messages", partition
+            )
             worker.request_stop()
             self._retiring[partition] = worker
 
@@ -206,9 +198,7 @@ class GroupCoordinator:
             try:
                 await worker.stop(self.options.shutdown_timeout_s)
                 await self.leases.release([partition])
-                log.info(
-                    "%s group %s: released partition %d", self.sub.topic, self.sub.group, partition
-                )
+                self.log.info("released partition %d", partition)
             finally:
                 self._releasing.pop(partition, None)
 
@@ -220,18 +210,16 @@ class GroupCoordinator:
                 del self._retiring[p]
         for p, worker in list(self.workers.items()):
             if worker.done:  # ended by itself (lease deadline passed): treat the lease as lost
-                self._lost(p)
+                self._on_lease_lost(p)
                 self._retiring.pop(p, None)
 
     # -- stop --------------------------------------------------------------------------------
 
-    async def stop(self, timeout_s: float) -> None:
+    async def stop(self, timeout_s: float = 0.0) -> None:
         """Graceful stop (docs/design.md, "Consumer groups"): stop reading, let handlers finish
         within ``timeout_s``, flush acks, release leases, leave the group, and delete this
         consumer's name from the group's streams where it has nothing pending."""
-        self._stopping.set()
-        if self._task is not None:
-            await asyncio.wait({self._task})
+        await self._end(None)  # a round in progress completes: workers match the leases held
         workers = list(self.workers.values()) + list(self._retiring.values())
         for w in workers:
             w.request_stop()
@@ -247,11 +235,9 @@ class GroupCoordinator:
             await self.membership.leave()
             await self._delete_consumer_name()
         except Exception as exc:
-            log.warning(
-                "%s group %s: could not clean up on stop (%s); leases and membership expire "
-                "by themselves",
-                self.sub.topic, self.sub.group, exc,
-            )  # fmt: skip
+            self.log.warning(
+                "could not clean up on stop (%s); leases and membership expire by themselves", exc
+            )
 
     async def _delete_consumer_name(self) -> None:
         # Checked and deleted in one step: a read of ours still in flight that lands later

@@ -7,9 +7,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from redis_streaming._redis.background import wait_event
+from redis_streaming._redis.background import FinalWrites, Prefixed, wait_event
 from redis_streaming.errors import DeadLetter, DecodeError, Retry
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.metrics.batching import PartitionCounts, duration_sampler
@@ -22,7 +22,7 @@ from redis_streaming.mq.wire.codec import decode_payload, entry_args, parse_fiel
 from redis_streaming.mq.wire.envelope import encode_envelope
 from redis_streaming.mq.wire.message import Message
 
-__all__ = ["Delivery", "Entry"]
+__all__ = ["Delivery", "Entry", "QueuedOutcomes"]
 
 log = logging.getLogger(__name__)
 _SCHEDULE_RETRY = script("schedule_retry")
@@ -40,6 +40,14 @@ class Entry:
         self.deliveries = deliveries
 
 
+class QueuedOutcomes(NamedTuple):
+    """What :meth:`Delivery.queue_outcomes` put in a pipeline: the first ``retries`` queued
+    retry schedules and the first ``acks[key]`` queued XACK ids of each stream."""
+
+    retries: int
+    acks: dict[str, int]
+
+
 class Delivery:
     """Per-partition handling of entries, with batched acknowledgements.
 
@@ -48,7 +56,7 @@ class Delivery:
     atomic schedule-and-ack, sent at once when the retry has a delay, so the retry mover is
     woken in time; blocking: wait and call again, the entry staying pending) or dead-lettered
     (written, then acknowledged; a failed write leaves the entry pending). The final write is
-    shielded from cancellation.
+    shielded from cancellation and kept in :attr:`final_writes` until it ends.
 
     Metrics: handler durations (all calls, or a sample above 200 a second: see
     :class:`~redis_streaming.metrics.batching.DurationSampler`); acked counts as Redis confirms
@@ -79,6 +87,8 @@ class Delivery:
         self.retry_key = keys.retry(sub.topic, partition, sub.group)
         self.redeliver_key = keys.redeliver(sub.topic, partition, sub.group)
         self.writer = DeadLetterWriter(redis, options)
+        self.final_writes = FinalWrites(f"{sub.topic} partition {partition}")
+        self.log = Prefixed(log, f"{sub.topic} partition {partition} group {sub.group}")
         self._wake_mover = wake_mover
         self._stopping = stopping
         self._taking = taking
@@ -105,8 +115,9 @@ class Delivery:
         else:
             self._retries.append(retry)
 
-    def queue_outcomes(self, pipe: Any) -> tuple[int, dict[str, int]]:
-        """Add queued retry schedules and XACKs to ``pipe``; pass the result to :meth:`sent`."""
+    def queue_outcomes(self, pipe: Any) -> QueuedOutcomes:
+        """Add queued retry schedules and XACKs to ``pipe``; once it has run, pass the result
+        to :meth:`mark_sent`."""
         for args in self._retries:
             _SCHEDULE_RETRY.queue(pipe, args[:3], args[3:])
         acks = {}
@@ -114,11 +125,11 @@ class Delivery:
             if ids:
                 pipe.xack(key, self.sub.group, *ids)
                 acks[key] = len(ids)
-        return len(self._retries), acks
+        return QueuedOutcomes(len(self._retries), acks)
 
-    def sent(self, token: tuple[int, dict[str, int]]) -> None:
+    def mark_sent(self, queued: QueuedOutcomes) -> None:
         """Forget outcomes that Redis has confirmed; wake the retry mover for new retries."""
-        retries, acks = token
+        retries, acks = queued
         if retries:
             soonest = min(int(args[5]) for args in self._retries[:retries])
             del self._retries[:retries]
@@ -142,9 +153,9 @@ class Delivery:
         if not self._queued:
             return
         pipe = self.redis.pipeline(transaction=False)
-        token = self.queue_outcomes(pipe)
+        queued = self.queue_outcomes(pipe)
         await pipe.execute()
-        self.sent(token)
+        self.mark_sent(queued)
 
     async def load_scripts(self) -> None:
         """Cache the retry script on the server (pipelined EVALSHA cannot load it)."""
@@ -253,18 +264,20 @@ class Delivery:
         sub.retried += 1
         self.metrics.retried(self.labels)
         if log.isEnabledFor(logging.INFO):
-            log.info(
-                "%s partition %d group %s: attempt %d of message %s failed (%s: %s); "
-                "retrying in %.2fs",
-                sub.topic, self.partition, sub.group, message.attempt, message.id,
-                type(error).__name__, error, delay_s,
-            )  # fmt: skip
+            self.log.info(
+                "attempt %d of message %s failed (%s: %s); retrying in %.2fs",
+                message.attempt,
+                message.id,
+                type(error).__name__,
+                error,
+                delay_s,
+            )
         if policy.mode == "delayed":
             self._queue(entry, self._retry_args(entry, message, delay_s))
             if delay_s > 0:
                 # Sent now, not in front of the next read: that read blocks up to block_ms,
                 # and the retry mover is woken only once Redis has confirmed the schedule.
-                await asyncio.shield(self.flush())
+                await self.final_writes.shield(self.flush())
             else:  # due at once: straight to the redelivery stream, read by the next read
                 await self._flush_if_old()
             return None
@@ -282,7 +295,7 @@ class Delivery:
 
     async def _flush_if_old(self) -> None:
         if time.monotonic() - self._oldest > self.options.ack_interval_ms / 1000:
-            await asyncio.shield(self.flush())
+            await self.final_writes.shield(self.flush())
 
     def _retry_args(self, entry: Entry, message: Message, delay_s: float) -> list[Any]:
         """KEYS and ARGV of ``schedule_retry.lua`` (schedule the next attempt, XACK this one)."""
@@ -309,17 +322,14 @@ class Delivery:
         self, entry: Entry, reason: str, error: BaseException | str, attempts: int
     ) -> None:
         self.sub.record_error(error if isinstance(error, BaseException) else ValueError(error))
-        log.error(
-            "%s partition %d group %s: entry %s dead-lettered (%s) after %d attempt(s): %s",
-            self.sub.topic,
-            self.partition,
-            self.sub.group,
+        self.log.error(
+            "entry %s dead-lettered (%s) after %d attempt(s): %s",
             entry.id.decode(),
             reason,
             attempts,
             error,
         )
-        await asyncio.shield(
+        await self.final_writes.shield(
             self.writer.write(
                 topic=self.sub.topic,
                 partition=self.partition,

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
-from redis_streaming._redis.background import cancel_and_wait, wait_event
+from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import (
-    is_busygroup,
-    is_connection_error,
-    is_nogroup,
-    is_unblocked,
-)
+from redis_streaming._redis.errors import is_busygroup, is_nogroup, is_unblocked
 from redis_streaming._redis.replies import as_text
 from redis_streaming.cluster import route
 from redis_streaming.metrics import Metrics
@@ -32,7 +26,7 @@ log = logging.getLogger(__name__)
 _CLAIM_COUNT = 100
 
 
-class PartitionWorker:
+class PartitionWorker(BackgroundLoop):
     """Serial, ordered processing of one partition for one subscription.
 
     Runs while the consumer holds the partition's lease. On start it creates the group on the
@@ -55,16 +49,17 @@ class PartitionWorker:
         *,
         metrics: Metrics | None = None,
     ) -> None:
+        super().__init__()
         self.redis = redis
         self.options = options
         self.sub = sub
         self.partition = partition
         self.consumer_id = consumer_id
         self.leases = leases
+        self.log = Prefixed(log, f"{sub.topic} partition {partition}")
         keys = Keys(options.namespace)
         self.stream = keys.stream(sub.topic, partition)
         self.redeliver = keys.redeliver(sub.topic, partition, sub.group)
-        self._stopping = asyncio.Event()
         self.mover = RetryMover(redis, options, keys, sub.topic, partition, sub.group)
         self.delivery = Delivery(
             redis,
@@ -78,15 +73,14 @@ class PartitionWorker:
             metrics=metrics,
         )
         self.metrics = self.delivery.metrics
-        self._task: asyncio.Task[None] | None = None
+        self._recovered = False  # groups created and pending entries claimed since (re)start
         self._next_check = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the worker task and its retry mover."""
-        name = f"rs-worker-{self.sub.topic}-{self.partition}-{self.sub.group}"
-        self._task = asyncio.create_task(self._run(), name=name)
+        self._launch(f"rs-worker-{self.sub.topic}-{self.partition}-{self.sub.group}")
         self.mover.start()
 
     def request_stop(self) -> None:
@@ -96,26 +90,24 @@ class PartitionWorker:
     @property
     def done(self) -> bool:
         """True once the worker task has ended."""
-        return self._task is None or self._task.done()
+        return not self.running
 
-    async def stop(self, timeout_s: float | None) -> None:
-        """Request a stop, wait up to ``timeout_s`` for the handler in progress, then cancel.
+    async def stop(self, timeout_s: float | None = 0.0) -> None:
+        """Request a stop, wait up to ``timeout_s`` (None: no limit) for the handler in
+        progress, then cancel; then wait for the acknowledgements, retries and dead letters
+        still being written (see :class:`~redis_streaming._redis.background.FinalWrites`).
 
         A cancelled handler's entry is not acknowledged: the next owner processes it again.
         """
-        self.request_stop()
-        task = self._task
-        if task is not None and not task.done():
-            done, _ = await asyncio.wait({task}, timeout=timeout_s)
-            if not done:
-                log.warning(
-                    "%s partition %d: handler still running after %.1fs; cancelling it, the "
-                    "message will be redelivered",
-                    self.sub.topic,
-                    self.partition,
-                    timeout_s or 0,
-                )
-                await cancel_and_wait(task)
+
+        def overrun() -> None:
+            self.log.warning(
+                "handler still running after %.1fs; cancelling it, the message will be redelivered",
+                timeout_s or 0,
+            )
+
+        await self._end(timeout_s, overrun)
+        await self.delivery.final_writes.wait()
         await self.mover.stop()
 
     # -- the loop ----------------------------------------------------------------------------
@@ -127,56 +119,47 @@ class PartitionWorker:
         return not self._stopping.is_set() and self._lease_left_s() > 0.05
 
     async def _run(self) -> None:
-        backoff = Backoff()
-        recovered = False
         try:
-            while self._taking():
-                self.delivery.counts.flush_if_due()
-                try:
-                    if not recovered:
-                        await self._recover()
-                        recovered = True
-                        self._next_check = time.monotonic() + self.options.rebalance_interval_s
-                    if self.sub.paused:
-                        await self.delivery.flush()
-                        await self.sub.wait_resumed(self.options.block_ms / 1000)
-                        continue
-                    if time.monotonic() >= self._next_check:
-                        await self._claim(takeover=False)
-                        self._next_check = time.monotonic() + self.options.rebalance_interval_s
-                    await self._read_once()
-                    backoff.reset()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if is_nogroup(exc) or is_unblocked(exc):
-                        log.warning(
-                            "%s partition %d group %s: %s (stream or group gone, e.g. Redis "
-                            "restarted without persistence); recreating the group",
-                            self.sub.topic,
-                            self.partition,
-                            self.sub.group,
-                            exc,
-                        )
-                        recovered = False
-                        continue
-                    # The failed call may have run on the server (a read that delivered
-                    # entries whose reply was lost): claim our own pending entries again.
-                    recovered = False
-                    self.sub.record_error(exc)
-                    delay = backoff.next_delay()
-                    level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                    log.log(
-                        level,
-                        "%s partition %d: %s; retrying in %.2fs",
-                        self.sub.topic,
-                        self.partition,
-                        exc,
-                        delay,
-                    )
-                    await wait_event(self._stopping, delay)
+            await self._supervise(self._step, Backoff(), self._after_error, running=self._taking)
         finally:
-            await asyncio.shield(self.delivery.flush_quietly())
+            await self.delivery.final_writes.shield(self.delivery.flush_quietly())
+
+    async def _step(self) -> float | None:
+        self.delivery.counts.flush_if_due()
+        if not self._recovered:
+            await self._recover()
+            self._recovered = True
+            self._next_check = time.monotonic() + self.options.rebalance_interval_s
+        if self.sub.paused:
+            await self.delivery.flush()
+            await self.sub.wait_resumed(self.options.block_ms / 1000)
+            return None  # only waited: the backoff stays as it is
+        if time.monotonic() >= self._next_check:
+            await self._claim(takeover=False)
+            self._next_check = time.monotonic() + self.options.rebalance_interval_s
+        await self._read_once()
+        return 0.0
+
+    async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
+        """Seconds to wait after ``exc`` before the next step (0: recreate the groups now)."""
+        if is_nogroup(exc) or is_unblocked(exc):
+            log.warning(
+                "%s partition %d group %s: %s (stream or group gone, e.g. Redis "
+                "restarted without persistence); recreating the group",
+                self.sub.topic,
+                self.partition,
+                self.sub.group,
+                exc,
+            )
+            self._recovered = False
+            return 0.0
+        # The failed call may have run on the server (a read that delivered entries whose
+        # reply was lost): claim our own pending entries again.
+        self._recovered = False
+        self.sub.record_error(exc)
+        delay = backoff.next_delay()
+        log_retry(self.log, exc, delay)
+        return delay
 
     async def _recover(self) -> None:
         """(Re)start: create the groups, send queued outcomes, claim everything pending."""
@@ -201,7 +184,7 @@ class PartitionWorker:
         # The previous batch's XACKs and retry schedules travel in the same round trip as the
         # next read.
         pipe = self.redis.pipeline(transaction=False)
-        outcomes = self.delivery.queue_outcomes(pipe)
+        queued = self.delivery.queue_outcomes(pipe)
         pipe.execute_command(
             "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
             "COUNT", self.sub.batch_size, "BLOCK", block_ms,
@@ -209,7 +192,7 @@ class PartitionWorker:
             **route(self.redis, self.stream),  # cluster: the partition's node, found locally
         )  # fmt: skip
         replies = await pipe.execute()
-        self.delivery.sent(outcomes)
+        self.delivery.mark_sent(queued)
         for key, entries in replies[-1] or ():
             source = as_text(key)
             await self._process([Entry(source, eid, fields, 1) for eid, fields in entries])

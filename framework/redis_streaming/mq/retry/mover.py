@@ -8,9 +8,8 @@ import random
 import time
 from typing import Any
 
-from redis_streaming._redis.background import BackgroundLoop, wait_event
+from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry, wait_event
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import is_connection_error
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.scripts import script
@@ -41,6 +40,7 @@ class RetryMover(BackgroundLoop):
         self.retry = keys.retry(topic, partition, group)
         self.redeliver = keys.redeliver(topic, partition, group)
         self.label = f"{topic} partition {partition} group {group}"
+        self._log = Prefixed(log, f"{self.label}: retry mover")
         self.moved = 0
         self._wake = asyncio.Event()
         self._next_pass = 0.0
@@ -74,22 +74,24 @@ class RetryMover(BackgroundLoop):
         return wait
 
     async def _run(self) -> None:
-        backoff = Backoff()
         # A consumer taking many partitions at once starts as many movers: their first passes
         # are spread over up to 200 ms, so they do not all need a pooled connection at the same
         # moment as the workers' first reads. A retry scheduled meanwhile still wakes it.
         first = random.uniform(0.0, min(0.2, self.options.rebalance_interval_s))
         self._next_pass = time.monotonic() + first
         await wait_event(self._wake, first)
-        while not self._stopping.is_set():
-            self._wake.clear()
-            self._next_pass = float("inf")  # a retry scheduled during the pass wakes the next
-            try:
-                wait = await self.move_once()
-                backoff.reset()
-            except Exception as exc:
-                wait = backoff.next_delay()
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, "%s: retry mover: %s; retrying in %.2fs", self.label, exc, wait)
-            self._next_pass = time.monotonic() + wait
-            await wait_event(self._wake, wait)
+        await self._supervise(self._pass, Backoff(), self._after_error, wake=self._wake)
+
+    async def _pass(self) -> float:
+        self._wake.clear()
+        self._next_pass = float("inf")  # a retry scheduled during the pass wakes the next
+        return self._planned(await self.move_once())
+
+    async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
+        wait = backoff.next_delay()
+        log_retry(self._log, exc, wait)
+        return self._planned(wait)
+
+    def _planned(self, wait: float) -> float:
+        self._next_pass = time.monotonic() + wait
+        return wait
