@@ -167,9 +167,7 @@ class RedisStreamingApplication:
     async def _run_runner(self, fn: Callable[[Any], Awaitable[None]]) -> None:
         try:
             await fn(self.container)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # a cancellation (not an Exception) passes through
             log.exception("runner %s failed", getattr(fn, "__qualname__", fn))
 
     async def _shutdown(self, timeout_s: float) -> None:
