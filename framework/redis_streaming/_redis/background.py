@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
 
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import is_connection_error
@@ -46,6 +48,7 @@ class BackgroundLoop:
     Subclasses implement ``_run`` as ``while not self._stopping.is_set(): ...`` and sleep with
     ``wait_event(self._stopping, ...)``. ``stop`` sets the flag and cancels until the task has
     ended, so a cancellation lost on Python 3.11 cannot leave the loop running.
+    ``async with loop:`` starts it and stops it on the way out, also when the block raises.
     """
 
     def __init__(self) -> None:
@@ -96,3 +99,24 @@ class BackgroundLoop:
     def running(self) -> bool:
         """True while the background task runs."""
         return self._task is not None and not self._task.done()
+
+    def start(self) -> Awaitable[None] | None:
+        """Start the loop (idempotent); each subclass names its task, some start from plain
+        functions, some from coroutines."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        """Start (see ``start``)."""
+        started = self.start()
+        if started is not None:
+            await started
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop and wait until the task has ended (see ``stop``), also when the block raised."""
+        await self.stop()

@@ -8,7 +8,8 @@ import os
 import re
 import secrets
 import socket
-from typing import TYPE_CHECKING, Any, Literal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError
@@ -54,6 +55,8 @@ class Consumer:
     in a CONSUMER span ``process {topic}`` whose parent is the context the producer put in the
     message's headers (``traceparent``), so the trace continues, across retries too; a handler
     exception is recorded on the span. Without a tracer no tracing code runs at all.
+
+    ``async with consumer:`` starts it and stops it on the way out, also when the block raises.
     """
 
     def __init__(
@@ -181,6 +184,20 @@ class Consumer:
             await self.delayed_mover.stop()
         for sub in self._subs.values():
             sub.state = SubscriptionState.STOPPED
+
+    async def __aenter__(self) -> Self:
+        """Start (see :meth:`start`); subscribe before or inside the block."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop gracefully (see :meth:`stop`), also when the block raised."""
+        await self.stop()
 
     def subscription(self, topic: str, group: str) -> Subscription:
         """The subscription of ``topic`` in ``group``; ``KeyError`` if there is none."""
