@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from redis_streaming import MQOptions
+from tests.helpers import fast_mq
+
 pytest_plugins = ["redis_streaming.testing.pytest_plugin"]
 
 _DUMP_AFTER_S = float(os.environ.get("RS_TEST_DUMP_AFTER_S", "100"))  # < the 120 s timeout
@@ -33,3 +36,9 @@ async def _dump_tasks_when_stuck() -> AsyncIterator[None]:
     handle = asyncio.get_running_loop().call_later(_DUMP_AFTER_S, _dump_tasks)
     yield
     handle.cancel()
+
+
+@pytest.fixture
+def fast_options(rs_namespace: str) -> MQOptions:
+    """``MQOptions`` for the test's namespace with fast leases and rebalancing (``FAST``)."""
+    return fast_mq(rs_namespace)

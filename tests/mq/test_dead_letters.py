@@ -12,12 +12,13 @@ from redis_streaming import (
     DeadLetters,
     Keys,
     Message,
+    MQOptions,
     Producer,
     RedisStreamingError,
     RetryPolicy,
 )
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import fast, wait_until
+from tests.helpers import fast_mq, wait_until
 
 
 async def _pending(redis: aioredis.Redis, stream: str, group: str) -> int:
@@ -29,7 +30,7 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
     # max_deliveries high: the entry comes back after each failed write, and stays "rejected"
-    options = fast(rs_namespace, max_deliveries=1000)
+    options = fast_mq(rs_namespace, max_deliveries=1000)
     await TopicStore(rs_redis, options).create("w", 1)
     keys = Keys(rs_namespace)
     stream, dlq_key = keys.stream("w", 0), keys.dlq("w")
@@ -80,7 +81,7 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
 async def test_poison_is_more_than_max_deliveries_not_exactly(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    options = fast(rs_namespace, max_deliveries=3)
+    options = fast_mq(rs_namespace, max_deliveries=3)
     await TopicStore(rs_redis, options).create("p", 1)
     keys = Keys(rs_namespace)
     stream = keys.stream("p", 0)
@@ -120,7 +121,7 @@ async def test_dead_letters_are_capped_at_about_max_len_on_write(
     # MAXLEN ~ drops whole stream nodes only: the stream keeps up to one node more than max_len
     node = int((await rs_redis.config_get("stream-node-max-entries"))["stream-node-max-entries"])
     assert max_len + node < sent  # so the cap must really trim
-    options = fast(rs_namespace, dlq={"max_len": max_len})
+    options = fast_mq(rs_namespace, dlq={"max_len": max_len})
     await TopicStore(rs_redis, options).create("cap", 1)
 
     async def reject(m: Message) -> None:
@@ -144,7 +145,7 @@ async def test_error_and_traceback_keep_their_tails(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
     limit = 300
-    options = fast(rs_namespace, dlq={"traceback_max_chars": limit})
+    options = fast_mq(rs_namespace, dlq={"traceback_max_chars": limit})
     await TopicStore(rs_redis, options).create("long", 1)
     long_message = "HEAD" + "x" * 5000 + "TAIL"
 
@@ -182,7 +183,7 @@ async def test_error_and_traceback_keep_their_tails(
 async def test_traceback_max_chars_zero_keeps_no_traceback(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    options = fast(rs_namespace, dlq={"traceback_max_chars": 0})
+    options = fast_mq(rs_namespace, dlq={"traceback_max_chars": 0})
     await TopicStore(rs_redis, options).create("notb", 1)
 
     async def handle(m: Message) -> None:
@@ -204,24 +205,23 @@ async def test_traceback_max_chars_zero_keeps_no_traceback(
 
 @pytest.mark.cluster
 async def test_replay_whose_append_fails_keeps_the_dead_letter(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("rp", 1)
+    await TopicStore(rs_redis, fast_options).create("rp", 1)
     keys = Keys(rs_namespace)
 
     async def reject(m: Message) -> None:
         raise DeadLetter("not now")
 
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     subs = [consumer.subscribe("rp", reject, group=g) for g in ("audit", "billing")]
     await consumer.start()
     try:
-        await Producer(rs_redis, options).send("rp", "order-1")
+        await Producer(rs_redis, fast_options).send("rp", "order-1")
         await wait_until(lambda: all(s.dead_lettered == 1 for s in subs), 10)
     finally:
         await consumer.stop()
-    dlq = DeadLetters(rs_redis, options)
+    dlq = DeadLetters(rs_redis, fast_options)
     billing_letter = (await dlq.list("rp", group="billing"))[0]
     audit, billing = keys.redeliver("rp", 0, "audit"), keys.redeliver("rp", 0, "billing")
     await rs_redis.delete(billing)

@@ -16,12 +16,13 @@ from redis_streaming import (
     DeadLetters,
     Keys,
     Message,
+    MQOptions,
     Producer,
     Retry,
     RetryPolicy,
 )
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import fast, wait_until
+from tests.helpers import fast_mq, wait_until
 from tests.mq.procs import parse, spawn
 
 # A retry's due time is whole milliseconds of the server's clock (TIME truncated to ms, plus the
@@ -31,10 +32,9 @@ MS = 0.001
 
 @pytest.mark.cluster
 async def test_fails_twice_then_succeeds_with_policy_delays(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("r", 2)
+    await TopicStore(rs_redis, fast_options).create("r", 2)
     calls: list[tuple[int, float]] = []
     other: Counter[str] = Counter()
 
@@ -47,16 +47,16 @@ async def test_fails_twice_then_succeeds_with_policy_delays(
         other[m.payload] += 1
 
     policy = RetryPolicy(initial_backoff_s=0.4, multiplier=2.0, jitter=0.0)
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("r", flaky, group="flaky", retry=policy)
     consumer.subscribe("r", steady, group="steady")
     await consumer.start()
-    await Producer(rs_redis, options).send("r", "order-1", key="k")
+    await Producer(rs_redis, fast_options).send("r", "order-1", key="k")
     await wait_until(lambda: len(calls) == 3 and sub.processed == 1, 10)
     await asyncio.sleep(0.5)
     await consumer.stop()
     assert [a for a, _ in calls] == [1, 2, 3]
-    tick = options.delayed_interval_ms / 1000
+    tick = fast_options.delayed_interval_ms / 1000
     first_gap, second_gap = calls[1][1] - calls[0][1], calls[2][1] - calls[1][1]
     assert 0.4 - MS <= first_gap <= 0.4 + tick + 0.15
     assert 0.8 - MS <= second_gap <= 0.8 + tick + 0.15
@@ -71,10 +71,9 @@ async def test_fails_twice_then_succeeds_with_policy_delays(
 
 @pytest.mark.cluster
 async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("d", 3)
+    await TopicStore(rs_redis, fast_options).create("d", 3)
     calls: list[Message] = []
     healed = False
     other: list[str] = []
@@ -87,18 +86,18 @@ async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
     async def steady(m: Message) -> None:
         other.append(m.payload["id"])
 
-    consumer = Consumer(rs_redis, options, consumer_id="worker-1")
+    consumer = Consumer(rs_redis, fast_options, consumer_id="worker-1")
     sub = consumer.subscribe(
         "d", broken, group="billing", retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.05)
     )
     consumer.subscribe("d", steady, group="audit")
     await consumer.start()
-    sent = await Producer(rs_redis, options).send("d", {"id": "o-9"}, key="cust-1")
+    sent = await Producer(rs_redis, fast_options).send("d", {"id": "o-9"}, key="cust-1")
     await wait_until(lambda: sub.dead_lettered == 1, 10)
     await asyncio.sleep(0.3)
     assert [m.attempt for m in calls] == [1, 2, 3]
 
-    dlq = DeadLetters(rs_redis, options)
+    dlq = DeadLetters(rs_redis, fast_options)
     [entry] = await dlq.list("d")
     assert entry.topic == "d"
     assert entry.partition == sent.partition
@@ -129,10 +128,9 @@ async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
 
 @pytest.mark.cluster
 async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("u", 1)
+    await TopicStore(rs_redis, fast_options).create("u", 1)
     keys = Keys(rs_namespace)
     calls: list[object] = []
 
@@ -141,17 +139,17 @@ async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
         if m.payload == "reject me":
             raise DeadLetter("customer unknown")
 
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("u", handle, group="g")
     await consumer.start()
     await rs_redis.xadd(
         keys.stream("u", 0), {"payload": b"{not json", "content_type": "application/json"}
     )
-    await Producer(rs_redis, options).send("u", "reject me")
+    await Producer(rs_redis, fast_options).send("u", "reject me")
     await wait_until(lambda: sub.dead_lettered == 2, 10)
     await consumer.stop()
     assert calls == ["reject me"]
-    entries = {e.reason: e for e in await DeadLetters(rs_redis, options).list("u")}
+    entries = {e.reason: e for e in await DeadLetters(rs_redis, fast_options).list("u")}
     assert set(entries) == {"undecodable", "rejected"}
     assert entries["undecodable"].payload == b"{not json"
     assert entries["undecodable"].error_type == "DecodeError"
@@ -161,10 +159,9 @@ async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
 
 
 async def test_non_retryable_and_explicit_retry_after(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("n", 1)
+    await TopicStore(rs_redis, fast_options).create("n", 1)
     calls: list[tuple[str, int, float]] = []
 
     async def handle(m: Message) -> None:
@@ -175,25 +172,24 @@ async def test_non_retryable_and_explicit_retry_after(
             raise Retry(after=0.05)
 
     policy = RetryPolicy(initial_backoff_s=5, non_retryable=("builtins.KeyError",))
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("n", handle, group="g", retry=policy)
     await consumer.start()
-    producer = Producer(rs_redis, options)
+    producer = Producer(rs_redis, fast_options)
     await producer.send("n", "fatal")
     await producer.send("n", "later")
     await wait_until(lambda: sub.dead_lettered == 1 and sub.processed == 1, 10)
     await consumer.stop()
     assert [(p, a) for p, a, _ in calls] == [("fatal", 1), ("later", 1), ("later", 2)]
     assert calls[2][2] - calls[1][2] < 1.0  # Retry(after=0.05), not the 5 s policy delay
-    [entry] = await DeadLetters(rs_redis, options).list("n")
+    [entry] = await DeadLetters(rs_redis, fast_options).list("n")
     assert (entry.reason, entry.error_type) == ("non_retryable", "KeyError")
 
 
 async def test_blocking_retries_keep_partition_order(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("b", 1)
+    await TopicStore(rs_redis, fast_options).create("b", 1)
     done: list[tuple[int, int]] = []
 
     async def handle(m: Message) -> None:
@@ -202,10 +198,10 @@ async def test_blocking_retries_keep_partition_order(
         done.append((m.payload, m.attempt))
 
     policy = RetryPolicy(mode="blocking", initial_backoff_s=0.05, jitter=0)
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     consumer.subscribe("b", handle, group="g", retry=policy)
     await consumer.start()
-    await Producer(rs_redis, options).send_many("b", [0, 1, 2])
+    await Producer(rs_redis, fast_options).send_many("b", [0, 1, 2])
     await wait_until(lambda: len(done) == 3, 10)
     await consumer.stop()
     assert done == [(0, 3), (1, 1), (2, 1)]
@@ -218,7 +214,7 @@ async def test_blocking_retries_keep_partition_order(
 async def test_kill_9_between_failure_and_retry_still_retries(
     rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
 ) -> None:
-    options = fast(rs_namespace, retry=RetryPolicy(initial_backoff_s=2.0, jitter=0))
+    options = fast_mq(rs_namespace, retry=RetryPolicy(initial_backoff_s=2.0, jitter=0))
     await TopicStore(rs_redis, options).create("k", 1)
     keys = Keys(rs_namespace)
     record = f"{rs_namespace}:record"
@@ -255,10 +251,9 @@ async def test_kill_9_between_failure_and_retry_still_retries(
 
 @pytest.mark.parametrize("mode", ["delayed", "blocking"])
 async def test_retry_after_counts_as_an_attempt_and_runs_out(
-    rs_redis: aioredis.Redis, rs_namespace: str, mode: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions, mode: str
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("again", 1)
+    await TopicStore(rs_redis, fast_options).create("again", 1)
     attempts: list[int] = []
 
     async def handle(m: Message) -> None:
@@ -266,23 +261,23 @@ async def test_retry_after_counts_as_an_attempt_and_runs_out(
         raise Retry(after=0.01)  # never succeeds
 
     policy = RetryPolicy(max_attempts=3, mode=mode)
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("again", handle, group="g", retry=policy)
     await consumer.start()
     try:
-        await Producer(rs_redis, options).send("again", "x")
+        await Producer(rs_redis, fast_options).send("again", "x")
         await wait_until(lambda: sub.dead_lettered == 1, 10, "the dead letter")
     finally:
         await consumer.stop()
     assert attempts == [1, 2, 3]
-    [entry] = await DeadLetters(rs_redis, options).list("again")
+    [entry] = await DeadLetters(rs_redis, fast_options).list("again")
     assert (entry.reason, entry.attempts, entry.error_type) == ("max_attempts", 3, "Retry")
 
 
 async def test_a_stop_during_a_blocking_backoff_leaves_the_entry_pending(
     rs_redis: aioredis.Redis, rs_namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    options = fast(rs_namespace, shutdown_timeout_s=10)
+    options = fast_mq(rs_namespace, shutdown_timeout_s=10)
     await TopicStore(rs_redis, options).create("bs", 1)
     stream = Keys(rs_namespace).stream("bs", 0)
     calls: list[tuple[str, int]] = []
@@ -327,7 +322,7 @@ async def test_a_retry_shorter_than_a_blocking_read_is_on_time(
     # and the retry mover was woken only when that read returned: the retry ran about block_ms
     # after the failure instead of its delay. (The mover's own look every rebalance interval
     # must not hide it: 2 s here.)
-    options = fast(rs_namespace, block_ms=1000, rebalance_interval_s=2.0, lease_ttl_s=6.0)
+    options = fast_mq(rs_namespace, block_ms=1000, rebalance_interval_s=2.0, lease_ttl_s=6.0)
     await TopicStore(rs_redis, options).create("soon", 1)
     delay = 0.2
     calls: dict[int, list[float]] = {}

@@ -15,10 +15,9 @@ from redis_streaming.registry import (
     ServiceEventType,
     ServiceRegistry,
 )
-from tests.helpers import wait_until
+from tests.helpers import fast_registry, wait_until
 from tests.registry.support import (
     events_until_quiet,
-    fast,
     inst,
     keys_of,
     next_event,
@@ -30,7 +29,7 @@ from tests.registry.support import (
 async def test_register_update_deregister_publish_events_and_leave_no_keys(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace, ttl_s=30)
+    opts = fast_registry(rs_namespace, ttl_s=30)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     a = inst("a", metadata={"region": "eu"})
@@ -72,7 +71,7 @@ async def test_register_update_deregister_publish_events_and_leave_no_keys(
 async def test_expiry_uses_server_time_and_heartbeat_reregisters(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace, ttl_s=2)
+    opts = fast_registry(rs_namespace, ttl_s=2)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     a = inst("a")
@@ -113,7 +112,7 @@ async def _gone(discovery: ServiceDiscovery) -> bool:
 async def test_persistent_instances_never_expire(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     db = inst("db-1", port=5432, service="db", protocol="tcp", ephemeral=False)
@@ -132,7 +131,7 @@ async def test_persistent_instances_never_expire(
 async def test_registration_heartbeats_until_closed(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     a = inst("a", metadata={"v": "1"})
     async with discovery.watch("orders") as watch:

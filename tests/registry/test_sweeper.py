@@ -21,10 +21,9 @@ from redis_streaming.registry import (
     scripts,
 )
 from redis_streaming.testing import RedisServer, client_from_url
-from tests.helpers import wait_until
+from tests.helpers import fast_registry, wait_until
 from tests.registry.support import (
     events_until_quiet,
-    fast,
     inst,
     keys_of,
     next_event,
@@ -59,7 +58,7 @@ def reap(proc: subprocess.Popen[str]) -> None:
 async def test_killed_instance_disappears_and_clean_stop_deregisters(
     rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
 ) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     discovery = ServiceDiscovery(rs_redis, opts)
     sweeper = RegistrySweeper(rs_redis, opts)
     await sweeper.start()
@@ -106,7 +105,7 @@ async def _no_keys(redis: aioredis.Redis, namespace: str) -> bool:
 async def test_concurrent_sweepers_emit_one_removed_per_instance(
     rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
 ) -> None:
-    opts = fast(rs_namespace, sweep_interval_s=0.05)
+    opts = fast_registry(rs_namespace, sweep_interval_s=0.05)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     services = ["orders", "billing"]
@@ -156,7 +155,7 @@ async def test_concurrent_sweepers_emit_one_removed_per_instance(
 
 
 async def test_sweep_rechecks_each_candidate(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     registry, keys = ServiceRegistry(rs_redis, opts), RegistryKeys(rs_namespace)
     a, b = inst("a", service="orders"), inst("b", service="billing")
     await registry.register(a)
@@ -176,7 +175,7 @@ async def test_sweep_rechecks_each_candidate(rs_redis: aioredis.Redis, rs_namesp
 async def test_scripts_reload_after_script_flush(rs_server: RedisServer) -> None:
     redis = aioredis.Redis.from_url(rs_server.url)
     try:
-        opts = fast("ns")
+        opts = fast_registry("ns")
         registry, discovery = ServiceRegistry(redis, opts), ServiceDiscovery(redis, opts)
         await registry.register(inst("a"))
         await registry.register(inst("b", service="billing"))
