@@ -180,11 +180,8 @@ async def test_series_of_a_deleted_topic_disappear(
     await Producer(rs_redis, fast_options).send_many(
         "gone", [ProducerRecord("x", partition=p) for p in (0, 1, 1)]
     )
-    await consumer.start()
-    try:
+    async with consumer:  # stopped after it: a running consumer would recreate the topic
         await wait_until(lambda: len(handled) == 3, 10, "the messages handled")
-    finally:
-        await consumer.stop()  # a running consumer would recreate the topic
     assert await gauges.refresh()
     got = collect(reader)
     assert got[LENGTH] == {("gone", 0): 1, ("gone", 1): 2, ("kept", 0): 0}
@@ -261,8 +258,7 @@ async def test_background_refresh_and_lag_that_redis_cannot_tell(
     consumer = Consumer(rs_redis, fast_options, consumer_id="c1")  # subscribed, never started
     consumer.subscribe("t", lambda m: None, group="g")
     gauges = TopicGauges(rs_redis, fast_options, metrics, consumer=consumer, interval_s=0.05)
-    await gauges.start()
-    try:
+    async with gauges:
         await wait_until(lambda: gauges.age_s < 1, 10, "the first background refresh")
         got = collect(reader)
         assert (
@@ -273,8 +269,6 @@ async def test_background_refresh_and_lag_that_redis_cannot_tell(
         assert got[LEASES] == {("t", "g", "c1"): 0}
         refreshed = gauges.age_s
         await wait_until(lambda: gauges.age_s < refreshed, 10, "another refresh")
-    finally:
-        await gauges.stop()
     assert not gauges.running
 
 

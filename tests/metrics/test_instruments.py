@@ -77,8 +77,7 @@ async def test_producer_and_consumer_record_counts_labels_and_durations(
 
     consumer = Consumer(rs_redis, fast_options, consumer_id="c1", metrics=metrics)
     consumer.subscribe("t", handle, group="g", retry=RetryPolicy(initial_backoff_s=0))
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(
             lambda: (
                 total(reader, "redis_streaming.messages.acked") == 10
@@ -87,8 +86,6 @@ async def test_producer_and_consumer_record_counts_labels_and_durations(
             10,
             "acks and the dead letter",
         )
-    finally:
-        await consumer.stop()
 
     def labels(partition: int, **extra: Any) -> frozenset[tuple[str, Any]]:
         return attrs(topic="t", partition=partition, group="g", consumer="c1", **extra)

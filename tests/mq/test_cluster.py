@@ -121,11 +121,8 @@ async def test_a_12_partition_topic_spreads_over_all_nodes_and_admin_works_acros
 
     consumer = Consumer(cluster, fast_options, consumer_id="c1")
     consumer.subscribe("orders", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: len(seen) == total - 1, 30, "every message handled")
-    finally:
-        await consumer.stop()
     assert sorted(seen) == [n for n in range(total) if n != 7]
 
     by_node = await keys_by_node(cluster, rs_namespace)
@@ -189,8 +186,7 @@ async def test_reads_go_to_the_partition_node_without_asking_for_keys(
 
     consumer = Consumer(cluster, options, consumer_id="c1")
     consumer.subscribe("r", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: len(consumer.subscription("r", "g").owned_partitions) == 3)
         before = await _getkeys_calls(cluster)
         await Producer(cluster, options).send_many("r", list(range(300)))
@@ -198,8 +194,6 @@ async def test_reads_go_to_the_partition_node_without_asking_for_keys(
         # XREADGROUP has movable keys: without routing, redis-py's cluster client would send
         # COMMAND GETKEYS before each of the (at least 30) reads.
         assert await _getkeys_calls(cluster) - before < 5
-    finally:
-        await consumer.stop()
 
 
 async def test_watch_resubscribes_after_its_connection_is_killed(

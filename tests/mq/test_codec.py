@@ -104,11 +104,8 @@ async def test_a_raw_negative_attempt_gets_no_extra_retries(
     consumer = Consumer(rs_redis, fast_options)
     policy = RetryPolicy(max_attempts=3, initial_backoff_s=0.05, jitter=0.0)
     sub = consumer.subscribe("neg", fails, group="g", retry=policy)
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: sub.dead_lettered == 1, 10, "the entry to be dead-lettered")
-    finally:
-        await consumer.stop()
     assert attempts == [1, 2, 3]
     [dead] = await DeadLetters(rs_redis, fast_options).list("neg")
     assert (dead.reason, dead.attempts) == ("max_attempts", 3)

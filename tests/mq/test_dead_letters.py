@@ -43,8 +43,7 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
 
     consumer = Consumer(rs_redis, options)
     sub = consumer.subscribe("w", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         sent = await Producer(rs_redis, options).send("w", "order-7")
 
         def write_failed() -> bool:
@@ -64,8 +63,6 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
 
         await wait_until(dead_lettered, 10, "the dead letter written once the key is fixed")
         handled = len(calls)
-    finally:
-        await consumer.stop()
     assert len(calls) == handled  # acknowledged: not handled again
     [entry] = await DeadLetters(rs_redis, options).list("w")
     assert (entry.reason, entry.error, entry.payload) == (
@@ -100,13 +97,10 @@ async def test_poison_is_more_than_max_deliveries_not_exactly(
 
     consumer = Consumer(rs_redis, options, consumer_id="survivor")
     sub = consumer.subscribe("p", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         # the takeover claim is the third delivery of one (= max_deliveries) and the fourth
         # of the other (> max_deliveries)
         await wait_until(lambda: sub.dead_lettered + len(handled) == 2, 5, "both outcomes")
-    finally:
-        await consumer.stop()
     assert handled == [("at the limit", 3)]
     [(_, dead)] = await rs_redis.xrange(keys.dlq("p"))
     assert (dead[b"payload"], dead[b"dlq_reason"]) == (b"over the limit", b"poison")
@@ -129,12 +123,9 @@ async def test_dead_letters_are_capped_at_about_max_len_on_write(
 
     consumer = Consumer(rs_redis, options)
     sub = consumer.subscribe("cap", reject, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await Producer(rs_redis, options).send_many("cap", list(range(sent)))
         await wait_until(lambda: sub.dead_lettered == sent, 30, "every message dead-lettered")
-    finally:
-        await consumer.stop()
     length = await DeadLetters(rs_redis, options).length("cap")
     assert max_len <= length <= max_len + node, length
     newest = await DeadLetters(rs_redis, options).list("cap", count=1)
@@ -163,12 +154,9 @@ async def test_error_and_traceback_keep_their_tails(
     sub = consumer.subscribe(
         "long", handle, group="g", retry=RetryPolicy(non_retryable=(ValueError,))
     )
-    await consumer.start()
-    try:
+    async with consumer:
         await Producer(rs_redis, options).send_many("long", ["long", "deep"])
         await wait_until(lambda: sub.dead_lettered == 2, 10)
-    finally:
-        await consumer.stop()
     entries = {e.decoded(): e for e in await DeadLetters(rs_redis, options).list("long")}
     error = entries["long"].error
     assert error == "..." + long_message[-2000:]  # the last 2,000 characters
@@ -193,12 +181,9 @@ async def test_traceback_max_chars_zero_keeps_no_traceback(
     sub = consumer.subscribe(
         "notb", handle, group="g", retry=RetryPolicy(non_retryable=(KeyError,))
     )
-    await consumer.start()
-    try:
+    async with consumer:
         await Producer(rs_redis, options).send("notb", 1)
         await wait_until(lambda: sub.dead_lettered == 1, 10)
-    finally:
-        await consumer.stop()
     [entry] = await DeadLetters(rs_redis, options).list("notb")
     assert (entry.error_type, entry.error, entry.traceback) == ("KeyError", "'gone'", "")
 
@@ -215,12 +200,9 @@ async def test_replay_whose_append_fails_keeps_the_dead_letter(
 
     consumer = Consumer(rs_redis, fast_options)
     subs = [consumer.subscribe("rp", reject, group=g) for g in ("audit", "billing")]
-    await consumer.start()
-    try:
+    async with consumer:
         await Producer(rs_redis, fast_options).send("rp", "order-1")
         await wait_until(lambda: all(s.dead_lettered == 1 for s in subs), 10)
-    finally:
-        await consumer.stop()
     dlq = DeadLetters(rs_redis, fast_options)
     billing_letter = (await dlq.list("rp", group="billing"))[0]
     audit, billing = keys.redeliver("rp", 0, "audit"), keys.redeliver("rp", 0, "billing")

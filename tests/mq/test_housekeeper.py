@@ -68,10 +68,10 @@ async def test_age_retention_keeps_what_a_lagging_group_has_not_read(
 
     consumer = Consumer(rs_redis, opts, consumer_id="fast-1")
     consumer.subscribe("orders", handle, group="fast")  # reads and acks everything
-    await consumer.start()
-    new = [r.message_id for r in await Producer(rs_redis, opts).send_many("orders", range(10))]
-    await wait_until(done.is_set, 15, "the fast group to handle every entry")
-    await consumer.stop()
+    async with consumer:
+        sent = await Producer(rs_redis, opts).send_many("orders", range(10))
+        await wait_until(done.is_set, 15, "the fast group to handle every entry")
+    new = [r.message_id for r in sent]
     await read(rs_redis, stream, "slow", 150, ack=100)  # 50 pending, 160 never read
     old_dead = await add_old(rs_redis, dlq, 5, age_ms=120_000)
     await rs_redis.xadd(dlq, {"payload": "recent"})
@@ -170,9 +170,8 @@ async def test_redelivery_streams_are_trimmed_to_their_group_floor(
     rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
     keys = Keys(rs_namespace)
-    await TopicStore(rs_redis, fast_options).create(
-        "t", 1
-    )  # no retention: only redelivery is trimmed
+    # no retention: only redelivery is trimmed
+    await TopicStore(rs_redis, fast_options).create("t", 1)
     await rs_redis.xgroup_create(keys.stream("t", 0), "g", id="0", mkstream=True)
     await rs_redis.xgroup_create(keys.stream("t", 0), "h", id="0")
     mine, theirs = keys.redeliver("t", 0, "g"), keys.redeliver("t", 0, "h")
@@ -196,23 +195,20 @@ async def test_background_loop_survives_an_outage(rs_server: RedisServer) -> Non
         await add_old(client, keys.stream("t", 0), 20, age_ms=0)
 
     housekeeper = Housekeeper(client, opts, interval_s=0.05, approximate=False)
-    try:
+    async with client:
         await seed()
-        await housekeeper.start()
-        assert housekeeper.running
-        await wait_until(lambda: housekeeper.trimmed == 15, 10, "the first trim")
-        rs_server.stop()
-        await wait_until(lambda: housekeeper.last_error is not None, 10, "a failed pass")
-        with pytest.raises(RedisUnavailable):
-            await housekeeper.run_once()
-        assert housekeeper.running
-        rs_server.start()
-        await seed()
-        await wait_until(lambda: housekeeper.trimmed == 30, 15, "trimming after the outage")
-        assert housekeeper.last_error is None
-    finally:
-        await housekeeper.stop()
-        await client.aclose()
+        async with housekeeper:
+            assert housekeeper.running
+            await wait_until(lambda: housekeeper.trimmed == 15, 10, "the first trim")
+            rs_server.stop()
+            await wait_until(lambda: housekeeper.last_error is not None, 10, "a failed pass")
+            with pytest.raises(RedisUnavailable):
+                await housekeeper.run_once()
+            assert housekeeper.running
+            rs_server.start()
+            await seed()
+            await wait_until(lambda: housekeeper.trimmed == 30, 15, "trimming after the outage")
+            assert housekeeper.last_error is None
     assert not housekeeper.running
     await housekeeper.stop()  # idempotent
 

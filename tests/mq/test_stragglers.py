@@ -134,8 +134,7 @@ async def test_a_dead_consumers_entries_are_handled_and_its_names_deleted(
 
     consumer = Consumer(rs_redis, fast_options, consumer_id="live")
     consumer.subscribe("d", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: got == ["read by the dead"], 5, "the dead consumer's entry")
 
         async def dead_names_gone() -> bool:
@@ -154,8 +153,6 @@ async def test_a_dead_consumers_entries_are_handled_and_its_names_deleted(
         )
         await wait_until(dead_names_gone, bound + 1, "the dead names to be deleted")
         assert (await rs_redis.xpending(stream, "g"))["pending"] == 0
-    finally:
-        await consumer.stop()
 
 
 @pytest.mark.cluster

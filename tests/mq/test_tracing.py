@@ -61,14 +61,11 @@ async def test_consumer_span_continues_the_producer_span(
 
     consumer = Consumer(rs_redis, fast_options, consumer_id="c1", tracer=tracer)
     consumer.subscribe("t", handle, group="g")
-    await consumer.start()
     producer = Producer(rs_redis, fast_options, tracer=tracer)
-    try:
+    async with consumer:
         sent = await producer.send("t", {"n": 1}, key="k", headers={"x": "1"})
         await producer.send("t", "later", partition=0, delay=0.05)
         await wait_until(lambda: len(seen) == 2, 10, "both messages handled")
-    finally:
-        await consumer.stop()
 
     send, delayed_send = named(exporter, "send t")
     process = {s.attributes["messaging.message.id"]: s for s in named(exporter, "process t")}
@@ -125,12 +122,9 @@ async def test_failed_attempts_are_recorded_and_retries_continue_the_trace(
 
     consumer = Consumer(rs_redis, fast_options, consumer_id="c1", tracer=tracer)
     sub = consumer.subscribe("t", handle, group="g", retry=RetryPolicy(initial_backoff_s=0))
-    await consumer.start()
-    try:
+    async with consumer:
         sent = await Producer(rs_redis, fast_options, tracer=tracer).send("t", "flaky")
         await wait_until(lambda: sub.processed == 1, 10, "the third attempt")
-    finally:
-        await consumer.stop()
 
     [send] = named(exporter, "send t")
     attempts = sorted(
