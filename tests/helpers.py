@@ -88,6 +88,12 @@ async def wait_until(
         await asyncio.sleep(0.02)
 
 
+async def server_ms(redis: Any) -> int:
+    """The server's clock (``TIME``) in milliseconds."""
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
 async def moved_replies(cluster_url: str) -> int:
     """MOVED replies the cluster's primaries have sent so far (``INFO errorstats``), asked with
     a client of its own."""

@@ -16,12 +16,7 @@ from redis_streaming.mq.admin import Admin
 from redis_streaming.mq.maintenance.housekeeper import Housekeeper
 from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
-from tests.helpers import fast_mq, wait_until
-
-
-async def server_ms(redis: aioredis.Redis) -> int:
-    seconds, micros = await redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+from tests.helpers import fast_mq, server_ms, wait_until
 
 
 async def add_old(redis: aioredis.Redis, key: str, count: int, age_ms: int) -> list[str]:

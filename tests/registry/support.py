@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis_streaming.registry import ServiceEvent, ServiceInstance, ServiceWatch
+from redis_streaming.registry import ServiceDiscovery, ServiceEvent, ServiceInstance, ServiceWatch
 
 
 def inst(
@@ -30,6 +30,12 @@ async def events_until_quiet(watch: ServiceWatch, quiet_s: float = 0.5) -> list[
                 out.append(await anext(watch))
         except TimeoutError:
             return out
+
+
+async def gone(discovery: ServiceDiscovery, service: str = "orders") -> bool:
+    """Whether ``service`` has no live instance left, healthy or not (expired ones are not
+    live, swept or not)."""
+    return await discovery.instances(service, healthy_only=False) == []
 
 
 def summary(events: list[ServiceEvent]) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from redis_streaming.testing import RedisServer, client_from_url
 from tests.helpers import fast_registry, wait_until
 from tests.registry.support import (
     events_until_quiet,
+    gone,
     inst,
     keys_of,
     next_event,
@@ -160,7 +161,9 @@ async def test_sweep_rechecks_each_candidate(rs_redis: aioredis.Redis, rs_namesp
     a, b = inst("a", service="orders"), inst("b", service="billing")
     await registry.register(a)
     await registry.register(b)
-    await asyncio.sleep(opts.ttl_s + 0.1)
+    discovery = ServiceDiscovery(rs_redis, opts)
+    await wait_until(lambda: gone(discovery, "orders"), 5, "a to expire")
+    await wait_until(lambda: gone(discovery, "billing"), 5, "b to expire")
     # A heartbeat between the sweeper's candidate read and its sweep script wins.
     assert await scripts.EXPIRED(rs_redis, [keys.instances("orders")], [100]) == [1, b"a"]
     assert (await registry.heartbeat(a)).reregistered
@@ -169,7 +172,7 @@ async def test_sweep_rechecks_each_candidate(rs_redis: aioredis.Redis, rs_namesp
     assert await scripts.SWEEP(rs_redis, sweep_keys, sweep_args) == [0, 1]
     assert await RegistrySweeper(rs_redis, opts, services=["orders"]).run_once() == {"orders": 0}
     assert await RegistrySweeper(rs_redis, opts).run_once() == {"billing": 1, "orders": 0}
-    assert await ServiceDiscovery(rs_redis, opts).services() == ["orders"]
+    assert await discovery.services() == ["orders"]
 
 
 async def test_scripts_reload_after_script_flush(rs_server: RedisServer) -> None:
@@ -179,7 +182,8 @@ async def test_scripts_reload_after_script_flush(rs_server: RedisServer) -> None
         registry, discovery = ServiceRegistry(redis, opts), ServiceDiscovery(redis, opts)
         await registry.register(inst("a"))
         await registry.register(inst("b", service="billing"))
-        await asyncio.sleep(opts.ttl_s + 0.1)
+        await wait_until(lambda: gone(discovery, "orders"), 5, "a to expire")
+        await wait_until(lambda: gone(discovery, "billing"), 5, "b to expire")
         await redis.script_flush()  # as after a server restart: the pipelined sweep reloads
         assert await RegistrySweeper(redis, opts).run_once() == {"billing": 1, "orders": 1}
         await redis.script_flush()

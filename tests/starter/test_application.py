@@ -30,8 +30,7 @@ async def test_listeners_receive_bound_payloads_and_injections(settings: Setting
     app = RedisStreamingApplication(
         settings=settings, container=AppContainer, listener_packages=["tests.starter.apps.orders"]
     )
-    await app.start()
-    try:
+    async with app.lifespan():
         producer: Producer = await resolve(app.container.producer)
         await producer.send("orders", Order(id="o-1", amount=3.5), key="c-1")
         await producer.send("texts", "plain words")
@@ -53,16 +52,13 @@ async def test_listeners_receive_bound_payloads_and_injections(settings: Setting
         assert groups["bill"] == "billing"
         assert groups["text"] == "testapp"  # app.name is the default group
         assert groups["ledger-refunds"] == "ledger"
-    finally:
-        await app.stop()
 
 
 async def test_a_payload_that_fails_validation_is_dead_lettered(settings: Settings) -> None:
     app = RedisStreamingApplication(
         settings=settings, container=AppContainer, listener_packages=["tests.starter.apps.orders"]
     )
-    await app.start()
-    try:
+    async with app.lifespan():
         producer: Producer = await resolve(app.container.producer)
         await producer.send("orders", {"id": "o-2", "amount": "lots"})
         dlq = DeadLetters(app.redis, settings.mq)
@@ -75,8 +71,6 @@ async def test_a_payload_that_fails_validation_is_dead_lettered(settings: Settin
         assert entry.reason == "undecodable"
         assert "not a valid Order" in entry.error
         assert listeners.received == []
-    finally:
-        await app.stop()
 
 
 async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
@@ -86,8 +80,7 @@ async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
     app = RedisStreamingApplication(
         settings=settings, listener_packages=["tests.starter.apps.stacked"]
     )
-    await app.start()
-    try:
+    async with app.lifespan():
         assert app.consumer is not None
         ids = {sub.id for sub in app.consumer.subscriptions}
         assert ids == {
@@ -101,9 +94,7 @@ async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
         await producer.send("audit", "login")
         expected = [("notify", "fire"), ("notify", "fire"), ("record", "fire"), ("record", "login")]
         await wait_until(lambda: sorted(received) == expected, 10, "four deliveries")
-    finally:
-        await app.stop()
-        received.clear()
+    received.clear()
 
 
 BAD_LISTENERS = [
@@ -176,8 +167,7 @@ async def test_health_readiness_and_liveness(settings: Settings) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         response = await http.get("/actuator/health/readiness")
         assert response.status_code == 503  # not started yet
-        await app.start()
-        try:
+        async with app.lifespan():
             health = (await http.get("/actuator/health")).json()
             assert health["status"] == "UP"
             assert set(health["components"]) == {"redis", "mq"}
@@ -187,8 +177,6 @@ async def test_health_readiness_and_liveness(settings: Settings) -> None:
             assert (await http.get("/actuator/health/nope")).status_code == 404
             links = (await http.get("/actuator")).json()["_links"]
             assert links["health"]["href"] == "/actuator/health"
-        finally:
-            await app.stop()
         response = await http.get("/actuator/health/readiness")
         assert response.status_code == 503  # stopped
 
