@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -42,3 +43,15 @@ async def _dump_tasks_when_stuck() -> AsyncIterator[None]:
 def fast_options(rs_namespace: str) -> MQOptions:
     """``MQOptions`` for the test's namespace with fast leases and rebalancing (``FAST``)."""
     return fast_mq(rs_namespace)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes the test started: after it, each one still running is killed, and all are
+    reaped."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait()

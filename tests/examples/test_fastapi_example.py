@@ -7,23 +7,15 @@ import httpx
 from examples.fastapi_integration.main import create_api
 
 from redis_streaming_starter import Settings
-from tests.helpers import wait_until
+from tests.helpers import fast_settings, wait_until
 
 
 def _settings(url: str, namespace: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "app": {"name": "shop"},
-            "redis": {"url": url},
-            "actuator": {"show_details": "always"},  # the listeners' details below
-            "mq": {
-                "namespace": namespace,
-                "lease_ttl_s": 3.0,
-                "rebalance_interval_s": 0.5,
-                "block_ms": 300,
-                "shutdown_timeout_s": 5.0,
-            },
-        }
+    return fast_settings(
+        url,
+        namespace,
+        app={"name": "shop"},
+        actuator={"show_details": "always"},  # the listeners' details below
     )
 
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -41,16 +41,6 @@ def _ready(port: int, deadline: float) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"the app on port {port} did not become ready")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
 
 
 def test_shop_finds_both_catalogs_and_notices_them_leave(

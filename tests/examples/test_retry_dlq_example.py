@@ -16,7 +16,7 @@ from examples.retry_dlq import payments
 from examples.retry_dlq.main import EXPOSE, create_app
 
 from redis_streaming_starter import Settings
-from tests.helpers import wait_until
+from tests.helpers import fast_settings, wait_until
 
 TOKEN = "retry-dlq-example-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,19 +31,8 @@ def _fresh_payments(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _settings(url: str, namespace: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "app": {"name": "payments"},
-            "redis": {"url": url},
-            "mq": {
-                "namespace": namespace,
-                "lease_ttl_s": 3.0,
-                "rebalance_interval_s": 0.5,
-                "block_ms": 300,
-                "shutdown_timeout_s": 5.0,
-            },
-            "actuator": {"expose": EXPOSE, "token": TOKEN},
-        }
+    return fast_settings(
+        url, namespace, app={"name": "payments"}, actuator={"expose": EXPOSE, "token": TOKEN}
     )
 
 
