@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx
 from redis.asyncio.cluster import RedisCluster
 
 from redis_streaming import MQOptions
@@ -70,6 +71,21 @@ async def running(*components: AbstractAsyncContextManager[Any]) -> AsyncIterato
         for component in components:
             await stack.enter_async_context(component)
         yield
+
+
+@asynccontextmanager
+async def serving(
+    asgi: Any, base_url: str = "http://test", *, started: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the ASGI app ``asgi`` (an application's ``asgi``, or a FastAPI app
+    built around it); with ``started``, inside the app's lifespan, as under uvicorn."""
+    async with AsyncExitStack() as stack:
+        if started:
+            await stack.enter_async_context(asgi.router.lifespan_context(asgi))
+        transport = httpx.ASGITransport(app=asgi)
+        yield await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url=base_url)
+        )
 
 
 async def wait_until(

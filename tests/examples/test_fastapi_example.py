@@ -3,11 +3,10 @@ confirms them, and the actuator is served by the same FastAPI app and lifespan."
 
 from __future__ import annotations
 
-import httpx
 from examples.fastapi_integration.main import create_api
 
 from redis_streaming_starter import Settings
-from tests.helpers import fast_settings, wait_until
+from tests.helpers import fast_settings, serving, wait_until
 
 
 def _settings(url: str, namespace: str) -> Settings:
@@ -23,11 +22,7 @@ async def test_posted_order_is_confirmed_by_the_listener(
     rs_server_url: str, rs_namespace: str
 ) -> None:
     api = create_api(_settings(rs_server_url, rs_namespace))
-    transport = httpx.ASGITransport(app=api)
-    async with (
-        api.router.lifespan_context(api),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
+    async with serving(api) as http:
         health = await http.get("/actuator/health")
         assert health.status_code == 200
         assert health.json()["status"] == "UP"

@@ -17,7 +17,7 @@ from examples.quickstart.main import place_orders
 
 from redis_streaming.testing import free_port
 from redis_streaming_starter import RedisStreamingApplication
-from tests.helpers import fast_settings, wait_until
+from tests.helpers import fast_settings, serving, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,12 +36,7 @@ async def test_orders_reach_billing_and_shipping(rs_server_url: str, rs_namespac
         settings=settings, listener_packages=["examples.quickstart.listeners"]
     )
     app.runner(place_orders)
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with (
-        web.router.lifespan_context(web),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
+    async with serving(app.asgi) as http:
         await wait_until(lambda: Totals.billed >= 5 and Totals.shipped >= 5, 10, "orders")
         assert Totals.revenue > 0
         health = await http.get("/actuator/health")

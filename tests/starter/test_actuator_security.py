@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -24,6 +24,7 @@ from redis_streaming.testing import free_port
 from redis_streaming_starter import RedisStreamingApplication, Settings, load_settings
 from redis_streaming_starter.actuator.security import MAX_BODY_BYTES, exposure_warning
 from redis_streaming_starter.settings import ActuatorSettings
+from tests.helpers import serving
 from tests.starter.support import app_env, start_app, stop_app, wait_ready
 
 TOKEN = "security-token-0123456789"
@@ -39,16 +40,10 @@ def _with(settings: Settings, app: dict[str, Any] | None = None, **actuator: Any
     return settings.model_copy(update=update)
 
 
-@asynccontextmanager
-async def _http(settings: Settings, started: bool = False) -> AsyncIterator[httpx.AsyncClient]:
-    app = RedisStreamingApplication(settings=settings)
-    transport = httpx.ASGITransport(app=app.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        if started:
-            async with app.asgi.router.lifespan_context(app.asgi):
-                yield http
-        else:
-            yield http
+def _http(
+    settings: Settings, started: bool = False
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return serving(RedisStreamingApplication(settings=settings).asgi, started=started)
 
 
 # -- F1: the token before the body, and a cap on the body ----------------------------------------

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from dependency_injector import providers
 from dependency_injector.wiring import Provide
@@ -16,7 +15,7 @@ from redis_streaming_starter import (
     listener,
     resolve,
 )
-from tests.helpers import wait_until
+from tests.helpers import serving, wait_until
 from tests.starter.apps.orders import listeners
 from tests.starter.apps.orders.services import AppContainer, Ledger, Order
 
@@ -163,8 +162,7 @@ async def test_health_readiness_and_liveness(settings: Settings) -> None:
     shown = settings.actuator.model_copy(update={"show_details": "always"})
     settings = settings.model_copy(update={"actuator": shown})
     app = RedisStreamingApplication(settings=settings, container=AppContainer)
-    transport = httpx.ASGITransport(app=app.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with serving(app.asgi, started=False) as http:
         response = await http.get("/actuator/health/readiness")
         assert response.status_code == 503  # not started yet
         async with app.lifespan():
@@ -194,12 +192,10 @@ async def test_mounts_into_an_existing_fastapi_app(settings: Settings) -> None:
         sent = await producer.send("orders", order, key=order.id)
         return {"id": sent.message_id or ""}
 
-    async with web.router.lifespan_context(web):
-        transport = httpx.ASGITransport(app=web)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            assert (await http.get("/actuator/health")).json()["status"] == "UP"
-            response = await http.post("/orders", json={"id": "o-5", "amount": 2.0})
-            assert response.status_code == 200
-            ledger: Ledger = await resolve(rs_app.container.ledger)
-            await wait_until(lambda: any("o-5@" in e for e in ledger.entries), 10)
+    async with serving(web) as http:
+        assert (await http.get("/actuator/health")).json()["status"] == "UP"
+        response = await http.post("/orders", json={"id": "o-5", "amount": 2.0})
+        assert response.status_code == 200
+        ledger: Ledger = await resolve(rs_app.container.ledger)
+        await wait_until(lambda: any("o-5@" in e for e in ledger.entries), 10)
     assert not rs_app.running
