@@ -29,6 +29,19 @@ async def _blocked(admin: aioredis.Redis, name: str | None = None) -> bool:
     return False
 
 
+async def _former_reading(
+    former: aioredis.Redis, admin: aioredis.Redis, stream: str
+) -> asyncio.Task[Any]:
+    """The read of consumer "former" of group g (``BLOCK 0``), once it blocks on the server."""
+    read = asyncio.create_task(
+        former.execute_command(
+            "XREADGROUP", "GROUP", "g", "former", "COUNT", 10, "BLOCK", 0, "STREAMS", stream, ">"
+        )
+    )
+    await wait_until(lambda: _blocked(admin, "former"), 5, "the former owner's read to block")
+    return read
+
+
 async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and_is_handled(
     rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions, rs_server_url: str
 ) -> None:
@@ -60,13 +73,7 @@ async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and
         # A former owner: its name holds nothing and has been idle for longer than a lease TTL
         # plus block_ms (so the check deletes it), and its read is still blocked on the stream.
         await rs_redis.xgroup_createconsumer(stream, "g", "former")
-        read = asyncio.create_task(
-            former.execute_command(
-                "XREADGROUP", "GROUP", "g", "former", "COUNT", 10, "BLOCK", 0,
-                "STREAMS", stream, ">",
-            )
-        )  # fmt: skip
-        await wait_until(lambda: _blocked(admin, "former"), 5, "the former owner's read")
+        read = await _former_reading(former, admin, stream)
         forget_ms = fast_options.lease_ttl_s * 1000 + fast_options.block_ms
 
         async def former_is_idle() -> bool:
@@ -190,13 +197,7 @@ async def test_a_read_blocked_when_its_name_is_deleted_gets_the_name_back_with_i
     await rs_redis.xgroup_createconsumer(stream, "g", "former")
     admin, former = (aioredis.Redis.from_url(rs_server_url, client_name=n) for n in _OURS[:2])
     try:
-        read = asyncio.create_task(
-            former.execute_command(
-                "XREADGROUP", "GROUP", "g", "former", "COUNT", 10, "BLOCK", 0,
-                "STREAMS", stream, ">",
-            )
-        )  # fmt: skip
-        await wait_until(lambda: _blocked(admin, "former"), 5, "the read to block")
+        read = await _former_reading(former, admin, stream)
         assert await delete_consumer_names(rs_redis, stream, "g", ["former"], min_idle_ms=0) == 1
         entry_id = await rs_redis.xadd(stream, {"payload": "late"})
         served: Any = await asyncio.wait_for(read, 5)
