@@ -101,8 +101,8 @@ class BackgroundLoop:
         return self._task is not None and not self._task.done()
 
     def start(self) -> Awaitable[None] | None:
-        """Start the loop (idempotent); each subclass names its task, some start from plain
-        functions, some from coroutines."""
+        """Start the loop's task (idempotent). Each subclass implements it, as a plain method or
+        a coroutine; ``async with`` awaits what it returns."""
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
