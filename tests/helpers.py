@@ -1,5 +1,6 @@
-"""Test helpers: the fast settings, components that stop when the test ends, and waiting on
-conditions with a deadline (never bare sleeps)."""
+"""Test helpers: the fast settings (one table), components that stop when the test ends, an
+httpx client on a running application, and waiting on conditions with a deadline (never bare
+sleeps)."""
 
 from __future__ import annotations
 
