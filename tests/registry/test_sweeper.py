@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 
 from redis_streaming.registry import (
     RegistryKeys,
+    RegistryOptions,
     RegistrySweeper,
     ServiceDiscovery,
     ServiceEventType,
@@ -34,38 +36,44 @@ from tests.registry.support import (
 SCRIPT = Path(__file__).with_name("instance_proc.py")
 
 
-def spawn(
-    url: str, options_json: str, service: str, instance_id: str, port: int
-) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), url, options_json, service, instance_id, str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
+Spawn = Callable[[RegistryOptions, str, int], subprocess.Popen[str]]
 
 
-def reap(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
-    if proc.stdout:
-        proc.stdout.close()
+@pytest.fixture
+def spawn(rs_server_url: str) -> Iterator[Spawn]:
+    """Starts a process that registers instance ``instance_id`` of "orders" on ``port`` and
+    heartbeats until SIGTERM (``instance_proc.py``); after the test, each one still running is
+    killed, and all are reaped."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(options: RegistryOptions, instance_id: str, port: int) -> subprocess.Popen[str]:
+        args = [rs_server_url, options.model_dump_json(), "orders", instance_id, str(port)]
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], stdout=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        started.append(proc)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
 
 
 @pytest.mark.slow
 async def test_killed_instance_disappears_and_clean_stop_deregisters(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, spawn: Spawn
 ) -> None:
     opts = fast_registry(rs_namespace)
     discovery = ServiceDiscovery(rs_redis, opts)
     sweeper = RegistrySweeper(rs_redis, opts)
-    await sweeper.start()
-    killed = spawn(rs_server_url, opts.model_dump_json(), "orders", "doomed", 9001)
-    clean = spawn(rs_server_url, opts.model_dump_json(), "orders", "polite", 9002)
-    try:
+    async with sweeper:
+        killed = spawn(opts, "doomed", 9001)
+        clean = spawn(opts, "polite", 9002)
         async with discovery.watch("orders", initial=True) as watch:
             assert sorted(summary([await next_event(watch), await next_event(watch)])) == [
                 ("ADDED", "doomed"), ("ADDED", "polite"),
@@ -92,10 +100,6 @@ async def test_killed_instance_disappears_and_clean_stop_deregisters(
             assert await events_until_quiet(watch, 0.5) == []  # one REMOVED each
         await wait_until(lambda: _no_keys(rs_redis, rs_namespace), 5, "the keys to go")
         assert sweeper.last_error is None
-    finally:
-        await sweeper.stop()
-        reap(killed)
-        reap(clean)
 
 
 async def _no_keys(redis: aioredis.Redis, namespace: str) -> bool:
