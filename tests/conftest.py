@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
+from redis_streaming import MQOptions
+from tests.helpers import fast_mq
 
 pytest_plugins = ["redis_streaming.testing.pytest_plugin"]
 
@@ -33,3 +37,21 @@ async def _dump_tasks_when_stuck() -> AsyncIterator[None]:
     handle = asyncio.get_running_loop().call_later(_DUMP_AFTER_S, _dump_tasks)
     yield
     handle.cancel()
+
+
+@pytest.fixture
+def fast_options(rs_namespace: str) -> MQOptions:
+    """``MQOptions`` for the test's namespace with fast leases and rebalancing (``FAST``)."""
+    return fast_mq(rs_namespace)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes the test started: after it, each one still running is killed, and all are
+    reaped."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait()

@@ -16,7 +16,7 @@ import pytest
 
 from redis_streaming.testing import RedisServer
 from tests.docs import snippets
-from tests.helpers import wait_until
+from tests.helpers import fast_env, wait_until
 
 PYTHON_BLOCKS = snippets.python_blocks()
 PROGRAMS = snippets.files_with_role("program")
@@ -26,13 +26,7 @@ MODULES = snippets.files_with_role("module")
 TIMEOUT_S = 60
 
 # Short leases and intervals, so an application owns its partitions within a second.
-FAST_ENV = {
-    "REDIS_STREAMING_MQ__LEASE_TTL_S": "3",
-    "REDIS_STREAMING_MQ__REBALANCE_INTERVAL_S": "0.5",
-    "REDIS_STREAMING_MQ__BLOCK_MS": "300",
-    "REDIS_STREAMING_MQ__SHUTDOWN_TIMEOUT_S": "5",
-    "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
-}
+FAST_ENV = {**fast_env(), "REDIS_STREAMING_LOGGING__LEVEL": "WARNING"}
 
 
 def _ids(items: list[tuple[str, str]]) -> list[str]:
@@ -150,14 +144,11 @@ async def test_application_starts_and_consumes(
         monkeypatch.setenv(name, value)
     with _project_imports(page, tmp_path, monkeypatch):
         app: Any = importlib.import_module(snippets.module_name(path)).app
-        await app.start()
-        try:
+        async with app.lifespan():
             subs = app.consumer.subscriptions
             assert subs, f"{page}:{path} has no listeners"
             await wait_until(lambda: all(s.owned_partitions for s in subs), 10, "partitions")
             assert app.ready
-        finally:
-            await app.stop()
 
 
 @pytest.mark.parametrize(("page", "path"), PYTEST_FILES, ids=_ids(PYTEST_FILES))

@@ -3,27 +3,18 @@ confirms them, and the actuator is served by the same FastAPI app and lifespan."
 
 from __future__ import annotations
 
-import httpx
 from examples.fastapi_integration.main import create_api
 
 from redis_streaming_starter import Settings
-from tests.helpers import wait_until
+from tests.helpers import fast_settings, serving, wait_until
 
 
 def _settings(url: str, namespace: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "app": {"name": "shop"},
-            "redis": {"url": url},
-            "actuator": {"show_details": "always"},  # the listeners' details below
-            "mq": {
-                "namespace": namespace,
-                "lease_ttl_s": 3.0,
-                "rebalance_interval_s": 0.5,
-                "block_ms": 300,
-                "shutdown_timeout_s": 5.0,
-            },
-        }
+    return fast_settings(
+        url,
+        namespace,
+        app={"name": "shop"},
+        actuator={"show_details": "always"},  # the listeners' details below
     )
 
 
@@ -31,11 +22,7 @@ async def test_posted_order_is_confirmed_by_the_listener(
     rs_server_url: str, rs_namespace: str
 ) -> None:
     api = create_api(_settings(rs_server_url, rs_namespace))
-    transport = httpx.ASGITransport(app=api)
-    async with (
-        api.router.lifespan_context(api),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
+    async with serving(api) as http:
         health = await http.get("/actuator/health")
         assert health.status_code == 200
         assert health.json()["status"] == "UP"

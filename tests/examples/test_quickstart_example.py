@@ -16,8 +16,8 @@ from examples.quickstart.listeners import Totals
 from examples.quickstart.main import place_orders
 
 from redis_streaming.testing import free_port
-from redis_streaming_starter import RedisStreamingApplication, Settings
-from tests.helpers import wait_until
+from redis_streaming_starter import RedisStreamingApplication
+from tests.helpers import fast_settings, serving, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,30 +29,14 @@ def _fresh_totals(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_orders_reach_billing_and_shipping(rs_server_url: str, rs_namespace: str) -> None:
-    settings = Settings.model_validate(
-        {
-            "redis": {"url": rs_server_url},
-            "actuator": {"show_details": "always"},  # the listeners' details below
-            "mq": {
-                "namespace": rs_namespace,
-                "lease_ttl_s": 3.0,
-                "rebalance_interval_s": 0.5,
-                "block_ms": 300,
-                "shutdown_timeout_s": 5.0,
-            },
-        }
-    )
+    # the listeners' details below
+    settings = fast_settings(rs_server_url, rs_namespace, actuator={"show_details": "always"})
     # examples/quickstart/main.py's application, on the suite's server
     app = RedisStreamingApplication(
         settings=settings, listener_packages=["examples.quickstart.listeners"]
     )
     app.runner(place_orders)
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with (
-        web.router.lifespan_context(web),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
+    async with serving(app.asgi) as http:
         await wait_until(lambda: Totals.billed >= 5 and Totals.shipped >= 5, 10, "orders")
         assert Totals.revenue > 0
         health = await http.get("/actuator/health")

@@ -8,13 +8,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from redis_streaming.testing import free_port
+
+# Slower than tests.helpers.FAST["registry"]: three applications, each a process of its own,
+# share a busy machine; the assertions below count on a 2 s TTL.
+FAST_REGISTRY = {
+    "REDIS_STREAMING_REGISTRY__TTL_S": "2",
+    "REDIS_STREAMING_REGISTRY__HEARTBEAT_INTERVAL_S": "0.5",
+    "REDIS_STREAMING_REGISTRY__SWEEP_INTERVAL_S": "0.5",
+    "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
+}
 
 
 def _start(app: str, port: int, url: str, namespace: str) -> subprocess.Popen[bytes]:
@@ -23,10 +32,7 @@ def _start(app: str, port: int, url: str, namespace: str) -> subprocess.Popen[by
         "REDIS_STREAMING_REDIS__URL": url,
         "REDIS_STREAMING_MQ__NAMESPACE": namespace,
         "REDIS_STREAMING_APP__PORT": str(port),
-        "REDIS_STREAMING_REGISTRY__TTL_S": "2",
-        "REDIS_STREAMING_REGISTRY__HEARTBEAT_INTERVAL_S": "0.5",
-        "REDIS_STREAMING_REGISTRY__SWEEP_INTERVAL_S": "0.5",
-        "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
+        **FAST_REGISTRY,
     }
     cmd = [sys.executable, "-m", "redis_streaming_starter.cli", "run", app]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -41,16 +47,6 @@ def _ready(port: int, deadline: float) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"the app on port {port} did not become ready")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
 
 
 def test_shop_finds_both_catalogs_and_notices_them_leave(
@@ -94,12 +90,6 @@ def test_shop_finds_both_catalogs_and_notices_them_leave(
 # -- the launcher: python -m examples.registry ------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST_REGISTRY = {
-    "REDIS_STREAMING_REGISTRY__TTL_S": "2",
-    "REDIS_STREAMING_REGISTRY__HEARTBEAT_INTERVAL_S": "0.5",
-    "REDIS_STREAMING_REGISTRY__SWEEP_INTERVAL_S": "0.5",
-    "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
-}
 
 
 def _alive(pid: int) -> bool:

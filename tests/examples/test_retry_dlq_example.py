@@ -10,13 +10,12 @@ import subprocess
 import sys
 from typing import Any
 
-import httpx
 import pytest
 from examples.retry_dlq import payments
 from examples.retry_dlq.main import EXPOSE, create_app
 
 from redis_streaming_starter import Settings
-from tests.helpers import wait_until
+from tests.helpers import fast_settings, serving, wait_until
 
 TOKEN = "retry-dlq-example-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,19 +30,8 @@ def _fresh_payments(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _settings(url: str, namespace: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "app": {"name": "payments"},
-            "redis": {"url": url},
-            "mq": {
-                "namespace": namespace,
-                "lease_ttl_s": 3.0,
-                "rebalance_interval_s": 0.5,
-                "block_ms": 300,
-                "shutdown_timeout_s": 5.0,
-            },
-            "actuator": {"expose": EXPOSE, "token": TOKEN},
-        }
+    return fast_settings(
+        url, namespace, app={"name": "payments"}, actuator={"expose": EXPOSE, "token": TOKEN}
     )
 
 
@@ -59,12 +47,7 @@ def _cli(url: str, namespace: str, *args: str) -> subprocess.CompletedProcess[st
 
 async def test_retries_dead_letters_replay_and_purge(rs_server_url: str, rs_namespace: str) -> None:
     app = create_app(_settings(rs_server_url, rs_namespace))
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with (
-        web.router.lifespan_context(web),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
+    async with serving(app.asgi) as http:
 
         async def dead_letters(count: int) -> bool:
             return bool((await http.get(DLQ)).json()["total"] == count)

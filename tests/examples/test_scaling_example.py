@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -53,16 +52,6 @@ def _worker(url: str, namespace: str, port: int) -> subprocess.Popen[bytes]:
     ]
     return subprocess.Popen(cmd, env=_env(url, namespace, port), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
 
 
 async def _owned(http: httpx.AsyncClient, port: int) -> list[int] | None:

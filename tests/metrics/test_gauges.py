@@ -15,6 +15,7 @@ from redis_streaming import (
     DeadLetter,
     Keys,
     Message,
+    MQOptions,
     Producer,
     ProducerRecord,
     Retry,
@@ -23,7 +24,7 @@ from redis_streaming import (
 from redis_streaming.metrics import Metrics
 from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
-from tests.helpers import fast, wait_until
+from tests.helpers import fast_mq, wait_until
 
 LAG = "redis_streaming.partition.lag"
 PENDING = "redis_streaming.partition.pending"
@@ -83,10 +84,9 @@ async def described(admin: Admin, topic: str) -> dict[str, Series]:
 
 
 async def test_gauges_equal_describe_topic_for_a_paused_group(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("t", 3)
+    await TopicStore(rs_redis, fast_options).create("t", 3)
     reader, metrics = sdk()
     release = asyncio.Event()
 
@@ -98,11 +98,11 @@ async def test_gauges_equal_describe_topic_for_a_paused_group(
         elif m.payload == "dead":
             raise DeadLetter("unwanted")
 
-    consumer = Consumer(rs_redis, options, consumer_id="c1", metrics=metrics)
+    consumer = Consumer(rs_redis, fast_options, consumer_id="c1", metrics=metrics)
     sub = consumer.subscribe("t", handle, group="g", batch_size=5)
-    gauges = TopicGauges(rs_redis, options, metrics, consumer=consumer)
-    producer = Producer(rs_redis, options)
-    admin = Admin(rs_redis, options)
+    gauges = TopicGauges(rs_redis, fast_options, metrics, consumer=consumer)
+    producer = Producer(rs_redis, fast_options)
+    admin = Admin(rs_redis, fast_options)
     first = [ProducerRecord("ok", partition=p) for p in range(3) for _ in range(3)]
     first += [ProducerRecord("retry", partition=1), ProducerRecord("dead", partition=2)]
     await producer.send_many("t", first)
@@ -161,11 +161,10 @@ async def test_gauges_equal_describe_topic_for_a_paused_group(
 
 
 async def test_series_of_a_deleted_topic_disappear(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
     reader, metrics = sdk()
-    admin = Admin(rs_redis, options)
+    admin = Admin(rs_redis, fast_options)
     await admin.create_topic("gone", 2)
     await admin.create_topic("kept", 1)
     handled: list[int] = []
@@ -173,19 +172,16 @@ async def test_series_of_a_deleted_topic_disappear(
     async def handle(m: Message) -> None:
         handled.append(m.partition)
 
-    consumer = Consumer(rs_redis, options, consumer_id="c1", metrics=metrics)
+    consumer = Consumer(rs_redis, fast_options, consumer_id="c1", metrics=metrics)
     consumer.subscribe("gone", handle, group="g")
     gauges = TopicGauges(
-        rs_redis, options, metrics, consumer=consumer, topics=lambda: ["kept", "nope"]
+        rs_redis, fast_options, metrics, consumer=consumer, topics=lambda: ["kept", "nope"]
     )
-    await Producer(rs_redis, options).send_many(
+    await Producer(rs_redis, fast_options).send_many(
         "gone", [ProducerRecord("x", partition=p) for p in (0, 1, 1)]
     )
-    await consumer.start()
-    try:
+    async with consumer:  # stopped after it: a running consumer would recreate the topic
         await wait_until(lambda: len(handled) == 3, 10, "the messages handled")
-    finally:
-        await consumer.stop()  # a running consumer would recreate the topic
     assert await gauges.refresh()
     got = collect(reader)
     assert got[LENGTH] == {("gone", 0): 1, ("gone", 1): 2, ("kept", 0): 0}
@@ -206,7 +202,7 @@ async def test_refresh_keeps_the_values_while_redis_is_down_and_recovers(
     rs_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = aioredis.Redis.from_url(rs_server.url, socket_connect_timeout=0.5)
-    options = fast("down")
+    options = fast_mq("down")
     reader, metrics = sdk()
     gauges = TopicGauges(client, options, metrics, topics=lambda: ["t"], timeout_s=0.5)
     assert gauges.age_s == float("inf")
@@ -248,47 +244,44 @@ async def test_refresh_keeps_the_values_while_redis_is_down_and_recovers(
 
 
 async def test_background_refresh_and_lag_that_redis_cannot_tell(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
     reader, metrics = sdk()
-    await TopicStore(rs_redis, options).create("t", 1)
-    stream = Keys(options.namespace).stream("t", 0)
+    await TopicStore(rs_redis, fast_options).create("t", 1)
+    stream = Keys(fast_options.namespace).stream("t", 0)
     ids = [f"1000-{n}" for n in range(40)]
     for eid in ids:
         await rs_redis.xadd(stream, {"payload": eid}, id=eid)
     await rs_redis.xgroup_create(stream, "g", id=ids[20])
     await rs_redis.xdel(stream, ids[1], ids[30])  # tombstones: XINFO GROUPS gives no lag
     assert [g["lag"] for g in await rs_redis.xinfo_groups(stream)] == [None]
-    consumer = Consumer(rs_redis, options, consumer_id="c1")  # subscribed, never started
+    consumer = Consumer(rs_redis, fast_options, consumer_id="c1")  # subscribed, never started
     consumer.subscribe("t", lambda m: None, group="g")
-    gauges = TopicGauges(rs_redis, options, metrics, consumer=consumer, interval_s=0.05)
-    await gauges.start()
-    try:
+    gauges = TopicGauges(rs_redis, fast_options, metrics, consumer=consumer, interval_s=0.05)
+    async with gauges:
         await wait_until(lambda: gauges.age_s < 1, 10, "the first background refresh")
         got = collect(reader)
         assert (
-            got[LAG] == {("t", 0, "g"): 18} == (await described(Admin(rs_redis, options), "t"))[LAG]
+            got[LAG]
+            == {("t", 0, "g"): 18}
+            == (await described(Admin(rs_redis, fast_options), "t"))[LAG]
         )
         assert got[LEASES] == {("t", "g", "c1"): 0}
         refreshed = gauges.age_s
         await wait_until(lambda: gauges.age_s < refreshed, 10, "another refresh")
-    finally:
-        await gauges.stop()
     assert not gauges.running
 
 
 async def test_partitions_are_capped_and_gauges_share_one_meter(
-    rs_redis: aioredis.Redis, rs_namespace: str, caplog: pytest.LogCaptureFixture
+    rs_redis: aioredis.Redis, fast_options: MQOptions, caplog: pytest.LogCaptureFixture
 ) -> None:
-    options = fast(rs_namespace)
     reader, metrics = sdk()
-    await TopicStore(rs_redis, options).create("big", 4)
-    await TopicStore(rs_redis, options).create("small", 1)
+    await TopicStore(rs_redis, fast_options).create("big", 4)
+    await TopicStore(rs_redis, fast_options).create("small", 1)
     capped = TopicGauges(
-        rs_redis, options, metrics, topics=lambda: ["big", "small"], max_partitions=3
+        rs_redis, fast_options, metrics, topics=lambda: ["big", "small"], max_partitions=3
     )
-    other = TopicGauges(rs_redis, options, metrics, topics=lambda: ["small", "bad name"])
+    other = TopicGauges(rs_redis, fast_options, metrics, topics=lambda: ["small", "bad name"])
     for _ in range(2):
         assert await capped.refresh()
         assert await other.refresh()
@@ -298,4 +291,4 @@ async def test_partitions_are_capped_and_gauges_share_one_meter(
     assert sum("max_partitions" in m for m in messages) == 1
     assert sum("bad name" in m for m in messages) == 1
     with pytest.raises(ConfigurationError, match="interval_s"):
-        TopicGauges(rs_redis, options, metrics, interval_s=0)
+        TopicGauges(rs_redis, fast_options, metrics, interval_s=0)

@@ -8,11 +8,19 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import redis_streaming
-from redis_streaming import Consumer, DeadLetter, Message, Producer, ProducerRecord, RetryPolicy
+from redis_streaming import (
+    Consumer,
+    DeadLetter,
+    Message,
+    MQOptions,
+    Producer,
+    ProducerRecord,
+    RetryPolicy,
+)
 from redis_streaming.metrics import Metrics, PartitionLabels
 from redis_streaming.metrics.batching import DurationSampler, duration_sampler
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import fast, wait_until
+from tests.helpers import wait_until
 
 
 def points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
@@ -45,13 +53,12 @@ def total(reader: InMemoryMetricReader, name: str) -> int:
 
 
 async def test_producer_and_consumer_record_counts_labels_and_durations(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
     reader = InMemoryMetricReader()
     metrics = Metrics(MeterProvider(metric_readers=[reader]).get_meter("test"))
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("t", 2)
-    producer = Producer(rs_redis, options, metrics=metrics)
+    await TopicStore(rs_redis, fast_options).create("t", 2)
+    producer = Producer(rs_redis, fast_options, metrics=metrics)
     records = [ProducerRecord(f"ok{i}", partition=0) for i in range(4)]
     records += [ProducerRecord("fail-once", partition=0), ProducerRecord("reject", partition=0)]
     records += [ProducerRecord(f"ok{i}", partition=1) for i in range(4)]
@@ -68,10 +75,9 @@ async def test_producer_and_consumer_record_counts_labels_and_durations(
         if m.payload == "reject":
             raise DeadLetter("not wanted")
 
-    consumer = Consumer(rs_redis, options, consumer_id="c1", metrics=metrics)
+    consumer = Consumer(rs_redis, fast_options, consumer_id="c1", metrics=metrics)
     consumer.subscribe("t", handle, group="g", retry=RetryPolicy(initial_backoff_s=0))
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(
             lambda: (
                 total(reader, "redis_streaming.messages.acked") == 10
@@ -80,8 +86,6 @@ async def test_producer_and_consumer_record_counts_labels_and_durations(
             10,
             "acks and the dead letter",
         )
-    finally:
-        await consumer.stop()
 
     def labels(partition: int, **extra: Any) -> frozenset[tuple[str, Any]]:
         return attrs(topic="t", partition=partition, group="g", consumer="c1", **extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,16 @@ async def blocked_reads(admin: Any, client_name: str) -> int:
         for c in clients
         if c.get("name") == client_name and c.get("cmd") == "xreadgroup" and "b" in c["flags"]
     )
+
+
+def not_reading(admin: Any, client_name: str) -> Callable[[], Awaitable[bool]]:
+    """A condition for ``wait_until``: no read of ``client_name`` is blocked on the server, seen
+    twice in a row, so a read still on its way to the server cannot slip through."""
+    quiet = 0
+
+    async def condition() -> bool:
+        nonlocal quiet
+        quiet = quiet + 1 if await blocked_reads(admin, client_name) == 0 else 0
+        return quiet >= 2
+
+    return condition

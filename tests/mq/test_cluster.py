@@ -21,6 +21,7 @@ from redis_streaming import (
     DeadLetters,
     Keys,
     Message,
+    MQOptions,
     Producer,
     ProducerRecord,
 )
@@ -30,9 +31,8 @@ from redis_streaming.mq.consume._membership import Membership
 from redis_streaming.mq.topics import TopicStore
 from redis_streaming.registry import RegistryKeys, ServiceDiscovery, ServiceRegistry
 from redis_streaming.testing import client_from_url
-from tests.helpers import fast, moved_replies, wait_until
+from tests.helpers import fast_mq, fast_registry, moved_replies, wait_until
 from tests.registry.support import events_until_quiet, inst, next_event, summary
-from tests.registry.support import fast as registry_fast
 
 
 @pytest.fixture
@@ -103,12 +103,11 @@ def test_every_script_keeps_its_keys_in_one_slot() -> None:
 
 
 async def test_a_12_partition_topic_spreads_over_all_nodes_and_admin_works_across_them(
-    cluster: Any, rs_namespace: str
+    cluster: Any, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
     keys = Keys(rs_namespace)
-    await TopicStore(cluster, options).create("orders", 12)
-    producer = Producer(cluster, options)
+    await TopicStore(cluster, fast_options).create("orders", 12)
+    producer = Producer(cluster, fast_options)
     total = 1200
     await producer.send_many(
         "orders", [ProducerRecord(n, key=f"k{n % 97}") for n in range(total)]
@@ -120,13 +119,10 @@ async def test_a_12_partition_topic_spreads_over_all_nodes_and_admin_works_acros
             raise DeadLetter("seven")
         seen.append(message.payload)
 
-    consumer = Consumer(cluster, options, consumer_id="c1")
+    consumer = Consumer(cluster, fast_options, consumer_id="c1")
     consumer.subscribe("orders", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: len(seen) == total - 1, 30, "every message handled")
-    finally:
-        await consumer.stop()
     assert sorted(seen) == [n for n in range(total) if n != 7]
 
     by_node = await keys_by_node(cluster, rs_namespace)
@@ -139,24 +135,25 @@ async def test_a_12_partition_topic_spreads_over_all_nodes_and_admin_works_acros
         assert {node_of[key] for key in mine} == {node_of[keys.stream("orders", i)]}
     assert node_of[keys.dlq("orders")] == node_of[keys.topic("orders")]
 
-    info = await Admin(cluster, options).describe_topic("orders")
+    info = await Admin(cluster, fast_options).describe_topic("orders")
     assert [p.partition for p in info.partitions] == list(range(12))
     assert sum(p.length for p in info.partitions) == total
     assert info.dlq_length == 1
     for p in info.partitions:
         [group] = p.groups
         assert (group.name, group.pending, group.lag) == ("g", 0, 0)
-    [dead] = await DeadLetters(cluster, options).list("orders")
+    [dead] = await DeadLetters(cluster, fast_options).list("orders")
     assert (dead.reason, dead.group) == ("rejected", "g")
 
-    deleted = await Admin(cluster, options).delete_topic("orders")
+    deleted = await Admin(cluster, fast_options).delete_topic("orders")
     left = await keys_by_node(cluster, rs_namespace)
     assert {k for ks in left.values() for k in ks} == set()
     assert deleted == len(node_of) - 1  # every key but the topic set, which is emptied
 
 
-async def test_scripts_are_reloaded_where_they_were_lost(cluster: Any, rs_namespace: str) -> None:
-    options = fast(rs_namespace)
+async def test_scripts_are_reloaded_where_they_were_lost(
+    cluster: Any, rs_namespace: str, fast_options: MQOptions
+) -> None:
     await cluster.execute_command("SCRIPT FLUSH", target_nodes=ClusterClient.PRIMARIES)
     keys = Keys(rs_namespace)
     members = await Membership(cluster, keys, "t", "g", "c1", 3.0).heartbeat()  # run by SHA
@@ -165,7 +162,7 @@ async def test_scripts_are_reloaded_where_they_were_lost(cluster: Any, rs_namesp
     leases = Leases(cluster, keys, "t", "g", "c1", 3.0)
     assert await leases.acquire(range(12)) == set(range(12))  # pipelined over every node
     await cluster.execute_command("SCRIPT FLUSH", target_nodes=ClusterClient.PRIMARIES)
-    result = await Producer(cluster, options).send("t", "later", partition=5, delay=60)
+    result = await Producer(cluster, fast_options).send("t", "later", partition=5, delay=60)
     assert result.due_ms is not None
     assert await cluster.zcard(keys.delayed("t", 5)) == 1
 
@@ -180,7 +177,7 @@ async def _getkeys_calls(cluster: Any) -> int:
 async def test_reads_go_to_the_partition_node_without_asking_for_keys(
     cluster: Any, rs_namespace: str
 ) -> None:
-    options = fast(rs_namespace, batch_size=10)
+    options = fast_mq(rs_namespace, batch_size=10)
     await TopicStore(cluster, options).create("r", 3)
     got: list[int] = []
 
@@ -189,8 +186,7 @@ async def test_reads_go_to_the_partition_node_without_asking_for_keys(
 
     consumer = Consumer(cluster, options, consumer_id="c1")
     consumer.subscribe("r", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: len(consumer.subscription("r", "g").owned_partitions) == 3)
         before = await _getkeys_calls(cluster)
         await Producer(cluster, options).send_many("r", list(range(300)))
@@ -198,14 +194,12 @@ async def test_reads_go_to_the_partition_node_without_asking_for_keys(
         # XREADGROUP has movable keys: without routing, redis-py's cluster client would send
         # COMMAND GETKEYS before each of the (at least 30) reads.
         assert await _getkeys_calls(cluster) - before < 5
-    finally:
-        await consumer.stop()
 
 
 async def test_watch_resubscribes_after_its_connection_is_killed(
     cluster: Any, rs_namespace: str
 ) -> None:
-    opts = registry_fast(rs_namespace, ttl_s=30.0)
+    opts = fast_registry(rs_namespace, ttl_s=30.0)
     registry, discovery = ServiceRegistry(cluster, opts), ServiceDiscovery(cluster, opts)
     a, b = inst("a", 8001), inst("b", 8002)
     await registry.register(a)

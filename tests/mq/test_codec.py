@@ -11,6 +11,7 @@ from redis_streaming import (
     DecodeError,
     Keys,
     Message,
+    MQOptions,
     RetryPolicy,
 )
 from redis_streaming.mq.topics import TopicStore
@@ -24,7 +25,7 @@ from redis_streaming.mq.wire.codec import (
     parse_fields,
 )
 from redis_streaming.mq.wire.envelope import decode_envelope, encode_envelope
-from tests.helpers import fast, wait_until
+from tests.helpers import wait_until
 
 
 class Order(BaseModel):
@@ -85,12 +86,11 @@ def test_an_attempt_below_1_is_read_as_1(raw: bytes, attempt: int) -> None:
 
 
 async def test_a_raw_negative_attempt_gets_no_extra_retries(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
     """Security review F7: an entry written with ``attempt -30`` is handled max_attempts times,
     then dead-lettered with attempts == max_attempts (not retried for ever)."""
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("neg", 1)
+    await TopicStore(rs_redis, fast_options).create("neg", 1)
     await rs_redis.xadd(
         Keys(rs_namespace).stream("neg", 0),
         {"payload": b'{"id":"negatt"}', "content_type": JSON, "attempt": -30},
@@ -101,16 +101,13 @@ async def test_a_raw_negative_attempt_gets_no_extra_retries(
         attempts.append(m.attempt)
         raise RuntimeError("always fails")
 
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     policy = RetryPolicy(max_attempts=3, initial_backoff_s=0.05, jitter=0.0)
     sub = consumer.subscribe("neg", fails, group="g", retry=policy)
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: sub.dead_lettered == 1, 10, "the entry to be dead-lettered")
-    finally:
-        await consumer.stop()
     assert attempts == [1, 2, 3]
-    [dead] = await DeadLetters(rs_redis, options).list("neg")
+    [dead] = await DeadLetters(rs_redis, fast_options).list("neg")
     assert (dead.reason, dead.attempts) == ("max_attempts", 3)
 
 

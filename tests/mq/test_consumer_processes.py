@@ -18,18 +18,12 @@ import redis.asyncio as aioredis
 
 from redis_streaming import Keys, MQOptions, Producer, ProducerRecord
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import wait_until
+from tests.helpers import FAST, fast_mq, wait_until
 from tests.mq.procs import Record, blocked_reads, parse, spawn
 
 pytestmark = pytest.mark.slow
 
-TTL_S, INTERVAL_S = 3.0, 0.5
-
-
-def options(namespace: str, lease_ttl_s: float = TTL_S) -> MQOptions:
-    return MQOptions(
-        namespace=namespace, lease_ttl_s=lease_ttl_s, rebalance_interval_s=INTERVAL_S, block_ms=300
-    )
+TTL_S, INTERVAL_S = FAST["mq"]["lease_ttl_s"], FAST["mq"]["rebalance_interval_s"]
 
 
 async def owners(redis: aioredis.Redis, keys: Keys, topic: str, group: str, n: int) -> list[str]:
@@ -71,13 +65,12 @@ def stop_all(procs: list[subprocess.Popen[str]], sig: int = signal.SIGTERM) -> N
 
 
 async def test_fair_rebalance_join_and_leave(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions, rs_server_url: str
 ) -> None:
-    opts = options(rs_namespace)
     keys = Keys(rs_namespace)
-    await TopicStore(rs_redis, opts).create("orders", 12)
+    await TopicStore(rs_redis, fast_options).create("orders", 12)
     record = f"{rs_namespace}:record"
-    producer = Producer(rs_redis, opts)
+    producer = Producer(rs_redis, fast_options)
     procs: list[subprocess.Popen[str]] = []
     sending = True
 
@@ -88,12 +81,12 @@ async def test_fair_rebalance_join_and_leave(
                 "orders", [ProducerRecord(n + i, key=f"k{(n + i) % 50}") for i in range(20)]
             )
             n += 20
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # paces the feed (not a synchronisation)
 
     feeder = asyncio.create_task(produce())
     try:
         for i in range(3):
-            procs.append(spawn(rs_server_url, opts, "orders", "g", f"c{i}", record, 2))
+            procs.append(spawn(rs_server_url, fast_options, "orders", "g", f"c{i}", record, 2))
         joined = time.monotonic()
 
         async def balanced(expect: dict[str, int]) -> bool:
@@ -102,7 +95,7 @@ async def test_fair_rebalance_join_and_leave(
         await wait_until(lambda: balanced({"c0": 4, "c1": 4, "c2": 4}), 10, "3 x 4")
         assert time.monotonic() - joined <= 2 * INTERVAL_S + 1.0  # + process start-up slack
 
-        procs.append(spawn(rs_server_url, opts, "orders", "g", "c3", record, 2))
+        procs.append(spawn(rs_server_url, fast_options, "orders", "g", "c3", record, 2))
         took = await wait_until(lambda: balanced({"c0": 3, "c1": 3, "c2": 3, "c3": 3}), 10, "4 x 3")
         assert took <= 2 * INTERVAL_S + 0.5
 
@@ -133,18 +126,17 @@ async def test_fair_rebalance_join_and_leave(
 
 @pytest.mark.cluster
 async def test_kill_9_loses_nothing_and_keeps_key_order(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions, rs_url: str
 ) -> None:
-    opts = options(rs_namespace)
     keys = Keys(rs_namespace)
-    await TopicStore(rs_redis, opts).create("orders", 12)
+    await TopicStore(rs_redis, fast_options).create("orders", 12)
     record = f"{rs_namespace}:record"
-    procs = [spawn(rs_url, opts, "orders", "g", f"c{i}", record, 0) for i in range(3)]
+    procs = [spawn(rs_url, fast_options, "orders", "g", f"c{i}", record, 0) for i in range(3)]
     try:
         await wait_until(
             lambda: _all_owned(rs_redis, keys, {"c0", "c1", "c2"}), 10, "all three own"
         )
-        producer = Producer(rs_redis, opts)
+        producer = Producer(rs_redis, fast_options)
         total = 20_000
         messages = [ProducerRecord(n, key=f"key-{n % 300}") for n in range(total)]
         await producer.send_many("orders", messages[: total // 2])
@@ -194,7 +186,7 @@ async def test_a_restart_with_the_same_id_takes_its_partitions_back_at_once(
     takes its leases back at its first round, long before they would expire (TTL 10 s here),
     and handles what its first life left pending; the other member takes none of them."""
     ttl_s = 10.0
-    opts = options(rs_namespace, lease_ttl_s=ttl_s)
+    opts = fast_mq(rs_namespace, lease_ttl_s=ttl_s)
     keys = Keys(rs_namespace)
     await TopicStore(rs_redis, opts).create("orders", 4)
     record = f"{rs_namespace}:record"
@@ -235,7 +227,7 @@ async def test_a_frozen_consumer_starts_nothing_after_its_lease_deadline(
     start it: the local lease deadline has passed, even though its coordinator has not yet had
     a round trip to notice the lost lease. Every message is handled once, never by two
     consumers at the same moment."""
-    opts = options(rs_namespace).model_copy(update={"block_ms": 1400})  # below TTL / 2
+    opts = fast_mq(rs_namespace, block_ms=1400)  # below TTL / 2
     keys = Keys(rs_namespace)
     await TopicStore(rs_redis, opts).create("orders", 2)
     record = f"{rs_namespace}:record"

@@ -12,6 +12,7 @@ from redis_streaming import (
     DeadLetters,
     Keys,
     Message,
+    MQOptions,
     Producer,
     RedisStreamingError,
     RedisUnavailable,
@@ -19,7 +20,7 @@ from redis_streaming import (
 )
 from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
-from tests.helpers import fast, wait_until
+from tests.helpers import fast_mq, wait_until
 
 
 async def _pending(redis: aioredis.Redis, stream: str, group: str) -> int:
@@ -31,7 +32,7 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
     # max_deliveries high: the entry comes back after each failed write, and stays "rejected"
-    options = fast(rs_namespace, max_deliveries=1000)
+    options = fast_mq(rs_namespace, max_deliveries=1000)
     await TopicStore(rs_redis, options).create("w", 1)
     keys = Keys(rs_namespace)
     stream, dlq_key = keys.stream("w", 0), keys.dlq("w")
@@ -44,8 +45,7 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
 
     consumer = Consumer(rs_redis, options)
     sub = consumer.subscribe("w", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         sent = await Producer(rs_redis, options).send("w", "order-7")
 
         def write_failed() -> bool:
@@ -65,8 +65,6 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
 
         await wait_until(dead_lettered, 10, "the dead letter written once the key is fixed")
         handled = len(calls)
-    finally:
-        await consumer.stop()
     assert len(calls) == handled  # acknowledged: not handled again
     [entry] = await DeadLetters(rs_redis, options).list("w")
     assert (entry.reason, entry.error, entry.payload) == (
@@ -82,7 +80,7 @@ async def test_a_failed_dead_letter_write_leaves_the_entry_pending_then_writes_i
 async def test_poison_is_more_than_max_deliveries_not_exactly(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    options = fast(rs_namespace, max_deliveries=3)
+    options = fast_mq(rs_namespace, max_deliveries=3)
     await TopicStore(rs_redis, options).create("p", 1)
     keys = Keys(rs_namespace)
     stream = keys.stream("p", 0)
@@ -101,13 +99,10 @@ async def test_poison_is_more_than_max_deliveries_not_exactly(
 
     consumer = Consumer(rs_redis, options, consumer_id="survivor")
     sub = consumer.subscribe("p", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         # the takeover claim is the third delivery of one (= max_deliveries) and the fourth
         # of the other (> max_deliveries)
         await wait_until(lambda: sub.dead_lettered + len(handled) == 2, 5, "both outcomes")
-    finally:
-        await consumer.stop()
     assert handled == [("at the limit", 3)]
     [(_, dead)] = await rs_redis.xrange(keys.dlq("p"))
     assert (dead[b"payload"], dead[b"dlq_reason"]) == (b"over the limit", b"poison")
@@ -122,7 +117,7 @@ async def test_dead_letters_are_capped_at_about_max_len_on_write(
     # MAXLEN ~ drops whole stream nodes only: the stream keeps up to one node more than max_len
     node = int((await rs_redis.config_get("stream-node-max-entries"))["stream-node-max-entries"])
     assert max_len + node < sent  # so the cap must really trim
-    options = fast(rs_namespace, dlq={"max_len": max_len})
+    options = fast_mq(rs_namespace, dlq={"max_len": max_len})
     await TopicStore(rs_redis, options).create("cap", 1)
 
     async def reject(m: Message) -> None:
@@ -130,12 +125,9 @@ async def test_dead_letters_are_capped_at_about_max_len_on_write(
 
     consumer = Consumer(rs_redis, options)
     sub = consumer.subscribe("cap", reject, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await Producer(rs_redis, options).send_many("cap", list(range(sent)))
         await wait_until(lambda: sub.dead_lettered == sent, 30, "every message dead-lettered")
-    finally:
-        await consumer.stop()
     length = await DeadLetters(rs_redis, options).length("cap")
     assert max_len <= length <= max_len + node, length
     newest = await DeadLetters(rs_redis, options).list("cap", count=1)
@@ -146,7 +138,7 @@ async def test_error_and_traceback_keep_their_tails(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
     limit = 300
-    options = fast(rs_namespace, dlq={"traceback_max_chars": limit})
+    options = fast_mq(rs_namespace, dlq={"traceback_max_chars": limit})
     await TopicStore(rs_redis, options).create("long", 1)
     long_message = "HEAD" + "x" * 5000 + "TAIL"
 
@@ -164,12 +156,9 @@ async def test_error_and_traceback_keep_their_tails(
     sub = consumer.subscribe(
         "long", handle, group="g", retry=RetryPolicy(non_retryable=(ValueError,))
     )
-    await consumer.start()
-    try:
+    async with consumer:
         await Producer(rs_redis, options).send_many("long", ["long", "deep"])
         await wait_until(lambda: sub.dead_lettered == 2, 10)
-    finally:
-        await consumer.stop()
     entries = {e.decoded(): e for e in await DeadLetters(rs_redis, options).list("long")}
     error = entries["long"].error
     assert error == "..." + long_message[-2000:]  # the last 2,000 characters
@@ -184,7 +173,7 @@ async def test_error_and_traceback_keep_their_tails(
 async def test_traceback_max_chars_zero_keeps_no_traceback(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    options = fast(rs_namespace, dlq={"traceback_max_chars": 0})
+    options = fast_mq(rs_namespace, dlq={"traceback_max_chars": 0})
     await TopicStore(rs_redis, options).create("notb", 1)
 
     async def handle(m: Message) -> None:
@@ -194,36 +183,29 @@ async def test_traceback_max_chars_zero_keeps_no_traceback(
     sub = consumer.subscribe(
         "notb", handle, group="g", retry=RetryPolicy(non_retryable=(KeyError,))
     )
-    await consumer.start()
-    try:
+    async with consumer:
         await Producer(rs_redis, options).send("notb", 1)
         await wait_until(lambda: sub.dead_lettered == 1, 10)
-    finally:
-        await consumer.stop()
     [entry] = await DeadLetters(rs_redis, options).list("notb")
     assert (entry.error_type, entry.error, entry.traceback) == ("KeyError", "'gone'", "")
 
 
 @pytest.mark.cluster
 async def test_replay_whose_append_fails_keeps_the_dead_letter(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("rp", 1)
+    await TopicStore(rs_redis, fast_options).create("rp", 1)
     keys = Keys(rs_namespace)
 
     async def reject(m: Message) -> None:
         raise DeadLetter("not now")
 
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     subs = [consumer.subscribe("rp", reject, group=g) for g in ("audit", "billing")]
-    await consumer.start()
-    try:
-        await Producer(rs_redis, options).send("rp", "order-1")
+    async with consumer:
+        await Producer(rs_redis, fast_options).send("rp", "order-1")
         await wait_until(lambda: all(s.dead_lettered == 1 for s in subs), 10)
-    finally:
-        await consumer.stop()
-    dlq = DeadLetters(rs_redis, options)
+    dlq = DeadLetters(rs_redis, fast_options)
     billing_letter = (await dlq.list("rp", group="billing"))[0]
     audit, billing = keys.redeliver("rp", 0, "audit"), keys.redeliver("rp", 0, "billing")
     await rs_redis.delete(billing)
@@ -250,7 +232,7 @@ async def test_a_lost_connection_names_what_the_call_was_doing(rs_server: RedisS
     """Writes are not reported as reads: each call says what it was doing when Redis failed."""
     client = aioredis.Redis.from_url(rs_server.url, socket_connect_timeout=1)
     try:
-        dlq = DeadLetters(client, fast("down"))
+        dlq = DeadLetters(client, fast_mq("down"))
         assert await dlq.length("d") == 0
         rs_server.stop()
         calls = {

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from redis_streaming import DeadLetters, Keys
+from redis_streaming import DeadLetters, Keys, MQOptions
 from redis_streaming.mq.admin.dead_letters import PREVIEW_BYTES
 from redis_streaming.testing import RedisServer, client_from_url
-from tests.helpers import fast
+from tests.helpers import fast_mq
 
 MB = 1024 * 1024
 
@@ -37,7 +37,7 @@ async def test_a_page_of_large_dead_letters_sends_only_their_start(rs_server: Re
     for i in range(64):
         body = bytes([65 + i % 26]) * MB
         ids.append((await redis.xadd(key, _fields(i, body))).decode())
-    dlq = DeadLetters(redis, fast("rs"))
+    dlq = DeadLetters(redis, fast_mq("rs"))
     before = await _sent(redis)
     page = await dlq.page("big", count=1000)
     sent = await _sent(redis) - before
@@ -58,14 +58,14 @@ async def test_a_page_of_large_dead_letters_sends_only_their_start(rs_server: Re
 
 @pytest.mark.cluster
 async def test_the_byte_budget_ends_a_page_early_with_next(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
     key = Keys(rs_namespace).dlq("hdr")
     headers = '{"h": "' + "x" * 6000 + '"}'
     ids = [
         (await rs_redis.xadd(key, _fields(i, b"p", headers=headers))).decode() for i in range(10)
     ]
-    dlq = DeadLetters(rs_redis, fast(rs_namespace))
+    dlq = DeadLetters(rs_redis, fast_options)
     page = await dlq.page("hdr", count=10, max_bytes=20_000)
     assert 1 <= len(page.entries) < 10
     assert page.next == page.entries[-1].id
@@ -76,7 +76,7 @@ async def test_the_byte_budget_ends_a_page_early_with_next(
 
 @pytest.mark.cluster
 async def test_a_group_filter_walks_in_bounded_steps_and_resumes(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
     """Three of group b under 1,200 of group a: each call reads at most max_scan entries and
     says where it stopped; following ``next`` finds all three, newest first, once."""
@@ -85,7 +85,7 @@ async def test_a_group_filter_walks_in_bounded_steps_and_resumes(
     for i in range(1203):
         pipe.xadd(key, _fields(i, b"x", group="b" if i < 3 else "a", dlq_traceback=""))
     ids = [i.decode() for i in await pipe.execute()]
-    dlq = DeadLetters(rs_redis, fast(rs_namespace))
+    dlq = DeadLetters(rs_redis, fast_options)
     found: list[str] = []
     before, calls = None, 0
     while True:
@@ -102,11 +102,11 @@ async def test_a_group_filter_walks_in_bounded_steps_and_resumes(
 
 @pytest.mark.cluster
 async def test_paging_without_a_filter_lists_every_entry_once(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
     key = Keys(rs_namespace).dlq("all")
     ids = [(await rs_redis.xadd(key, _fields(i, b"m"))).decode() for i in range(9)]
-    dlq = DeadLetters(rs_redis, fast(rs_namespace))
+    dlq = DeadLetters(rs_redis, fast_options)
     seen, before = [], None
     while True:
         page = await dlq.page("all", count=4, before=before)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from redis_streaming import ConfigurationError, DeadLetters, InvalidArgument, Keys
+from redis_streaming import ConfigurationError, DeadLetters, InvalidArgument, Keys, MQOptions
 from redis_streaming.mq.admin.dead_letters import validate_entry_id
-from tests.helpers import fast
 
 BAD_IDS = ["", "nope", "1", "1-", "-1", "1-2-3", "18446744073709551616-0", "0-18446744073709551616",
            " 1-0", "1-0\n", "\u0661-0", "1-0;"]  # fmt: skip
@@ -25,10 +24,10 @@ async def _dead(redis: aioredis.Redis, namespace: str, n: int) -> list[str]:
 
 
 async def test_before_pages_through_every_entry_once(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
     ids = await _dead(rs_redis, rs_namespace, 7)
-    dlq = DeadLetters(rs_redis, fast(rs_namespace))
+    dlq = DeadLetters(rs_redis, fast_options)
     seen: list[str] = []
     before = None
     while True:
@@ -47,10 +46,10 @@ async def test_before_pages_through_every_entry_once(
 
 @pytest.mark.parametrize("bad", BAD_IDS)
 async def test_malformed_ids_are_refused_before_anything_changes(
-    rs_redis: aioredis.Redis, rs_namespace: str, bad: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions, bad: str
 ) -> None:
     ids = await _dead(rs_redis, rs_namespace, 2)
-    dlq = DeadLetters(rs_redis, fast(rs_namespace))
+    dlq = DeadLetters(rs_redis, fast_options)
     with pytest.raises(ConfigurationError, match="invalid dead-letter id"):
         validate_entry_id(bad)
     with pytest.raises(ConfigurationError, match="invalid dead-letter id"):
@@ -64,9 +63,11 @@ async def test_malformed_ids_are_refused_before_anything_changes(
     assert await dlq.length("d") == 2
 
 
-async def test_a_repeated_id_is_replayed_once(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
+async def test_a_repeated_id_is_replayed_once(
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
+) -> None:
     [first, _] = await _dead(rs_redis, rs_namespace, 2)
-    dlq = DeadLetters(rs_redis, fast(rs_namespace))
+    dlq = DeadLetters(rs_redis, fast_options)
     assert await dlq.get("d", "0-0") is None
     assert await dlq.replay("d", [first, first, "1-0"]) == 1
     redeliver = Keys(rs_namespace).redeliver("d", 0, "a")

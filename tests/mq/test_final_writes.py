@@ -13,7 +13,7 @@ from redis_streaming import Consumer, Keys, Message, Producer
 from redis_streaming.mq.consume._leases import Leases
 from redis_streaming.mq.consume._worker import PartitionWorker
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import fast, wait_until
+from tests.helpers import fast_mq, wait_until
 
 
 async def test_a_final_write_started_during_a_cancellation_is_awaited_by_stop(
@@ -30,7 +30,7 @@ async def test_a_final_write_started_during_a_cancellation_is_awaited_by_stop(
     way, and its outcome was lost with the task.
 
     CLIENT PAUSE WRITE holds the final XACK past the stop's timeout and its second cancel."""
-    options = fast(rs_namespace, ack_interval_ms=60_000)  # acks wait for the end of the batch
+    options = fast_mq(rs_namespace, ack_interval_ms=60_000)  # acks wait for the end of the batch
     keys = Keys(rs_namespace)
     await TopicStore(rs_redis, options).create("f", 1)
     stream = keys.stream("f", 0)

@@ -16,12 +16,13 @@ from redis_streaming import (
     DeadLetters,
     Keys,
     Message,
+    MQOptions,
     Producer,
     Retry,
     RetryPolicy,
 )
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import fast, wait_until
+from tests.helpers import fast_mq, wait_until
 from tests.mq.procs import parse, spawn
 
 # A retry's due time is whole milliseconds of the server's clock (TIME truncated to ms, plus the
@@ -31,10 +32,9 @@ MS = 0.001
 
 @pytest.mark.cluster
 async def test_fails_twice_then_succeeds_with_policy_delays(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("r", 2)
+    await TopicStore(rs_redis, fast_options).create("r", 2)
     calls: list[tuple[int, float]] = []
     other: Counter[str] = Counter()
 
@@ -47,16 +47,15 @@ async def test_fails_twice_then_succeeds_with_policy_delays(
         other[m.payload] += 1
 
     policy = RetryPolicy(initial_backoff_s=0.4, multiplier=2.0, jitter=0.0)
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("r", flaky, group="flaky", retry=policy)
     consumer.subscribe("r", steady, group="steady")
-    await consumer.start()
-    await Producer(rs_redis, options).send("r", "order-1", key="k")
-    await wait_until(lambda: len(calls) == 3 and sub.processed == 1, 10)
-    await asyncio.sleep(0.5)
-    await consumer.stop()
+    async with consumer:
+        await Producer(rs_redis, fast_options).send("r", "order-1", key="k")
+        await wait_until(lambda: len(calls) == 3 and sub.processed == 1, 10)
+        await asyncio.sleep(0.5)  # a window for a wrong extra call (not a synchronisation)
     assert [a for a, _ in calls] == [1, 2, 3]
-    tick = options.delayed_interval_ms / 1000
+    tick = fast_options.delayed_interval_ms / 1000
     first_gap, second_gap = calls[1][1] - calls[0][1], calls[2][1] - calls[1][1]
     assert 0.4 - MS <= first_gap <= 0.4 + tick + 0.15
     assert 0.8 - MS <= second_gap <= 0.8 + tick + 0.15
@@ -71,10 +70,9 @@ async def test_fails_twice_then_succeeds_with_policy_delays(
 
 @pytest.mark.cluster
 async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("d", 3)
+    await TopicStore(rs_redis, fast_options).create("d", 3)
     calls: list[Message] = []
     healed = False
     other: list[str] = []
@@ -87,52 +85,50 @@ async def test_exhausted_retries_dead_letter_then_replay_to_that_group_only(
     async def steady(m: Message) -> None:
         other.append(m.payload["id"])
 
-    consumer = Consumer(rs_redis, options, consumer_id="worker-1")
+    consumer = Consumer(rs_redis, fast_options, consumer_id="worker-1")
     sub = consumer.subscribe(
         "d", broken, group="billing", retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.05)
     )
     consumer.subscribe("d", steady, group="audit")
-    await consumer.start()
-    sent = await Producer(rs_redis, options).send("d", {"id": "o-9"}, key="cust-1")
-    await wait_until(lambda: sub.dead_lettered == 1, 10)
-    await asyncio.sleep(0.3)
-    assert [m.attempt for m in calls] == [1, 2, 3]
+    async with consumer:
+        sent = await Producer(rs_redis, fast_options).send("d", {"id": "o-9"}, key="cust-1")
+        await wait_until(lambda: sub.dead_lettered == 1, 10)
+        await asyncio.sleep(0.3)  # a window for a wrong fourth attempt (not a synchronisation)
+        assert [m.attempt for m in calls] == [1, 2, 3]
 
-    dlq = DeadLetters(rs_redis, options)
-    [entry] = await dlq.list("d")
-    assert entry.topic == "d"
-    assert entry.partition == sent.partition
-    assert entry.group == "billing"
-    assert entry.consumer == "worker-1"
-    assert entry.attempts == 3
-    assert entry.reason == "max_attempts"
-    assert entry.error_type == "ValueError"
-    assert entry.error == "bad amount"
-    assert "ValueError: bad amount" in entry.traceback
-    assert entry.payload == b'{"id":"o-9"}'
-    assert entry.decoded() == {"id": "o-9"}
-    assert entry.key == "cust-1"
-    assert entry.origin_id == sent.message_id
-    assert await dlq.list("d", group="audit") == []
-    assert await dlq.get("d", entry.id) == entry
+        dlq = DeadLetters(rs_redis, fast_options)
+        [entry] = await dlq.list("d")
+        assert entry.topic == "d"
+        assert entry.partition == sent.partition
+        assert entry.group == "billing"
+        assert entry.consumer == "worker-1"
+        assert entry.attempts == 3
+        assert entry.reason == "max_attempts"
+        assert entry.error_type == "ValueError"
+        assert entry.error == "bad amount"
+        assert "ValueError: bad amount" in entry.traceback
+        assert entry.payload == b'{"id":"o-9"}'
+        assert entry.decoded() == {"id": "o-9"}
+        assert entry.key == "cust-1"
+        assert entry.origin_id == sent.message_id
+        assert await dlq.list("d", group="audit") == []
+        assert await dlq.get("d", entry.id) == entry
 
-    healed = True
-    assert await dlq.replay("d", [entry.id]) == 1
-    await wait_until(lambda: len(calls) == 4 and sub.processed == 1, 10)
-    assert calls[-1].attempt == 1
-    assert calls[-1].origin_id == sent.message_id
-    assert await dlq.length("d") == 0
-    await asyncio.sleep(0.5)
-    await consumer.stop()
+        healed = True
+        assert await dlq.replay("d", [entry.id]) == 1
+        await wait_until(lambda: len(calls) == 4 and sub.processed == 1, 10)
+        assert calls[-1].attempt == 1
+        assert calls[-1].origin_id == sent.message_id
+        assert await dlq.length("d") == 0
+        await asyncio.sleep(0.5)  # a window for the replay to reach audit wrongly
     assert other == ["o-9"]  # replay went to billing only
 
 
 @pytest.mark.cluster
 async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("u", 1)
+    await TopicStore(rs_redis, fast_options).create("u", 1)
     keys = Keys(rs_namespace)
     calls: list[object] = []
 
@@ -141,17 +137,16 @@ async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
         if m.payload == "reject me":
             raise DeadLetter("customer unknown")
 
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("u", handle, group="g")
-    await consumer.start()
-    await rs_redis.xadd(
-        keys.stream("u", 0), {"payload": b"{not json", "content_type": "application/json"}
-    )
-    await Producer(rs_redis, options).send("u", "reject me")
-    await wait_until(lambda: sub.dead_lettered == 2, 10)
-    await consumer.stop()
+    async with consumer:
+        await rs_redis.xadd(
+            keys.stream("u", 0), {"payload": b"{not json", "content_type": "application/json"}
+        )
+        await Producer(rs_redis, fast_options).send("u", "reject me")
+        await wait_until(lambda: sub.dead_lettered == 2, 10)
     assert calls == ["reject me"]
-    entries = {e.reason: e for e in await DeadLetters(rs_redis, options).list("u")}
+    entries = {e.reason: e for e in await DeadLetters(rs_redis, fast_options).list("u")}
     assert set(entries) == {"undecodable", "rejected"}
     assert entries["undecodable"].payload == b"{not json"
     assert entries["undecodable"].error_type == "DecodeError"
@@ -161,10 +156,9 @@ async def test_undecodable_and_rejected_go_to_the_dlq_at_once(
 
 
 async def test_non_retryable_and_explicit_retry_after(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("n", 1)
+    await TopicStore(rs_redis, fast_options).create("n", 1)
     calls: list[tuple[str, int, float]] = []
 
     async def handle(m: Message) -> None:
@@ -175,25 +169,23 @@ async def test_non_retryable_and_explicit_retry_after(
             raise Retry(after=0.05)
 
     policy = RetryPolicy(initial_backoff_s=5, non_retryable=("builtins.KeyError",))
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("n", handle, group="g", retry=policy)
-    await consumer.start()
-    producer = Producer(rs_redis, options)
-    await producer.send("n", "fatal")
-    await producer.send("n", "later")
-    await wait_until(lambda: sub.dead_lettered == 1 and sub.processed == 1, 10)
-    await consumer.stop()
+    async with consumer:
+        producer = Producer(rs_redis, fast_options)
+        await producer.send("n", "fatal")
+        await producer.send("n", "later")
+        await wait_until(lambda: sub.dead_lettered == 1 and sub.processed == 1, 10)
     assert [(p, a) for p, a, _ in calls] == [("fatal", 1), ("later", 1), ("later", 2)]
     assert calls[2][2] - calls[1][2] < 1.0  # Retry(after=0.05), not the 5 s policy delay
-    [entry] = await DeadLetters(rs_redis, options).list("n")
+    [entry] = await DeadLetters(rs_redis, fast_options).list("n")
     assert (entry.reason, entry.error_type) == ("non_retryable", "KeyError")
 
 
 async def test_blocking_retries_keep_partition_order(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("b", 1)
+    await TopicStore(rs_redis, fast_options).create("b", 1)
     done: list[tuple[int, int]] = []
 
     async def handle(m: Message) -> None:
@@ -202,12 +194,11 @@ async def test_blocking_retries_keep_partition_order(
         done.append((m.payload, m.attempt))
 
     policy = RetryPolicy(mode="blocking", initial_backoff_s=0.05, jitter=0)
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     consumer.subscribe("b", handle, group="g", retry=policy)
-    await consumer.start()
-    await Producer(rs_redis, options).send_many("b", [0, 1, 2])
-    await wait_until(lambda: len(done) == 3, 10)
-    await consumer.stop()
+    async with consumer:
+        await Producer(rs_redis, fast_options).send_many("b", [0, 1, 2])
+        await wait_until(lambda: len(done) == 3, 10)
     assert done == [(0, 3), (1, 1), (2, 1)]
     keys = Keys(rs_namespace)
     assert await rs_redis.zcard(keys.retry("b", 0, "g")) == 0
@@ -218,7 +209,7 @@ async def test_blocking_retries_keep_partition_order(
 async def test_kill_9_between_failure_and_retry_still_retries(
     rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
 ) -> None:
-    options = fast(rs_namespace, retry=RetryPolicy(initial_backoff_s=2.0, jitter=0))
+    options = fast_mq(rs_namespace, retry=RetryPolicy(initial_backoff_s=2.0, jitter=0))
     await TopicStore(rs_redis, options).create("k", 1)
     keys = Keys(rs_namespace)
     record = f"{rs_namespace}:record"
@@ -244,9 +235,8 @@ async def test_kill_9_between_failure_and_retry_still_retries(
 
     consumer = Consumer(rs_redis, options, consumer_id="heir")
     consumer.subscribe("k", handle, group="g")
-    await consumer.start()
-    await wait_until(lambda: len(got) == 1, 15, "the retry after the kill")
-    await consumer.stop()
+    async with consumer:
+        await wait_until(lambda: len(got) == 1, 15, "the retry after the kill")
     assert got[0].payload == 42
     assert got[0].attempt == 2
     records = parse(await rs_redis.lrange(record, 0, -1))
@@ -255,10 +245,9 @@ async def test_kill_9_between_failure_and_retry_still_retries(
 
 @pytest.mark.parametrize("mode", ["delayed", "blocking"])
 async def test_retry_after_counts_as_an_attempt_and_runs_out(
-    rs_redis: aioredis.Redis, rs_namespace: str, mode: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions, mode: str
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("again", 1)
+    await TopicStore(rs_redis, fast_options).create("again", 1)
     attempts: list[int] = []
 
     async def handle(m: Message) -> None:
@@ -266,23 +255,20 @@ async def test_retry_after_counts_as_an_attempt_and_runs_out(
         raise Retry(after=0.01)  # never succeeds
 
     policy = RetryPolicy(max_attempts=3, mode=mode)
-    consumer = Consumer(rs_redis, options)
+    consumer = Consumer(rs_redis, fast_options)
     sub = consumer.subscribe("again", handle, group="g", retry=policy)
-    await consumer.start()
-    try:
-        await Producer(rs_redis, options).send("again", "x")
+    async with consumer:
+        await Producer(rs_redis, fast_options).send("again", "x")
         await wait_until(lambda: sub.dead_lettered == 1, 10, "the dead letter")
-    finally:
-        await consumer.stop()
     assert attempts == [1, 2, 3]
-    [entry] = await DeadLetters(rs_redis, options).list("again")
+    [entry] = await DeadLetters(rs_redis, fast_options).list("again")
     assert (entry.reason, entry.attempts, entry.error_type) == ("max_attempts", 3, "Retry")
 
 
 async def test_a_stop_during_a_blocking_backoff_leaves_the_entry_pending(
     rs_redis: aioredis.Redis, rs_namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    options = fast(rs_namespace, shutdown_timeout_s=10)
+    options = fast_mq(rs_namespace, shutdown_timeout_s=10)
     await TopicStore(rs_redis, options).create("bs", 1)
     stream = Keys(rs_namespace).stream("bs", 0)
     calls: list[tuple[str, int]] = []
@@ -294,12 +280,9 @@ async def test_a_stop_during_a_blocking_backoff_leaves_the_entry_pending(
     policy = RetryPolicy(mode="blocking", initial_backoff_s=30, max_backoff_s=30)
     first = Consumer(rs_redis, options, consumer_id="first")
     sub = first.subscribe("bs", failing, group="g", retry=policy)
-    await first.start()
-    try:
+    async with first:
         await Producer(rs_redis, options).send("bs", "order-3")
         await wait_until(lambda: sub.retried == 1, 10, "the worker waiting its 30 s backoff")
-    finally:
-        await first.stop()
     # the stop ended the wait: the worker was not still "running" when shutdown_timeout_s ran out
     assert "cancelling it" not in caplog.text
     assert calls == [("first", 1)]  # not called again because of the stop
@@ -311,11 +294,8 @@ async def test_a_stop_during_a_blocking_backoff_leaves_the_entry_pending(
 
     second = Consumer(rs_redis, options, consumer_id="second")
     second.subscribe("bs", healed, group="g", retry=policy)
-    await second.start()
-    try:
+    async with second:
         await wait_until(lambda: len(calls) == 2, 10, "the next owner handling it")
-    finally:
-        await second.stop()
     assert calls[1] == ("second", 2)  # Redis's delivery count carries the attempt on
     assert (await rs_redis.xpending(stream, "g"))["pending"] == 0
 
@@ -327,7 +307,7 @@ async def test_a_retry_shorter_than_a_blocking_read_is_on_time(
     # and the retry mover was woken only when that read returned: the retry ran about block_ms
     # after the failure instead of its delay. (The mover's own look every rebalance interval
     # must not hide it: 2 s here.)
-    options = fast(rs_namespace, block_ms=1000, rebalance_interval_s=2.0, lease_ttl_s=6.0)
+    options = fast_mq(rs_namespace, block_ms=1000, rebalance_interval_s=2.0, lease_ttl_s=6.0)
     await TopicStore(rs_redis, options).create("soon", 1)
     delay = 0.2
     calls: dict[int, list[float]] = {}
@@ -340,14 +320,11 @@ async def test_a_retry_shorter_than_a_blocking_read_is_on_time(
     policy = RetryPolicy(initial_backoff_s=delay, jitter=0)
     consumer = Consumer(rs_redis, options)
     sub = consumer.subscribe("soon", handle, group="g", retry=policy)
-    await consumer.start()
     producer = Producer(rs_redis, options)
-    try:
+    async with consumer:
         for n in range(3):  # one after the other: each failure is followed by an idle read
             await producer.send("soon", n)
             await wait_until(lambda n=n: sub.processed == n + 1, 10, f"message {n} retried")
-    finally:
-        await consumer.stop()
     tick = options.delayed_interval_ms / 1000
     gaps = [times[1] - times[0] for times in calls.values()]
     assert all(delay - MS <= gap <= delay + tick + 0.15 for gap in gaps), gaps

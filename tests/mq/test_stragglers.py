@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from redis_streaming import Consumer, Keys, Message, Producer
+from redis_streaming import Consumer, Keys, Message, MQOptions, Producer
 from redis_streaming.mq.consume._consumer_names import delete_consumer_names
 from redis_streaming.mq.consume._leases import Leases
 from redis_streaming.mq.consume._worker import PartitionWorker
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import fast, wait_until
+from tests.helpers import wait_until
 
 _OURS = ("admin", "former", "writer")  # the test's own connections, by CLIENT SETNAME
 
@@ -29,8 +29,21 @@ async def _blocked(admin: aioredis.Redis, name: str | None = None) -> bool:
     return False
 
 
+async def _former_reading(
+    former: aioredis.Redis, admin: aioredis.Redis, stream: str
+) -> asyncio.Task[Any]:
+    """The read of consumer "former" of group g (``BLOCK 0``), once it blocks on the server."""
+    read = asyncio.create_task(
+        former.execute_command(
+            "XREADGROUP", "GROUP", "g", "former", "COUNT", 10, "BLOCK", 0, "STREAMS", stream, ">"
+        )
+    )
+    await wait_until(lambda: _blocked(admin, "former"), 5, "the former owner's read to block")
+    return read
+
+
 async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and_is_handled(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions, rs_server_url: str
 ) -> None:
     """The straggler check deletes names of former owners that hold nothing. An entry delivered
     to such a name between the check and the delete (a former owner's read still in flight) must
@@ -39,9 +52,8 @@ async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and
 
     CLIENT PAUSE WRITE forces the entry into that window: the check's XINFO CONSUMERS (a read)
     runs, while the XADD and then the check's delete (writes) wait, and run in that order."""
-    options = fast(rs_namespace)
     keys = Keys(rs_namespace)
-    await TopicStore(rs_redis, options).create("s", 1)
+    await TopicStore(rs_redis, fast_options).create("s", 1)
     stream = keys.stream("s", 0)
     handled: list[str] = []
 
@@ -50,10 +62,10 @@ async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and
 
     # The owner's partition worker, driven by hand so that its straggler check (which its loop
     # runs every rebalance interval) runs at a known moment.
-    sub = Consumer(rs_redis, options, consumer_id="owner").subscribe("s", handle, group="g")
-    leases = Leases(rs_redis, keys, "s", "g", "owner", options.lease_ttl_s)
+    sub = Consumer(rs_redis, fast_options, consumer_id="owner").subscribe("s", handle, group="g")
+    leases = Leases(rs_redis, keys, "s", "g", "owner", fast_options.lease_ttl_s)
     assert await leases.acquire([0]) == {0}
-    worker = PartitionWorker(rs_redis, options, sub, 0, "owner", leases)
+    worker = PartitionWorker(rs_redis, fast_options, sub, 0, "owner", leases)
     await worker._recover()  # creates the groups, claims what is pending (nothing)
 
     admin, former, writer = (aioredis.Redis.from_url(rs_server_url, client_name=n) for n in _OURS)
@@ -61,14 +73,8 @@ async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and
         # A former owner: its name holds nothing and has been idle for longer than a lease TTL
         # plus block_ms (so the check deletes it), and its read is still blocked on the stream.
         await rs_redis.xgroup_createconsumer(stream, "g", "former")
-        read = asyncio.create_task(
-            former.execute_command(
-                "XREADGROUP", "GROUP", "g", "former", "COUNT", 10, "BLOCK", 0,
-                "STREAMS", stream, ">",
-            )
-        )  # fmt: skip
-        await wait_until(lambda: _blocked(admin, "former"), 5, "the former owner's read")
-        forget_ms = options.lease_ttl_s * 1000 + options.block_ms
+        read = await _former_reading(former, admin, stream)
+        forget_ms = fast_options.lease_ttl_s * 1000 + fast_options.block_ms
 
         async def former_is_idle() -> bool:
             info = await rs_redis.xinfo_consumers(stream, "g")
@@ -100,7 +106,7 @@ async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and
         # The owner's check claims it once it has been idle for a lease TTL, and handles it.
         async def idle_for_a_lease() -> bool:
             info = await rs_redis.xpending_range(stream, "g", "-", "+", 10)
-            return info[0]["time_since_delivered"] >= options.lease_ttl_s * 1000
+            return info[0]["time_since_delivered"] >= fast_options.lease_ttl_s * 1000
 
         await wait_until(idle_for_a_lease, 10, "the entry to be idle for a lease TTL")
         assert await leases.acquire([0]) == {0}
@@ -113,18 +119,17 @@ async def test_an_entry_a_former_owner_reads_while_its_name_is_deleted_stays_and
 
 
 async def test_a_dead_consumers_entries_are_handled_and_its_names_deleted(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, rs_namespace: str, fast_options: MQOptions
 ) -> None:
     """Names of consumers that are gone (killed, or moved to other partitions) do not pile up:
     the owner deletes a name holding nothing once it has been idle for a lease TTL plus
     block_ms, at its next straggler check (every rebalance interval)."""
-    options = fast(rs_namespace)
     keys = Keys(rs_namespace)
-    await TopicStore(rs_redis, options).create("d", 1)
+    await TopicStore(rs_redis, fast_options).create("d", 1)
     stream, redeliver = keys.stream("d", 0), keys.redeliver("d", 0, "g")
     for key in (stream, redeliver):
         await rs_redis.xgroup_create(key, "g", id="0", mkstream=True)
-    await Producer(rs_redis, options).send("d", "read by the dead")
+    await Producer(rs_redis, fast_options).send("d", "read by the dead")
     # One consumer read the entry and died before acknowledging it; another read nothing.
     await rs_redis.xreadgroup("g", "dead", {stream: ">"}, count=10)
     for key in (stream, redeliver):
@@ -134,10 +139,9 @@ async def test_a_dead_consumers_entries_are_handled_and_its_names_deleted(
     async def handle(m: Message) -> None:
         got.append(m.payload)
 
-    consumer = Consumer(rs_redis, options, consumer_id="live")
+    consumer = Consumer(rs_redis, fast_options, consumer_id="live")
     consumer.subscribe("d", handle, group="g")
-    await consumer.start()
-    try:
+    async with consumer:
         await wait_until(lambda: got == ["read by the dead"], 5, "the dead consumer's entry")
 
         async def dead_names_gone() -> bool:
@@ -149,11 +153,13 @@ async def test_a_dead_consumers_entries_are_handled_and_its_names_deleted(
             return True
 
         # lease TTL + block_ms + two intervals, plus 1 s of slack
-        bound = options.lease_ttl_s + options.block_ms / 1000 + 2 * options.rebalance_interval_s
+        bound = (
+            fast_options.lease_ttl_s
+            + fast_options.block_ms / 1000
+            + 2 * fast_options.rebalance_interval_s
+        )
         await wait_until(dead_names_gone, bound + 1, "the dead names to be deleted")
         assert (await rs_redis.xpending(stream, "g"))["pending"] == 0
-    finally:
-        await consumer.stop()
 
 
 @pytest.mark.cluster
@@ -191,13 +197,7 @@ async def test_a_read_blocked_when_its_name_is_deleted_gets_the_name_back_with_i
     await rs_redis.xgroup_createconsumer(stream, "g", "former")
     admin, former = (aioredis.Redis.from_url(rs_server_url, client_name=n) for n in _OURS[:2])
     try:
-        read = asyncio.create_task(
-            former.execute_command(
-                "XREADGROUP", "GROUP", "g", "former", "COUNT", 10, "BLOCK", 0,
-                "STREAMS", stream, ">",
-            )
-        )  # fmt: skip
-        await wait_until(lambda: _blocked(admin, "former"), 5, "the read to block")
+        read = await _former_reading(former, admin, stream)
         assert await delete_consumer_names(rs_redis, stream, "g", ["former"], min_idle_ms=0) == 1
         entry_id = await rs_redis.xadd(stream, {"payload": "late"})
         served: Any = await asyncio.wait_for(read, 5)

@@ -16,13 +16,14 @@ from redis_streaming import (
     Consumer,
     Keys,
     Message,
+    MQOptions,
     Producer,
     ProducerRecord,
     RetryPolicy,
     Subscription,
 )
 from redis_streaming.mq.topics import TopicStore
-from tests.helpers import fast, wait_until
+from tests.helpers import wait_until
 
 
 def sdk() -> tuple[InMemorySpanExporter, Tracer]:
@@ -49,26 +50,22 @@ async def entry_headers(redis: aioredis.Redis, stream: str) -> list[dict[str, st
 
 
 async def test_consumer_span_continues_the_producer_span(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
     exporter, tracer = sdk()
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("t", 2)
+    await TopicStore(rs_redis, fast_options).create("t", 2)
     seen: list[tuple[Message, Any]] = []
 
     async def handle(m: Message) -> None:
         seen.append((m, trace.get_current_span()))
 
-    consumer = Consumer(rs_redis, options, consumer_id="c1", tracer=tracer)
+    consumer = Consumer(rs_redis, fast_options, consumer_id="c1", tracer=tracer)
     consumer.subscribe("t", handle, group="g")
-    await consumer.start()
-    producer = Producer(rs_redis, options, tracer=tracer)
-    try:
+    producer = Producer(rs_redis, fast_options, tracer=tracer)
+    async with consumer:
         sent = await producer.send("t", {"n": 1}, key="k", headers={"x": "1"})
         await producer.send("t", "later", partition=0, delay=0.05)
         await wait_until(lambda: len(seen) == 2, 10, "both messages handled")
-    finally:
-        await consumer.stop()
 
     send, delayed_send = named(exporter, "send t")
     process = {s.attributes["messaging.message.id"]: s for s in named(exporter, "process t")}
@@ -112,11 +109,10 @@ async def test_consumer_span_continues_the_producer_span(
 
 
 async def test_failed_attempts_are_recorded_and_retries_continue_the_trace(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
     exporter, tracer = sdk()
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("t", 1)
+    await TopicStore(rs_redis, fast_options).create("t", 1)
     spans: list[int] = []
 
     def handle(m: Message) -> None:  # a plain function: runs in a thread, in the span
@@ -124,14 +120,11 @@ async def test_failed_attempts_are_recorded_and_retries_continue_the_trace(
         if m.attempt < 3:
             raise ValueError(f"attempt {m.attempt} fails")
 
-    consumer = Consumer(rs_redis, options, consumer_id="c1", tracer=tracer)
+    consumer = Consumer(rs_redis, fast_options, consumer_id="c1", tracer=tracer)
     sub = consumer.subscribe("t", handle, group="g", retry=RetryPolicy(initial_backoff_s=0))
-    await consumer.start()
-    try:
-        sent = await Producer(rs_redis, options, tracer=tracer).send("t", "flaky")
+    async with consumer:
+        sent = await Producer(rs_redis, fast_options, tracer=tracer).send("t", "flaky")
         await wait_until(lambda: sub.processed == 1, 10, "the third attempt")
-    finally:
-        await consumer.stop()
 
     [send] = named(exporter, "send t")
     attempts = sorted(
@@ -156,23 +149,22 @@ async def test_failed_attempts_are_recorded_and_retries_continue_the_trace(
 
 
 async def test_send_many_is_one_span_and_a_callers_traceparent_wins(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
     exporter, tracer = sdk()
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("t", 1)
+    await TopicStore(rs_redis, fast_options).create("t", 1)
     own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     records = [
         "plain",
         ProducerRecord("mine", headers={"traceparent": own, "x": "1"}),
         ProducerRecord("other", headers={"x": "2"}),
     ]
-    await Producer(rs_redis, options, tracer=tracer).send_many("t", records)
+    await Producer(rs_redis, fast_options, tracer=tracer).send_many("t", records)
     [send] = named(exporter, "send t")
     assert send.kind is SpanKind.PRODUCER
     assert send.attributes["messaging.batch.message_count"] == 3
     ours = traceparent(send)
-    assert await entry_headers(rs_redis, Keys(options.namespace).stream("t", 0)) == [
+    assert await entry_headers(rs_redis, Keys(fast_options.namespace).stream("t", 0)) == [
         {"traceparent": ours},
         {"traceparent": own, "x": "1"},
         {"traceparent": ours, "x": "2"},
@@ -180,17 +172,16 @@ async def test_send_many_is_one_span_and_a_callers_traceparent_wins(
 
 
 async def test_without_a_tracer_nothing_is_added(
-    rs_redis: aioredis.Redis, rs_namespace: str
+    rs_redis: aioredis.Redis, fast_options: MQOptions
 ) -> None:
-    options = fast(rs_namespace)
-    await TopicStore(rs_redis, options).create("t", 1)
-    producer = Producer(rs_redis, options)
+    await TopicStore(rs_redis, fast_options).create("t", 1)
+    producer = Producer(rs_redis, fast_options)
     await producer.send("t", "a")
     await producer.send_many("t", ["b", ProducerRecord("c", headers={"x": "1"})])
-    assert await entry_headers(rs_redis, Keys(options.namespace).stream("t", 0)) == [
+    assert await entry_headers(rs_redis, Keys(fast_options.namespace).stream("t", 0)) == [
         None,
         None,
         {"x": "1"},
     ]
-    sub = Consumer(rs_redis, options).subscribe("t", lambda m: None, group="g")
+    sub = Consumer(rs_redis, fast_options).subscribe("t", lambda m: None, group="g")
     assert type(sub) is Subscription  # the handler is called directly, no tracing code

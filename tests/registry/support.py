@@ -1,25 +1,11 @@
-"""Shared helpers of the registry tests: fast options, instances, reading watch events."""
+"""Shared helpers of the registry tests: instances, reading watch events, the keys left."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from redis_streaming.registry import RegistryOptions, ServiceEvent, ServiceInstance, ServiceWatch
-
-# A 1 s TTL keeps expiry tests quick; the protocol is the same as with the 30 s default.
-FAST = {
-    "ttl_s": 1.0,
-    "heartbeat_interval_s": 0.2,
-    "sweep_interval_s": 0.2,
-    "health_check_interval_s": 0.2,
-    "health_check_timeout_s": 0.2,
-}
-
-
-def fast(namespace: str, **extra: object) -> RegistryOptions:
-    """``RegistryOptions`` for a test namespace with short TTL and intervals."""
-    return RegistryOptions.model_validate({"namespace": namespace, **FAST, **extra})
+from redis_streaming.registry import ServiceDiscovery, ServiceEvent, ServiceInstance, ServiceWatch
 
 
 def inst(
@@ -44,6 +30,12 @@ async def events_until_quiet(watch: ServiceWatch, quiet_s: float = 0.5) -> list[
                 out.append(await anext(watch))
         except TimeoutError:
             return out
+
+
+async def gone(discovery: ServiceDiscovery, service: str = "orders") -> bool:
+    """Whether ``service`` has no live instance left, healthy or not (expired ones are not
+    live, swept or not)."""
+    return await discovery.instances(service, healthy_only=False) == []
 
 
 def summary(events: list[ServiceEvent]) -> list[tuple[str, str]]:

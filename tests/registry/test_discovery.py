@@ -13,8 +13,8 @@ from redis_streaming._redis.background import cancel_and_wait
 from redis_streaming.errors import InvalidName, RedisUnavailable
 from redis_streaming.registry import ServiceDiscovery, ServiceEventType, ServiceRegistry
 from redis_streaming.testing import RedisServer
-from tests.helpers import wait_until
-from tests.registry.support import events_until_quiet, fast, inst, next_event, summary
+from tests.helpers import fast_registry, wait_until
+from tests.registry.support import events_until_quiet, inst, next_event, summary
 
 A = inst("a", 8001, weight=100, metadata={"region": "eu", "status": "up", "zone": "eu-1"})
 B = inst("b", 8002, weight=50, metadata={"region": "us", "status": "up", "zone": "us-1"})
@@ -22,7 +22,9 @@ C = inst("c", 8003, weight=80, metadata={"region": "eu", "status": "maintenance"
 
 
 async def registered(redis: aioredis.Redis, namespace: str, **extra: object) -> ServiceDiscovery:
-    opts = fast(namespace, **{"ttl_s": 30.0, **extra})  # no heartbeats here: must not expire
+    opts = fast_registry(
+        namespace, **{"ttl_s": 30.0, **extra}
+    )  # no heartbeats here: must not expire
     registry = ServiceRegistry(redis, opts)
     for i in (A, B, C):
         await registry.register(i)
@@ -190,7 +192,7 @@ async def test_watch_survives_a_server_restart(rs_server: RedisServer) -> None:
 
 
 async def test_discovery_cache(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
-    opts = fast(rs_namespace, ttl_s=2, discovery_cache_s=60)
+    opts = fast_registry(rs_namespace, ttl_s=2, discovery_cache_s=60)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     a, b = inst("a"), inst("b", ephemeral=False)
     await registry.register(a)

@@ -21,8 +21,8 @@ from redis_streaming.registry import (
     ServiceRegistry,
 )
 from redis_streaming.registry._probes import http_probe, tcp_probe
-from tests.helpers import wait_until
-from tests.registry.support import events_until_quiet, fast, inst, next_event
+from tests.helpers import fast_registry, wait_until
+from tests.registry.support import events_until_quiet, inst, next_event
 
 
 class HealthServer(ThreadingHTTPServer):
@@ -83,7 +83,7 @@ def silent_port() -> Iterator[int]:
 async def checking(
     redis: aioredis.Redis, namespace: str, *instances: ServiceInstance, **extra: object
 ) -> AsyncIterator[tuple[ServiceDiscovery, HealthChecker]]:
-    opts = fast(namespace, **extra)
+    opts = fast_registry(namespace, **extra)
     registry, discovery = ServiceRegistry(redis, opts), ServiceDiscovery(redis, opts)
     for i in instances:
         await registry.register(i)

@@ -15,10 +15,10 @@ from redis_streaming.registry import (
     ServiceEventType,
     ServiceRegistry,
 )
-from tests.helpers import wait_until
+from tests.helpers import fast_registry, server_ms, wait_until
 from tests.registry.support import (
     events_until_quiet,
-    fast,
+    gone,
     inst,
     keys_of,
     next_event,
@@ -30,7 +30,7 @@ from tests.registry.support import (
 async def test_register_update_deregister_publish_events_and_leave_no_keys(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace, ttl_s=30)
+    opts = fast_registry(rs_namespace, ttl_s=30)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     a = inst("a", metadata={"region": "eu"})
@@ -72,19 +72,21 @@ async def test_register_update_deregister_publish_events_and_leave_no_keys(
 async def test_expiry_uses_server_time_and_heartbeat_reregisters(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace, ttl_s=2)
+    opts = fast_registry(rs_namespace, ttl_s=2)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     a = inst("a")
     await registry.register(a)
     first = await rs_redis.zscore(keys.instances("orders"), "a")
-    seconds, micros = await rs_redis.time()
-    now_ms = seconds * 1000 + micros // 1000
+    now_ms = await server_ms(rs_redis)
     assert first is not None
     assert 0 < first - now_ms <= opts.ttl_ms
     assert await rs_redis.pttl(keys.instance("orders", "a")) > 0  # safety net, > ttl
 
-    await asyncio.sleep(0.3)
+    async def clock_moved() -> bool:  # so a heartbeat now sets a later expiry
+        return await server_ms(rs_redis) > now_ms
+
+    await wait_until(clock_moved, 5, "the server's clock to move on")
     beat = await registry.heartbeat(a)
     assert not beat.reregistered
     assert beat.expires_at_ms == await rs_redis.zscore(keys.instances("orders"), "a") > first
@@ -92,7 +94,7 @@ async def test_expiry_uses_server_time_and_heartbeat_reregisters(
     async with discovery.watch("orders", initial=True) as watch:
         assert summary([await next_event(watch)]) == [("ADDED", "a")]
         # Expired but not swept yet: invisible to discovery, still in Redis.
-        await wait_until(lambda: _gone(discovery), 5, "instance to expire")
+        await wait_until(lambda: gone(discovery), 5, "instance to expire")
         assert await rs_redis.zscore(keys.instances("orders"), "a") is not None
         beat = await registry.heartbeat(a)
         assert beat.reregistered
@@ -106,14 +108,10 @@ async def test_expiry_uses_server_time_and_heartbeat_reregisters(
         assert summary([await next_event(watch)]) == [("ADDED", "a")]
 
 
-async def _gone(discovery: ServiceDiscovery) -> bool:
-    return await discovery.instances("orders", healthy_only=False) == []
-
-
 async def test_persistent_instances_never_expire(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     db = inst("db-1", port=5432, service="db", protocol="tcp", ephemeral=False)
@@ -121,7 +119,7 @@ async def test_persistent_instances_never_expire(
     assert await rs_redis.zscore(keys.instances("db"), "db-1") == math.inf
     assert await rs_redis.pttl(keys.instance("db", "db-1")) == -1
     assert (await registry.heartbeat(db)).expires_at_ms is None
-    await asyncio.sleep(opts.ttl_s + 0.2)
+    await asyncio.sleep(opts.ttl_s + 0.2)  # past the TTL: a window in which it may not expire
     assert await RegistrySweeper(rs_redis, opts).run_once() == {"db": 0}
     assert await discovery.instances("db") == [db]
     assert await discovery.services() == ["db"]
@@ -132,7 +130,7 @@ async def test_persistent_instances_never_expire(
 async def test_registration_heartbeats_until_closed(
     rs_redis: aioredis.Redis, rs_namespace: str
 ) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     a = inst("a", metadata={"v": "1"})
     async with discovery.watch("orders") as watch:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 
 from redis_streaming.registry import (
     RegistryKeys,
+    RegistryOptions,
     RegistrySweeper,
     ServiceDiscovery,
     ServiceEventType,
@@ -21,10 +23,10 @@ from redis_streaming.registry import (
     scripts,
 )
 from redis_streaming.testing import RedisServer, client_from_url
-from tests.helpers import wait_until
+from tests.helpers import fast_registry, wait_until
 from tests.registry.support import (
     events_until_quiet,
-    fast,
+    gone,
     inst,
     keys_of,
     next_event,
@@ -34,38 +36,44 @@ from tests.registry.support import (
 SCRIPT = Path(__file__).with_name("instance_proc.py")
 
 
-def spawn(
-    url: str, options_json: str, service: str, instance_id: str, port: int
-) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), url, options_json, service, instance_id, str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
+Spawn = Callable[[RegistryOptions, str, int], subprocess.Popen[str]]
 
 
-def reap(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
-    if proc.stdout:
-        proc.stdout.close()
+@pytest.fixture
+def spawn(rs_server_url: str) -> Iterator[Spawn]:
+    """Starts a process that registers instance ``instance_id`` of "orders" on ``port`` and
+    heartbeats until SIGTERM (``instance_proc.py``); after the test, each one still running is
+    killed, and all are reaped."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(options: RegistryOptions, instance_id: str, port: int) -> subprocess.Popen[str]:
+        args = [rs_server_url, options.model_dump_json(), "orders", instance_id, str(port)]
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], stdout=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        started.append(proc)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
 
 
 @pytest.mark.slow
 async def test_killed_instance_disappears_and_clean_stop_deregisters(
-    rs_redis: aioredis.Redis, rs_namespace: str, rs_server_url: str
+    rs_redis: aioredis.Redis, rs_namespace: str, spawn: Spawn
 ) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     discovery = ServiceDiscovery(rs_redis, opts)
     sweeper = RegistrySweeper(rs_redis, opts)
-    await sweeper.start()
-    killed = spawn(rs_server_url, opts.model_dump_json(), "orders", "doomed", 9001)
-    clean = spawn(rs_server_url, opts.model_dump_json(), "orders", "polite", 9002)
-    try:
+    async with sweeper:
+        killed = spawn(opts, "doomed", 9001)
+        clean = spawn(opts, "polite", 9002)
         async with discovery.watch("orders", initial=True) as watch:
             assert sorted(summary([await next_event(watch), await next_event(watch)])) == [
                 ("ADDED", "doomed"), ("ADDED", "polite"),
@@ -92,10 +100,6 @@ async def test_killed_instance_disappears_and_clean_stop_deregisters(
             assert await events_until_quiet(watch, 0.5) == []  # one REMOVED each
         await wait_until(lambda: _no_keys(rs_redis, rs_namespace), 5, "the keys to go")
         assert sweeper.last_error is None
-    finally:
-        await sweeper.stop()
-        reap(killed)
-        reap(clean)
 
 
 async def _no_keys(redis: aioredis.Redis, namespace: str) -> bool:
@@ -106,7 +110,7 @@ async def _no_keys(redis: aioredis.Redis, namespace: str) -> bool:
 async def test_concurrent_sweepers_emit_one_removed_per_instance(
     rs_redis: aioredis.Redis, rs_namespace: str, rs_url: str
 ) -> None:
-    opts = fast(rs_namespace, sweep_interval_s=0.05)
+    opts = fast_registry(rs_namespace, sweep_interval_s=0.05)
     registry, discovery = ServiceRegistry(rs_redis, opts), ServiceDiscovery(rs_redis, opts)
     keys = RegistryKeys(rs_namespace)
     services = ["orders", "billing"]
@@ -156,12 +160,14 @@ async def test_concurrent_sweepers_emit_one_removed_per_instance(
 
 
 async def test_sweep_rechecks_each_candidate(rs_redis: aioredis.Redis, rs_namespace: str) -> None:
-    opts = fast(rs_namespace)
+    opts = fast_registry(rs_namespace)
     registry, keys = ServiceRegistry(rs_redis, opts), RegistryKeys(rs_namespace)
     a, b = inst("a", service="orders"), inst("b", service="billing")
     await registry.register(a)
     await registry.register(b)
-    await asyncio.sleep(opts.ttl_s + 0.1)
+    discovery = ServiceDiscovery(rs_redis, opts)
+    await wait_until(lambda: gone(discovery, "orders"), 5, "a to expire")
+    await wait_until(lambda: gone(discovery, "billing"), 5, "b to expire")
     # A heartbeat between the sweeper's candidate read and its sweep script wins.
     assert await scripts.EXPIRED(rs_redis, [keys.instances("orders")], [100]) == [1, b"a"]
     assert (await registry.heartbeat(a)).reregistered
@@ -170,17 +176,18 @@ async def test_sweep_rechecks_each_candidate(rs_redis: aioredis.Redis, rs_namesp
     assert await scripts.SWEEP(rs_redis, sweep_keys, sweep_args) == [0, 1]
     assert await RegistrySweeper(rs_redis, opts, services=["orders"]).run_once() == {"orders": 0}
     assert await RegistrySweeper(rs_redis, opts).run_once() == {"billing": 1, "orders": 0}
-    assert await ServiceDiscovery(rs_redis, opts).services() == ["orders"]
+    assert await discovery.services() == ["orders"]
 
 
 async def test_scripts_reload_after_script_flush(rs_server: RedisServer) -> None:
     redis = aioredis.Redis.from_url(rs_server.url)
     try:
-        opts = fast("ns")
+        opts = fast_registry("ns")
         registry, discovery = ServiceRegistry(redis, opts), ServiceDiscovery(redis, opts)
         await registry.register(inst("a"))
         await registry.register(inst("b", service="billing"))
-        await asyncio.sleep(opts.ttl_s + 0.1)
+        await wait_until(lambda: gone(discovery, "orders"), 5, "a to expire")
+        await wait_until(lambda: gone(discovery, "billing"), 5, "b to expire")
         await redis.script_flush()  # as after a server restart: the pipelined sweep reloads
         assert await RegistrySweeper(redis, opts).run_once() == {"billing": 1, "orders": 1}
         await redis.script_flush()

@@ -10,8 +10,7 @@ import redis.asyncio as aioredis
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming.registry import ServiceDiscovery
 from redis_streaming.testing import RedisServer
-from tests.helpers import wait_until
-from tests.registry.support import fast
+from tests.helpers import fast_registry, wait_until
 
 
 async def test_aclose_ends_an_iteration_that_backs_off(rs_server: RedisServer) -> None:
@@ -19,7 +18,7 @@ async def test_aclose_ends_an_iteration_that_backs_off(rs_server: RedisServer) -
     another task must end the iteration at once, not when that wait is over."""
     redis = aioredis.Redis.from_url(rs_server.url, socket_connect_timeout=1)
     try:
-        watch = ServiceDiscovery(redis, fast("ns")).watch("orders")
+        watch = ServiceDiscovery(redis, fast_registry("ns")).watch("orders")
         watch._backoff = Backoff(initial_s=60.0, max_s=60.0)  # each wait 30 to 60 s
         rs_server.stop()
         step = asyncio.ensure_future(anext(watch))

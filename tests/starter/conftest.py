@@ -1,23 +1,25 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from redis_streaming_starter import Settings
+from tests.helpers import fast_settings
 
 
 @pytest.fixture
 def settings(rs_server_url: str, rs_namespace: str) -> Settings:
     """Settings for a test: the suite's server, a fresh namespace, fast rebalancing."""
-    return Settings.model_validate(
-        {
-            "app": {"name": "testapp"},
-            "redis": {"url": rs_server_url},
-            "mq": {
-                "namespace": rs_namespace,
-                "lease_ttl_s": 3.0,
-                "rebalance_interval_s": 0.5,
-                "block_ms": 300,
-                "shutdown_timeout_s": 5.0,
-            },
-        }
-    )
+    return fast_settings(rs_server_url, rs_namespace, app={"name": "testapp"})
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, rs_server_url: str, rs_namespace: str) -> str:
+    """The command line's environment in this process: the suite's server and the test's
+    namespace, no other REDIS_STREAMING_* variable. Returns the namespace."""
+    for name in [n for n in os.environ if n.upper().startswith("REDIS_STREAMING_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", rs_server_url)
+    monkeypatch.setenv("REDIS_STREAMING_MQ__NAMESPACE", rs_namespace)
+    return rs_namespace

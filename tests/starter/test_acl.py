@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 from dependency_injector import providers
@@ -28,7 +27,7 @@ from redis_streaming_starter import (
     resolve,
 )
 from redis_streaming_starter.actuator.health import PING_CHECK
-from tests.helpers import wait_until
+from tests.helpers import serving, wait_until
 
 TOKEN = "acl-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -102,12 +101,7 @@ async def _run_the_shop(settings: Settings) -> dict[str, Any]:
     """Start the application, produce, consume, retry, dead-letter, replay, purge; returns the
     health body seen while it ran."""
     app = RedisStreamingApplication(settings=settings, container=ShopContainer)
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with (
-        web.router.lifespan_context(web),
-        httpx.AsyncClient(transport=transport, base_url="http://test/actuator") as http,
-    ):
+    async with serving(app.asgi, "http://test/actuator") as http:
         shop: Shop = await resolve(app.container.shop)
         producer: Producer = await resolve(app.container.producer)
         for order in ("ok", "flaky", "bad"):

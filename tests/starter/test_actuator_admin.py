@@ -3,8 +3,7 @@ httpx against the real application, its lifespan and a real Redis server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from redis_streaming_starter import (
     resolve,
 )
 from redis_streaming_starter.settings import ActuatorSettings
-from tests.helpers import wait_until
+from tests.helpers import serving, wait_until
 
 TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,16 +58,10 @@ def _settings(settings: Settings, **actuator: Any) -> Settings:
     )
 
 
-@asynccontextmanager
-async def _client(app: RedisStreamingApplication, start: bool = True) -> AsyncIterator[Any]:
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test/actuator") as http:
-        if not start:
-            yield http
-            return
-        async with web.router.lifespan_context(web):
-            yield http
+def _client(
+    app: RedisStreamingApplication, start: bool = True
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return serving(app.asgi, "http://test/actuator", started=start)
 
 
 async def _lag(http: httpx.AsyncClient, topic: str, group: str) -> int:

@@ -9,7 +9,7 @@ import platform
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from redis_streaming.testing import RedisServer
 from redis_streaming_starter import RedisStreamingApplication, Settings, load_settings
 from redis_streaming_starter.actuator.health import DOWN, Health
 from redis_streaming_starter.settings import ActuatorSettings
-from tests.helpers import wait_until
+from tests.helpers import serving, wait_until
 from tests.starter.apps.orders.services import AppContainer
 
 TOKEN = "core-s3cret-0123456789"
@@ -38,24 +38,12 @@ def _with(settings: Settings, **actuator: Any) -> Settings:
 
 
 @asynccontextmanager
-async def _serve(app: RedisStreamingApplication, started: bool) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client on ``app.asgi``; ``started`` runs the application's lifespan around it."""
-    async with AsyncExitStack() as stack:
-        if started:
-            await stack.enter_async_context(app.asgi.router.lifespan_context(app.asgi))
-        transport = httpx.ASGITransport(app=app.asgi)
-        yield await stack.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url="http://test")
-        )
-
-
-@asynccontextmanager
 async def actuator(
     settings: Settings, *, started: bool = False, container: Any = None, **actuator: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client on a fresh application whose ``actuator`` section is ``actuator``."""
     app = RedisStreamingApplication(settings=_with(settings, **actuator), container=container)
-    async with _serve(app, started) as http:
+    async with serving(app.asgi, started=started) as http:
         yield http
 
 
@@ -179,7 +167,7 @@ async def test_a_hung_check_is_down_within_the_time_limit(settings: Settings) ->
         raise AssertionError("unreachable")
 
     app.health.register("hung", hung)
-    async with _serve(app, started=False) as http:
+    async with serving(app.asgi, started=False) as http:
         loop = asyncio.get_running_loop()
         start = loop.time()
         response = await http.get("/actuator/health/hung")
@@ -196,7 +184,7 @@ async def test_composite_components_nest(settings: Settings) -> None:
         return Health(DOWN, components=children)
 
     app.health.register("composite", composite)
-    async with _serve(app, started=False) as http:
+    async with serving(app.asgi, started=False) as http:
         node = (await http.get("/actuator/health/composite")).json()
         child = await http.get("/actuator/health/composite/b")
         missing = await http.get("/actuator/health/composite/c")
@@ -238,10 +226,10 @@ async def test_show_details(
 
 async def test_info(settings: Settings) -> None:
     app = RedisStreamingApplication(settings=settings)
-    async with _serve(app, started=False) as http:
+    async with serving(app.asgi, started=False) as http:
         before = (await http.get("/actuator/info")).json()
         assert before["redis"] == {"error": "not connected: the application is not running"}
-    async with _serve(app, started=True) as http:
+    async with serving(app.asgi, started=True) as http:
         info = (await http.get("/actuator/info")).json()
     consumer: Consumer | None = app.consumer
     assert consumer is not None
@@ -338,7 +326,7 @@ def _source(env: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 async def test_env_masks_values_by_default(configured: Settings) -> None:
-    async with _serve(RedisStreamingApplication(settings=configured), False) as http:
+    async with serving(RedisStreamingApplication(settings=configured).asgi, started=False) as http:
         env = (await http.get("/actuator/env", headers=AUTH)).json()
     assert env["activeProfiles"] == []
     names = [s["name"] for s in env["propertySources"]]
@@ -363,7 +351,7 @@ async def test_env_shows_values_but_never_secrets(
     settings = configured.model_copy(
         update={"actuator": configured.actuator.model_copy(update={"show_values": rule})}
     )
-    async with _serve(RedisStreamingApplication(settings=settings), False) as http:
+    async with serving(RedisStreamingApplication(settings=settings).asgi, started=False) as http:
         env = (await http.get("/actuator/env", headers=headers)).json()
         if rule == "when_authorized":
             hidden = (await http.get("/actuator/env", headers=WRONG)).json()
@@ -426,7 +414,7 @@ async def test_env_and_configprops_mask_every_password_form(
     settings = load_settings(settings_cls=VaultSettings)
     always = settings.actuator.model_copy(update={"show_values": "always"})
     app = RedisStreamingApplication(settings=settings.model_copy(update={"actuator": always}))
-    async with _serve(app, False) as http:
+    async with serving(app.asgi, started=False) as http:
         bodies = [
             (await http.get(path)).text
             for path in (
@@ -444,7 +432,7 @@ async def test_env_and_configprops_mask_every_password_form(
 
 
 async def test_env_by_variable_name(configured: Settings) -> None:
-    async with _serve(RedisStreamingApplication(settings=configured), False) as http:
+    async with serving(RedisStreamingApplication(settings=configured).asgi, started=False) as http:
         one = (await http.get("/actuator/env/REDIS_STREAMING_ACTUATOR__TOKEN")).json()
     assert one["property"] == {"source": "systemEnvironment", "value": MASK}
 
@@ -453,7 +441,7 @@ async def test_configprops(configured: Settings) -> None:
     settings = configured.model_copy(
         update={"actuator": configured.actuator.model_copy(update={"show_values": "always"})}
     )
-    async with _serve(RedisStreamingApplication(settings=settings), False) as http:
+    async with serving(RedisStreamingApplication(settings=settings).asgi, started=False) as http:
         everything = (await http.get("/actuator/configprops")).json()
         mq_only = (await http.get("/actuator/configprops/mq")).json()
         full = (await http.get("/actuator/configprops/redis_streaming.actuator")).json()
@@ -494,7 +482,7 @@ async def test_configprops(configured: Settings) -> None:
 
 
 async def test_configprops_masks_by_default(configured: Settings) -> None:
-    async with _serve(RedisStreamingApplication(settings=configured), False) as http:
+    async with serving(RedisStreamingApplication(settings=configured).asgi, started=False) as http:
         beans = (await http.get("/actuator/configprops")).json()["contexts"]["envapp"]["beans"]
     mq = beans["mq-redis_streaming_starter.settings.MQSettings"]
     assert mq["properties"]["default_partitions"] == MASK

@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
-
 from redis_streaming import Keys
 from redis_streaming.testing import RedisServer
 from redis_streaming_starter import RedisStreamingApplication, Settings
 from redis_streaming_starter.settings import ActuatorSettings
+from tests.helpers import serving
 
 TOKEN = "dlq-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,12 +27,7 @@ async def _client(settings: Settings, url: str | None = None) -> AsyncIterator[A
     if url:
         update["redis"] = settings.redis.model_copy(update={"url": url})
     app = RedisStreamingApplication(settings=settings.model_copy(update=update))
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with (
-        web.router.lifespan_context(web),
-        httpx.AsyncClient(transport=transport, base_url="http://test/actuator") as http,
-    ):
+    async with serving(app.asgi, "http://test/actuator") as http:
         yield app, http
 
 

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -21,6 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from redis_streaming.testing import free_port
+from tests.starter.support import app_env, start_app, stop_app, wait_ready
 
 TOKEN = "fuzz-token-0123456789"
 EXAMPLES = int(os.environ.get("RS_FUZZ_EXAMPLES", "15"))
@@ -29,42 +27,14 @@ EXAMPLES = int(os.environ.get("RS_FUZZ_EXAMPLES", "15"))
 @pytest.fixture
 def served(rs_server_url: str, rs_namespace: str) -> Iterator[str]:
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # a planted mutant's copy, if any
-        "REDIS_STREAMING_REDIS__URL": rs_server_url,
-        "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
-        "REDIS_STREAMING_APP__PORT": str(port),
-        "REDIS_STREAMING_ACTUATOR__EXPOSE": "*",
-        "REDIS_STREAMING_ACTUATOR__TOKEN": TOKEN,
-        "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "redis_streaming_starter.cli", "run", "tests.starter.apps.fuzz:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = app_env(rs_server_url, rs_namespace, port, ACTUATOR__EXPOSE="*", ACTUATOR__TOKEN=TOKEN)
+    proc = start_app("tests.starter.apps.fuzz:app", env, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/actuator/health/readiness").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "the application exited"
-            assert time.monotonic() < deadline, "the application did not become ready"
-            time.sleep(0.1)
+        wait_ready(f"{url}/actuator/health/readiness", proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            _, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = stop_app(proc)
         assert b"Traceback" not in err, err.decode(errors="replace")[-4000:]
 
 

@@ -27,7 +27,7 @@ from redis_streaming_starter import (
     listener,
     resolve,
 )
-from tests.helpers import wait_until
+from tests.helpers import serving, wait_until
 
 SECRET = "card=4111111111111111 ssn=123-45-6789"
 
@@ -62,12 +62,7 @@ def _settings(settings: Settings, *, details: str | None = "always", **mq: Any) 
 @asynccontextmanager
 async def _running(settings: Settings) -> AsyncIterator[tuple[RedisStreamingApplication, Any]]:
     app = RedisStreamingApplication(settings=settings, container=OrdersContainer)
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with (
-        web.router.lifespan_context(web),
-        httpx.AsyncClient(transport=transport, base_url="http://test/actuator") as http,
-    ):
+    async with serving(app.asgi, "http://test/actuator") as http:
         yield app, http
 
 

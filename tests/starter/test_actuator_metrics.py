@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -53,12 +52,12 @@ def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 async def wait_acked(http: httpx.AsyncClient, n: int) -> None:
     """Acks are confirmed with the next read, a moment after handling: poll the counter."""
-    for _ in range(200):
+
+    async def acked() -> bool:
         found = samples((await http.get("/actuator/prometheus")).text)
-        if total(found, "redis_streaming_messages_acked_total") == n:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"acked never reached {n}")
+        return total(found, "redis_streaming_messages_acked_total") == n
+
+    await wait_until(acked, 10, f"acked to reach {n}")
 
 
 def total(found: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
@@ -76,15 +75,18 @@ async def test_prometheus_shows_counters_histogram_and_gauges_matching_describe(
         await producer.send(TOPIC, {"n": n, "mode": mode}, key=f"k{n}")
     await wait_until(lambda: len(metered.handled) == 24, 15)
 
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
     async with _client(app) as http:
-        for _ in range(100):  # acks are confirmed with the next read, a moment after handling
+
+        async def all_acked() -> bool:  # confirmed with the next read, a moment after handling
+            nonlocal found
             resp = await http.get("/actuator/prometheus")
             assert resp.status_code == 200
             assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
             found = samples(resp.text)
-            if total(found, "redis_streaming_messages_acked_total", topic=TOPIC) == 24:
-                break
-            await asyncio.sleep(0.05)
+            return total(found, "redis_streaming_messages_acked_total", topic=TOPIC) == 24
+
+        await wait_until(all_acked, 5, "24 acks counted")
 
     assert total(found, "redis_streaming_messages_produced_total", topic=TOPIC) == 26
     assert total(found, "redis_streaming_messages_consumed_total", topic=TOPIC, group=GROUP) == 30
@@ -138,10 +140,10 @@ async def test_metrics_names_and_one_metric_in_spring_shape(app: RedisStreamingA
             resp = await http.get("/actuator/metrics/redis_streaming.messages.acked")
             return float(resp.json()["measurements"][0]["value"]) if resp.status_code == 200 else 0
 
-        for _ in range(100):  # acks are confirmed with the next read, a moment after handling
-            if await acked() == 6:
-                break
-            await asyncio.sleep(0.05)
+        async def six_acked() -> bool:  # confirmed with the next read, a moment after handling
+            return await acked() == 6
+
+        await wait_until(six_acked, 5, "6 acks counted")
         names = (await http.get("/actuator/metrics")).json()["names"]
         assert "redis_streaming.messages.acked" in names
         assert "redis_streaming.partition.lag" in names

@@ -8,15 +8,12 @@ read its resident size from ``/proc/<pid>/status`` while a large body is being s
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -27,6 +24,8 @@ from redis_streaming.testing import free_port
 from redis_streaming_starter import RedisStreamingApplication, Settings, load_settings
 from redis_streaming_starter.actuator.security import MAX_BODY_BYTES, exposure_warning
 from redis_streaming_starter.settings import ActuatorSettings
+from tests.helpers import serving
+from tests.starter.support import app_env, start_app, stop_app, wait_ready
 
 TOKEN = "security-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,16 +40,10 @@ def _with(settings: Settings, app: dict[str, Any] | None = None, **actuator: Any
     return settings.model_copy(update=update)
 
 
-@asynccontextmanager
-async def _http(settings: Settings, started: bool = False) -> AsyncIterator[httpx.AsyncClient]:
-    app = RedisStreamingApplication(settings=settings)
-    transport = httpx.ASGITransport(app=app.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        if started:
-            async with app.asgi.router.lifespan_context(app.asgi):
-                yield http
-        else:
-            yield http
+def _http(
+    settings: Settings, started: bool = False
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return serving(RedisStreamingApplication(settings=settings).asgi, started=started)
 
 
 # -- F1: the token before the body, and a cap on the body ----------------------------------------
@@ -103,42 +96,13 @@ async def test_a_body_over_the_cap_is_refused_with_413(settings: Settings) -> No
 def process(rs_server_url: str, rs_namespace: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """The application as a process (``redis-streaming run``), every endpoint exposed."""
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # a planted mutant's copy, if any
-        "REDIS_STREAMING_REDIS__URL": rs_server_url,
-        "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
-        "REDIS_STREAMING_APP__PORT": str(port),
-        "REDIS_STREAMING_ACTUATOR__EXPOSE": "*",
-        "REDIS_STREAMING_ACTUATOR__TOKEN": TOKEN,
-        "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "redis_streaming_starter.cli", "run", "tests.starter.apps.fuzz:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = app_env(rs_server_url, rs_namespace, port, ACTUATOR__EXPOSE="*", ACTUATOR__TOKEN=TOKEN)
+    proc = start_app("tests.starter.apps.fuzz:app", env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                url = f"http://127.0.0.1:{port}/actuator/health/readiness"
-                if httpx.get(url).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "the application exited"
-            assert time.monotonic() < deadline, "the application did not become ready"
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}/actuator/health/readiness", proc)
         yield port, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_app(proc)
 
 
 def _rss(pid: int) -> int:
@@ -299,37 +263,14 @@ def test_run_warns_when_it_binds_a_wildcard_with_sensitive_endpoints(
     rs_server_url: str, rs_namespace: str
 ) -> None:
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # a planted mutant's copy, if any
-        "REDIS_STREAMING_REDIS__URL": rs_server_url,
-        "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
-        "REDIS_STREAMING_APP__HOST": "0.0.0.0",
-        "REDIS_STREAMING_APP__PORT": str(port),
-        "REDIS_STREAMING_ACTUATOR__EXPOSE": "*",
-        "REDIS_STREAMING_ACTUATOR__SECURE_READS": "false",
-        "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "redis_streaming_starter.cli", "run", "tests.starter.apps.fuzz:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = app_env(rs_server_url, rs_namespace, port, APP__HOST="0.0.0.0",
+                  ACTUATOR__EXPOSE="*", ACTUATOR__SECURE_READS="false")  # fmt: skip
+    proc = start_app("tests.starter.apps.fuzz:app", env, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/actuator/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
+        wait_ready(f"http://127.0.0.1:{port}/actuator/health", proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        err = stop_app(proc)
+    assert proc.returncode == 0  # stopped by the SIGTERM, in time
     text = err.decode(errors="replace")
     assert "WARNING" in text
     assert "anyone who reaches the port can read" in text, text[-2000:]

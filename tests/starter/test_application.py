@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from dependency_injector import providers
 from dependency_injector.wiring import Provide
@@ -16,7 +15,7 @@ from redis_streaming_starter import (
     listener,
     resolve,
 )
-from tests.helpers import wait_until
+from tests.helpers import serving, wait_until
 from tests.starter.apps.orders import listeners
 from tests.starter.apps.orders.services import AppContainer, Ledger, Order
 
@@ -30,8 +29,7 @@ async def test_listeners_receive_bound_payloads_and_injections(settings: Setting
     app = RedisStreamingApplication(
         settings=settings, container=AppContainer, listener_packages=["tests.starter.apps.orders"]
     )
-    await app.start()
-    try:
+    async with app.lifespan():
         producer: Producer = await resolve(app.container.producer)
         await producer.send("orders", Order(id="o-1", amount=3.5), key="c-1")
         await producer.send("texts", "plain words")
@@ -53,16 +51,13 @@ async def test_listeners_receive_bound_payloads_and_injections(settings: Setting
         assert groups["bill"] == "billing"
         assert groups["text"] == "testapp"  # app.name is the default group
         assert groups["ledger-refunds"] == "ledger"
-    finally:
-        await app.stop()
 
 
 async def test_a_payload_that_fails_validation_is_dead_lettered(settings: Settings) -> None:
     app = RedisStreamingApplication(
         settings=settings, container=AppContainer, listener_packages=["tests.starter.apps.orders"]
     )
-    await app.start()
-    try:
+    async with app.lifespan():
         producer: Producer = await resolve(app.container.producer)
         await producer.send("orders", {"id": "o-2", "amount": "lots"})
         dlq = DeadLetters(app.redis, settings.mq)
@@ -75,8 +70,6 @@ async def test_a_payload_that_fails_validation_is_dead_lettered(settings: Settin
         assert entry.reason == "undecodable"
         assert "not a valid Order" in entry.error
         assert listeners.received == []
-    finally:
-        await app.stop()
 
 
 async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
@@ -86,8 +79,7 @@ async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
     app = RedisStreamingApplication(
         settings=settings, listener_packages=["tests.starter.apps.stacked"]
     )
-    await app.start()
-    try:
+    async with app.lifespan():
         assert app.consumer is not None
         ids = {sub.id for sub in app.consumer.subscriptions}
         assert ids == {
@@ -101,9 +93,7 @@ async def test_stacked_listeners_get_an_id_each(settings: Settings) -> None:
         await producer.send("audit", "login")
         expected = [("notify", "fire"), ("notify", "fire"), ("record", "fire"), ("record", "login")]
         await wait_until(lambda: sorted(received) == expected, 10, "four deliveries")
-    finally:
-        await app.stop()
-        received.clear()
+    received.clear()
 
 
 BAD_LISTENERS = [
@@ -172,12 +162,10 @@ async def test_health_readiness_and_liveness(settings: Settings) -> None:
     shown = settings.actuator.model_copy(update={"show_details": "always"})
     settings = settings.model_copy(update={"actuator": shown})
     app = RedisStreamingApplication(settings=settings, container=AppContainer)
-    transport = httpx.ASGITransport(app=app.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with serving(app.asgi, started=False) as http:
         response = await http.get("/actuator/health/readiness")
         assert response.status_code == 503  # not started yet
-        await app.start()
-        try:
+        async with app.lifespan():
             health = (await http.get("/actuator/health")).json()
             assert health["status"] == "UP"
             assert set(health["components"]) == {"redis", "mq"}
@@ -187,8 +175,6 @@ async def test_health_readiness_and_liveness(settings: Settings) -> None:
             assert (await http.get("/actuator/health/nope")).status_code == 404
             links = (await http.get("/actuator")).json()["_links"]
             assert links["health"]["href"] == "/actuator/health"
-        finally:
-            await app.stop()
         response = await http.get("/actuator/health/readiness")
         assert response.status_code == 503  # stopped
 
@@ -206,12 +192,10 @@ async def test_mounts_into_an_existing_fastapi_app(settings: Settings) -> None:
         sent = await producer.send("orders", order, key=order.id)
         return {"id": sent.message_id or ""}
 
-    async with web.router.lifespan_context(web):
-        transport = httpx.ASGITransport(app=web)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            assert (await http.get("/actuator/health")).json()["status"] == "UP"
-            response = await http.post("/orders", json={"id": "o-5", "amount": 2.0})
-            assert response.status_code == 200
-            ledger: Ledger = await resolve(rs_app.container.ledger)
-            await wait_until(lambda: any("o-5@" in e for e in ledger.entries), 10)
+    async with serving(web) as http:
+        assert (await http.get("/actuator/health")).json()["status"] == "UP"
+        response = await http.post("/orders", json={"id": "o-5", "amount": 2.0})
+        assert response.status_code == 200
+        ledger: Ledger = await resolve(rs_app.container.ledger)
+        await wait_until(lambda: any("o-5@" in e for e in ledger.entries), 10)
     assert not rs_app.running

@@ -1,51 +1,32 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import redis
 
 from redis_streaming.testing import RedisServer, free_port
-from redis_streaming_starter.cli import main
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, rs_server_url: str, rs_namespace: str) -> str:
-    for name in ("REDIS_STREAMING_REDIS__URL", "REDIS_STREAMING_MQ__NAMESPACE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", rs_server_url)
-    monkeypatch.setenv("REDIS_STREAMING_MQ__NAMESPACE", rs_namespace)
-    return rs_namespace
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.starter.support import app_env, cli, start_app, stop_app, wait_ready
 
 
 def test_topics_commands(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "topics", "list") == (0, "(no topics)\n", "")
-    code, out, _ = run(capsys, "topics", "create", "orders", "-p", "3")
+    assert cli(capsys, "topics", "list") == (0, "(no topics)\n", "")
+    code, out, _ = cli(capsys, "topics", "create", "orders", "-p", "3")
     assert (code, out) == (0, "topic orders: 3 partitions\n")
-    code, out, _ = run(capsys, "--json", "topics", "describe", "orders")
+    code, out, _ = cli(capsys, "--json", "topics", "describe", "orders")
     assert code == 0
     assert len(json.loads(out)["partitions"]) == 3
-    assert run(capsys, "topics", "list")[1] == "orders\n"
-    code, _, err = run(capsys, "topics", "delete", "orders")
+    assert cli(capsys, "topics", "list")[1] == "orders\n"
+    code, _, err = cli(capsys, "topics", "delete", "orders")
     assert code == 2
     assert "--yes" in err
-    code, out, _ = run(capsys, "topics", "delete", "orders", "--yes")
+    code, out, _ = cli(capsys, "topics", "delete", "orders", "--yes")
     assert code == 0
     assert out.startswith("deleted topic orders")
-    code, _, err = run(capsys, "topics", "describe", "orders")
+    code, _, err = cli(capsys, "topics", "describe", "orders")
     assert code == 1
     assert "does not exist" in err
-    code, _, err = run(capsys, "topics", "create", "bad name", "-p", "1")
+    code, _, err = cli(capsys, "topics", "create", "bad name", "-p", "1")
     assert code == 2
     assert "invalid topic name" in err
 
@@ -63,26 +44,26 @@ def test_dlq_commands_replay(
              "dlq_attempts": 3, "dlq_error_type": "ValueError", "dlq_error": "boom",
              "dlq_origin_id": f"1-{n}"},
         )  # fmt: skip
-    code, out, _ = run(capsys, "dlq", "list", "t")
+    code, out, _ = cli(capsys, "dlq", "list", "t")
     assert code == 0
     assert out.count("max_attempts") == 2
     first_id = out.split()[0]
-    code, out, _ = run(capsys, "dlq", "replay", "t", "--id", first_id)
+    code, out, _ = cli(capsys, "dlq", "replay", "t", "--id", first_id)
     assert (code, out) == (0, "replayed 1 dead letters\n")
     replayed = client.xrange(f"{cli_env}:redeliver:{{t:0}}:g")
     assert [f[b"origin_id"] for _, f in replayed] == [b"1-1"]  # newest first: n=1
-    assert run(capsys, "dlq", "purge", "t")[0] == 2
-    assert run(capsys, "dlq", "purge", "t", "--yes")[1] == "purged 1 dead letters\n"
+    assert cli(capsys, "dlq", "purge", "t")[0] == 2
+    assert cli(capsys, "dlq", "purge", "t", "--yes")[1] == "purged 1 dead letters\n"
     client.close()
 
 
 def test_health_up_and_down(cli_env: str, capsys: pytest.CaptureFixture[str],
                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    code, out, _ = run(capsys, "health")
+    code, out, _ = cli(capsys, "health")
     assert code == 0
     assert out.startswith("UP")
     monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", f"redis://127.0.0.1:{free_port()}/0")
-    code, out, _ = run(capsys, "health")
+    code, out, _ = cli(capsys, "health")
     assert code == 1
     assert out.startswith("DOWN")
 
@@ -91,46 +72,23 @@ def test_no_url_says_how_to_set_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("REDIS_STREAMING_REDIS__URL", raising=False)
-    code, _, err = run(capsys, "topics", "list")
+    code, _, err = cli(capsys, "topics", "list")
     assert code == 2
     assert "REDIS_STREAMING_REDIS__URL=" in err
 
 
 def test_run_serves_the_application(rs_server_url: str, rs_namespace: str) -> None:
     port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "REDIS_STREAMING_REDIS__URL": rs_server_url,
-        "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
-        "REDIS_STREAMING_APP__PORT": str(port),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "redis_streaming_starter.cli", "run", "tests.starter.apps.slow:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_app("tests.starter.apps.slow:app", app_env(rs_server_url, rs_namespace, port))
     try:
-        import httpx
-
-        deadline = time.monotonic() + 20
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/actuator/health").status_code
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert status == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+        wait_ready(f"http://127.0.0.1:{port}/actuator/health", proc, 20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_app(proc)
+    assert proc.returncode == 0  # stopped by the SIGTERM, in time
 
 
 def test_run_rejects_what_is_not_an_application(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "run", "tests.starter.apps.orders.services:Greeter")
+    code, _, err = cli(capsys, "run", "tests.starter.apps.orders.services:Greeter")
     assert code == 2
     assert "not a RedisStreamingApplication" in err
 
@@ -163,20 +121,20 @@ def test_health_prints_the_url_without_the_password(
     url: str,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", url.format(pw=PASSWORD, port=secured.port))
-    code, out, err = run(capsys, "health")
+    code, out, err = cli(capsys, "health")
     assert code == 0, out + err
     assert out.startswith("UP  redis://")
     assert f"127.0.0.1:{secured.port}" in out
     assert "******" in out
     assert PASSWORD not in out + err
-    code, out, err = run(capsys, "--json", "health")
+    code, out, err = cli(capsys, "--json", "health")
     assert code == 0
     assert json.loads(out)["redis"] == url.format(pw="******", port=secured.port)
     assert PASSWORD not in out + err
 
     wrong = url.format(pw="Wr0ng-Passw0rd-abc", port=secured.port)
     monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", wrong)
-    code, out, err = run(capsys, "health")
+    code, out, err = cli(capsys, "health")
     assert code == 1
     assert out.startswith("DOWN  redis://")
     assert "Wr0ng-Passw0rd-abc" not in out + err
@@ -192,13 +150,13 @@ def test_refused_credentials_are_not_called_unreachable(
     )
     if cluster:
         monkeypatch.setenv("REDIS_STREAMING_REDIS__CLUSTER", cluster)
-    code, _, err = run(capsys, "topics", "list")  # through the framework's errors
+    code, _, err = cli(capsys, "topics", "list")  # through the framework's errors
     assert code != 0
     assert "refused the credentials" in err
     assert "REDIS_STREAMING_REDIS__URL" in err
     assert "unreachable" not in err
     assert PASSWORD not in err
-    code, out, err = run(capsys, "health")  # the command's own call of the server
+    code, out, err = cli(capsys, "health")  # the command's own call of the server
     assert code != 0
     assert "refused the credentials" in out + err
     assert "unreachable" not in out + err

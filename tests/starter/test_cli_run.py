@@ -6,13 +6,11 @@ answers for an unknown topic and their one-line-per-entry text."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,8 +20,8 @@ import redis.asyncio as aioredis
 
 from redis_streaming.registry import RegistryOptions, ServiceDiscovery
 from redis_streaming.testing import free_port
-from redis_streaming_starter.cli import main
 from tests.helpers import wait_until
+from tests.starter.support import app_env, clean_env, cli, start_app
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
@@ -39,13 +37,6 @@ async def bill(order: dict) -> None:
 
 app = RedisStreamingApplication(listener_packages=["main"])
 """
-
-
-def _env(**settings: str) -> dict[str, str]:
-    """This process's environment without its REDIS_STREAMING_* variables, plus ``settings``
-    (PYTHONPATH stays: a planted bug's copy of the packages comes first there)."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("REDIS_STREAMING_")}
-    return {**env, "REDIS_STREAMING_LOGGING__LEVEL": "WARNING", **settings}
 
 
 def _run(target: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -67,21 +58,6 @@ def _one_line(run: subprocess.CompletedProcess[str]) -> str:
 def project(tmp_path: Path) -> Path:
     (tmp_path / "main.py").write_text(APP)
     return tmp_path
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, rs_server_url: str, rs_namespace: str) -> str:
-    for name in [n for n in os.environ if n.upper().startswith("REDIS_STREAMING_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("REDIS_STREAMING_REDIS__URL", rs_server_url)
-    monkeypatch.setenv("REDIS_STREAMING_MQ__NAMESPACE", rs_namespace)
-    return rs_namespace
-
-
-def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- M1, F6: a misspelled setting never starts anything ----------------------------------------
@@ -120,7 +96,7 @@ def test_a_misspelled_setting_stops_run(
     if yaml is not None:
         (project / "application.yaml").write_text(yaml)
     # No redis.url: were the typo ignored, an embedded server would start and serve.
-    env = _env(REDIS_STREAMING_APP__PORT=str(free_port()), **variables)
+    env = clean_env(REDIS_STREAMING_APP__PORT=str(free_port()), **variables)
     line = _one_line(_run("main:app", project, env))
     assert says in line
     assert "hunter2" not in line
@@ -144,7 +120,7 @@ def test_a_misspelled_setting_stops_run(
     ],
 )
 def test_a_wiring_mistake_stops_run_with_one_line(package: str, says: str) -> None:
-    env = _env(
+    env = clean_env(
         # unreachable (and redis.cluster unset: connecting asks the server at once), so the
         # error shows that the wiring is checked before Redis is connected
         REDIS_STREAMING_REDIS__URL=f"redis://127.0.0.1:{free_port()}/0",
@@ -157,11 +133,11 @@ def test_a_wiring_mistake_stops_run_with_one_line(package: str, says: str) -> No
 
 
 def test_a_file_path_instead_of_a_module_gets_the_module_name(project: Path) -> None:
-    line = _one_line(_run("main.py", project, _env()))
+    line = _one_line(_run("main.py", project, clean_env()))
     assert "'main.py' is a file" in line
     assert "e.g. main:app" in line
     (project / "myapp").mkdir()
-    line = _one_line(_run("myapp/main.py", project, _env()))
+    line = _one_line(_run("myapp/main.py", project, clean_env()))
     assert "e.g. myapp.main:app" in line
 
 
@@ -173,11 +149,7 @@ def test_a_port_in_use_stops_run_before_anything_starts(
 ) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        env = _env(
-            REDIS_STREAMING_REDIS__URL=rs_server_url,
-            REDIS_STREAMING_MQ__NAMESPACE=rs_namespace,
-            REDIS_STREAMING_APP__PORT=str(port),
-        )
+        env = app_env(rs_server_url, rs_namespace, port)
         line = _one_line(_run("main:app", project, env))
     assert f"cannot listen on 127.0.0.1:{port} (the port is in use)" in line
     assert "REDIS_STREAMING_APP__PORT" in line
@@ -218,29 +190,13 @@ async def _refused(port: int) -> bool:
     return False
 
 
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-
-
 async def test_sigterm_deregisters_before_the_port_refuses_connections(
     tmp_path: Path, rs_server_url: str, rs_namespace: str, procs: list[subprocess.Popen[bytes]]
 ) -> None:
     (tmp_path / "probed.py").write_text(PROBED)
     port = free_port()
-    env = _env(
-        REDIS_STREAMING_REDIS__URL=rs_server_url,
-        REDIS_STREAMING_MQ__NAMESPACE=rs_namespace,
-        REDIS_STREAMING_APP__PORT=str(port),
-    )
-    cmd = [sys.executable, "-m", "redis_streaming_starter.cli", "run", "probed:app"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    env = app_env(rs_server_url, rs_namespace, port)
+    proc = start_app("probed:app", env, cwd=tmp_path)
     procs.append(proc)
     client = aioredis.Redis.from_url(rs_server_url)
     discovery = ServiceDiscovery(client, RegistryOptions(namespace=rs_namespace))
@@ -287,17 +243,17 @@ def test_dlq_commands_of_an_unknown_topic_fail_as_topics_describe(
         ("dlq", "purge", "nope", "--yes"),
         ("topics", "describe", "nope"),
     ):
-        code, out, err = _main(capsys, *argv)
+        code, out, err = cli(capsys, *argv)
         assert (code, out) == (1, ""), argv
         assert err.startswith("redis-streaming: topic 'nope' does not exist"), argv
-    assert _main(capsys, "topics", "create", "known", "-p", "1")[0] == 0
-    assert _main(capsys, "dlq", "list", "known") == (0, "(no dead letters)\n", "")
+    assert cli(capsys, "topics", "create", "known", "-p", "1")[0] == 0
+    assert cli(capsys, "dlq", "list", "known") == (0, "(no dead letters)\n", "")
 
 
 def test_dlq_list_prints_one_line_per_entry(
     cli_env: str, capsys: pytest.CaptureFixture[str], rs_server_url: str
 ) -> None:
-    assert _main(capsys, "topics", "create", "orders", "-p", "1")[0] == 0
+    assert cli(capsys, "topics", "create", "orders", "-p", "1")[0] == 0
     error = "payload is not a valid Order: 1 validation error for Order\namount\n  Field required"
     client = redis.Redis.from_url(rs_server_url)
     for n in range(2):
@@ -309,13 +265,13 @@ def test_dlq_list_prints_one_line_per_entry(
              "dlq_origin_id": f"1-{n}"},
         )  # fmt: skip
     client.close()
-    code, out, _ = _main(capsys, "dlq", "list", "orders")
+    code, out, _ = cli(capsys, "dlq", "list", "orders")
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == 2
     assert all(line.endswith("DecodeError: payload is not a valid Order: 1 validation error "
                              "for Order ...") for line in lines)  # fmt: skip
-    code, out, _ = _main(capsys, "--json", "dlq", "list", "orders")
+    code, out, _ = cli(capsys, "--json", "dlq", "list", "orders")
     assert error in out.replace("\\n", "\n")  # the whole text stays in --json
 
 
@@ -326,10 +282,10 @@ def test_cli_commands_accept_application_sections_but_not_typos(
     cli_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REDIS_STREAMING_SHOP__FREE_SHIPPING_OVER", "99")
-    code, out, _ = _main(capsys, "health")
+    code, out, _ = cli(capsys, "health")
     assert code == 0
     assert out.startswith("UP")
     monkeypatch.setenv("REDIS_STREAMING_MQ_NAMESPACE", "shop")
-    code, _, err = _main(capsys, "topics", "list")
+    code, _, err = cli(capsys, "topics", "list")
     assert code == 2
     assert "did you mean REDIS_STREAMING_MQ__NAMESPACE?" in err

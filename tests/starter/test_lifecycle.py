@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,22 +10,19 @@ import redis.asyncio as aioredis
 from redis_streaming import Keys, MQOptions, Producer
 from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import free_port
-from tests.helpers import wait_until
+from tests.helpers import fast_env, wait_until
+from tests.starter.support import clean_env
 
 
 def env_for(url: str, namespace: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_STREAMING_")}
-    env.update(
-        REDIS_STREAMING_REDIS__URL=url,
-        REDIS_STREAMING_MQ__NAMESPACE=namespace,
-        REDIS_STREAMING_MQ__LEASE_TTL_S="3",
-        REDIS_STREAMING_MQ__REBALANCE_INTERVAL_S="0.5",
-        REDIS_STREAMING_MQ__BLOCK_MS="300",
-        REDIS_STREAMING_MQ__SHUTDOWN_TIMEOUT_S="10",
-        REDIS_STREAMING_APP__PORT=str(free_port()),
+    return clean_env(**{
+        **fast_env(),
+        "REDIS_STREAMING_REDIS__URL": url,
+        "REDIS_STREAMING_MQ__NAMESPACE": namespace,
+        "REDIS_STREAMING_MQ__SHUTDOWN_TIMEOUT_S": "10",
+        "REDIS_STREAMING_APP__PORT": str(free_port()),
         **extra,
-    )
-    return env
+    })  # fmt: skip
 
 
 async def test_sigterm_finishes_in_flight_work_then_exits_0(

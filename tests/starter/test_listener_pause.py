@@ -6,8 +6,7 @@ Through httpx against the real application, its lifespan and a real Redis server
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import redis.asyncio as aioredis
@@ -22,7 +21,7 @@ from redis_streaming_starter import (
     resolve,
 )
 from redis_streaming_starter.settings import ActuatorSettings
-from tests.helpers import wait_until
+from tests.helpers import serving, wait_until
 from tests.mq.procs import blocked_reads
 
 TOKEN = "pause-token-0123456789"
@@ -59,15 +58,8 @@ def _settings(settings: Settings, client_name: str) -> Settings:
     )
 
 
-@asynccontextmanager
-async def _client(app: RedisStreamingApplication) -> AsyncIterator[httpx.AsyncClient]:
-    web = app.asgi
-    transport = httpx.ASGITransport(app=web)
-    async with (
-        httpx.AsyncClient(transport=transport, base_url="http://test/actuator") as http,
-        web.router.lifespan_context(web),
-    ):
-        yield http
+def _client(app: RedisStreamingApplication) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return serving(app.asgi, "http://test/actuator")
 
 
 async def test_a_paused_listener_calls_no_handler_until_resumed(

@@ -2,52 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 
 import httpx
 
 from redis_streaming.testing import free_port
+from tests.starter.support import app_env, start_app, wait_ready
 
 
-def _env(rs_server_url: str, rs_namespace: str, port: int, actuator_port: int) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "REDIS_STREAMING_REDIS__URL": rs_server_url,
-        "REDIS_STREAMING_MQ__NAMESPACE": rs_namespace,
-        "REDIS_STREAMING_APP__PORT": str(port),
-        "REDIS_STREAMING_ACTUATOR__PORT": str(actuator_port),
-        "REDIS_STREAMING_ACTUATOR__EXPOSE": "health,info,listeners",
-    }
-
-
-def _run(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "redis_streaming_starter.cli", "run", "tests.starter.apps.fuzz:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def _run(rs_server_url: str, rs_namespace: str, port: int, mport: int) -> subprocess.Popen[bytes]:
+    env = app_env(rs_server_url, rs_namespace, port, ACTUATOR__PORT=str(mport),
+                  ACTUATOR__EXPOSE="health,info,listeners")  # fmt: skip
+    return start_app("tests.starter.apps.fuzz:app", env, stderr=subprocess.PIPE)
 
 
 def test_actuator_served_on_its_own_port(rs_server_url: str, rs_namespace: str) -> None:
     port, mport = free_port(), free_port()
-    proc = _run(_env(rs_server_url, rs_namespace, port, mport))
+    proc = _run(rs_server_url, rs_namespace, port, mport)
     try:
-        deadline = time.monotonic() + 20
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(
-                    f"http://127.0.0.1:{mport}/actuator/health/readiness"
-                ).status_code
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert status == 200
+        wait_ready(f"http://127.0.0.1:{mport}/actuator/health/readiness", proc, 20)
         listeners = httpx.get(f"http://127.0.0.1:{mport}/actuator/listeners").json()
         assert "meter" in listeners["listeners"]
         # the application's own port serves no actuator
@@ -68,7 +43,7 @@ def test_actuator_served_on_its_own_port(rs_server_url: str, rs_namespace: str) 
 def test_taken_actuator_port_is_a_clear_error(rs_server_url: str, rs_namespace: str) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         mport = taken.getsockname()[1]
-        proc = _run(_env(rs_server_url, rs_namespace, free_port(), mport))
+        proc = _run(rs_server_url, rs_namespace, free_port(), mport)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert b"REDIS_STREAMING_ACTUATOR__PORT" in err

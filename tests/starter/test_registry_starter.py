@@ -18,20 +18,12 @@ from redis_streaming.registry import (
 )
 from redis_streaming.testing import free_port
 from redis_streaming_starter import RedisStreamingApplication, Settings, resolve
-
-FAST = {
-    "enabled": True,
-    "ttl_s": 2.0,
-    "heartbeat_interval_s": 0.5,
-    "sweep_interval_s": 0.5,
-    "health_check_interval_s": 0.3,
-    "health_check_timeout_s": 0.3,
-}
+from tests.helpers import FAST, wait_until
 
 
 def _settings(settings: Settings, **registry: Any) -> Settings:
     data = settings.model_dump()
-    data["registry"] = {**FAST, **registry}
+    data["registry"] = {"enabled": True, **FAST["registry"], **registry}
     data["actuator"] = {"expose": ["*"], "show_details": "always"}
     data["app"]["version"] = "1.2.3"
     return Settings.model_validate(data)
@@ -45,8 +37,7 @@ async def test_application_registers_itself_and_deregisters_on_stop(settings: Se
     app = RedisStreamingApplication(
         settings=_settings(settings, metadata={"region": "eu"}, service="orders-svc")
     )
-    await app.start()
-    try:
+    async with app.lifespan():
         discovery: ServiceDiscovery = await resolve(app.container.discovery)
         [me] = await discovery.instances("orders-svc")
         assert me.instance_id == await resolve(app.container.instance_id)
@@ -75,8 +66,6 @@ async def test_application_registers_itself_and_deregisters_on_stop(settings: Se
         assert event.type is ServiceEventType.REMOVED
         assert event.instance_id == me.instance_id
         assert await discovery.instances("orders-svc") == []  # at once, not after the ttl
-    finally:
-        await app.stop()
 
 
 async def test_registry_component_absent_when_disabled(settings: Settings) -> None:
@@ -104,11 +93,10 @@ async def test_health_checker_marks_a_failing_instance_unhealthy(settings: Setti
         async def healthy_ids() -> list[str]:
             return [i.instance_id for i in await discovery.instances("payments")]
 
-        for _ in range(50):
-            if await healthy_ids() == []:
-                break
-            await asyncio.sleep(0.1)
-        assert await healthy_ids() == []
+        async def none_healthy() -> bool:
+            return await healthy_ids() == []
+
+        await wait_until(none_healthy, 5, "the instance marked unhealthy")
         [seen] = await discovery.instances("payments", healthy_only=False)
         assert seen.healthy is False
         await registry.deregister(dead)

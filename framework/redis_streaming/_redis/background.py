@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import is_connection_error
@@ -151,7 +152,8 @@ class BackgroundLoop:
     ``_run`` hands its step to :meth:`_repeat` (or :meth:`_supervise`, to choose what an error
     does), which keeps :attr:`last_error`. ``stop`` sets the flag and cancels until the task has
     ended, so a cancellation lost on Python 3.11 cannot leave the loop running; ``_end`` first
-    lets the task end by itself within a grace period.
+    lets the task end by itself within a grace period. ``async with loop:`` starts it and
+    stops it on the way out, also when the block raises.
     """
 
     def __init__(self) -> None:
@@ -246,3 +248,24 @@ class BackgroundLoop:
     def running(self) -> bool:
         """True while the background task runs."""
         return self._task is not None and not self._task.done()
+
+    def start(self) -> Awaitable[None] | None:
+        """Start the loop's task (idempotent). Each subclass implements it, as a plain method or
+        a coroutine; ``async with`` awaits what it returns."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        """Start (see ``start``)."""
+        started = self.start()
+        if started is not None:
+            await started
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop and wait until the task has ended (see ``stop``), also when the block raised."""
+        await self.stop()

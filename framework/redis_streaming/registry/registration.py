@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Protocol
 
 from redis_streaming._redis.background import BackgroundLoop, FinalWrites, wait_event
@@ -121,18 +120,6 @@ class Registration(BackgroundLoop):
             updated = self._instance.replace(**changes)
         self._instance = updated
         return self._instance
-
-    async def __aenter__(self) -> Registration:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _run(self) -> None:
         interval = self.registry.options.heartbeat_interval_s

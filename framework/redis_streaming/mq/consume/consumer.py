@@ -8,7 +8,8 @@ import os
 import re
 import secrets
 import socket
-from typing import TYPE_CHECKING, Any, Literal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError
@@ -42,7 +43,8 @@ class Consumer:
     order. Handlers are ``async def handler(message)`` or plain functions (run in a worker
     thread); raising retries per the subscription's policy. Redis outages never end it: every
     loop backs off and resumes. See docs/concepts.md, "Consumers, membership and leases" and
-    "Delivery guarantees"; ``metrics`` and ``tracer``: docs/metrics.md.
+    "Delivery guarantees"; ``metrics`` and ``tracer``: docs/metrics.md. ``async with consumer:``
+    starts it and stops it on the way out, also when the block raises.
     """
 
     def __init__(
@@ -170,6 +172,20 @@ class Consumer:
             await self.delayed_mover.stop()
         for sub in self._subs.values():
             sub.state = SubscriptionState.STOPPED
+
+    async def __aenter__(self) -> Self:
+        """Start (see :meth:`start`); subscribe before or inside the block."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop gracefully (see :meth:`stop`), also when the block raised."""
+        await self.stop()
 
     def subscription(self, topic: str, group: str) -> Subscription:
         """The subscription of ``topic`` in ``group``; ``KeyError`` if there is none."""
