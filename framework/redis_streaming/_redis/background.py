@@ -145,7 +145,34 @@ class FinalWrites:
             )
 
 
-class BackgroundLoop:
+class Lifecycle:
+    """``async with`` for a component with ``start()`` (a plain method or a coroutine) and
+    ``async stop()``: the block runs between the two, and a block that raises still stops it."""
+
+    def start(self) -> Awaitable[None] | None:
+        """Start (each class implements it)."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop (each class implements it)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        started = self.start()
+        if started is not None:
+            await started
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class BackgroundLoop(Lifecycle):
     """One long-running task with a stop flag: the movers, the housekeeper, the registry's
     loops, the gauges, and a subscription's coordinator and partition workers.
 
@@ -248,24 +275,3 @@ class BackgroundLoop:
     def running(self) -> bool:
         """True while the background task runs."""
         return self._task is not None and not self._task.done()
-
-    def start(self) -> Awaitable[None] | None:
-        """Start the loop's task (idempotent). Each subclass implements it, as a plain method or
-        a coroutine; ``async with`` awaits what it returns."""
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        """Start (see ``start``)."""
-        started = self.start()
-        if started is not None:
-            await started
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop and wait until the task has ended (see ``stop``), also when the block raised."""
-        await self.stop()

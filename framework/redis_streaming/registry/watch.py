@@ -7,10 +7,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from types import TracebackType
 from typing import Any, Protocol
 
-from redis_streaming._redis.background import supervise
+from redis_streaming._redis.background import Lifecycle, supervise
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import as_unavailable, is_connection_error
 from redis_streaming.cluster import is_cluster
@@ -35,7 +34,7 @@ class _Discovery(Protocol):
     async def _live(self, name: str, *, fresh: bool = False) -> dict[str, ServiceInstance]: ...
 
 
-class ServiceWatch:
+class ServiceWatch(Lifecycle):
     """An async iterator of one service's :class:`ServiceEvent`, from pub/sub.
 
     The watch keeps the view of the service it has reported (taken when it subscribes, then
@@ -86,16 +85,8 @@ class ServiceWatch:
         if pubsub is not None:
             await pubsub.aclose()
 
-    async def __aenter__(self) -> ServiceWatch:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """The same as :meth:`aclose` (what ``async with`` calls on the way out)."""
         await self.aclose()
 
     def __aiter__(self) -> ServiceWatch:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -47,13 +47,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("rs_backend", BACKENDS, indirect=True)
 
 
-@pytest.fixture(scope="session")
-def rs_server_url() -> Iterator[str]:
-    url = os.environ.get("REDIS_URL")
+def _session_url(variable: str, start: Callable[[], RedisServer | RedisCluster]) -> Iterator[str]:
+    """The URL in ``variable`` if it is set, else that of a server ``start`` starts (and the
+    session's end stops)."""
+    url = os.environ.get(variable)
     if url:
         yield url
         return
-    server = RedisServer().start()
+    server = start()
     try:
         yield server.url
     finally:
@@ -61,16 +62,13 @@ def rs_server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def rs_server_url() -> Iterator[str]:
+    yield from _session_url("REDIS_URL", lambda: RedisServer().start())
+
+
+@pytest.fixture(scope="session")
 def rs_cluster_url() -> Iterator[str]:
-    url = os.environ.get("REDIS_CLUSTER_URL")
-    if url:
-        yield url
-        return
-    cluster = RedisCluster().start()
-    try:
-        yield cluster.url
-    finally:
-        cluster.close()
+    yield from _session_url("REDIS_CLUSTER_URL", lambda: RedisCluster().start())
 
 
 @pytest.fixture

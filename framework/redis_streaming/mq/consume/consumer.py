@@ -8,9 +8,9 @@ import os
 import re
 import secrets
 import socket
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
+from redis_streaming._redis.background import Lifecycle
 from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.metrics import Metrics, default_metrics
@@ -35,7 +35,7 @@ def default_consumer_id() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class Consumer:
+class Consumer(Lifecycle):
     """Runs handlers for subscribed topics, sharing partitions with the group's other members.
 
     At least once: a message is acknowledged only after its handler returned (or it was
@@ -172,20 +172,6 @@ class Consumer:
             await self.delayed_mover.stop()
         for sub in self._subs.values():
             sub.state = SubscriptionState.STOPPED
-
-    async def __aenter__(self) -> Self:
-        """Start (see :meth:`start`); subscribe before or inside the block."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop gracefully (see :meth:`stop`), also when the block raised."""
-        await self.stop()
 
     def subscription(self, topic: str, group: str) -> Subscription:
         """The subscription of ``topic`` in ``group``; ``KeyError`` if there is none."""
