@@ -139,7 +139,7 @@ def candidates() -> tuple[list[Candidate], list[str]]:
             Candidate(
                 "ormsgpack",
                 lambda v: ormsgpack.packb(v, option=option),
-                lambda b, t: _rebuild(ormsgpack.unpackb(b), t),
+                lambda b, t: _rebuild(ormsgpack.unpackb(b, option=ormsgpack.OPT_NON_STR_KEYS), t),
             )
         )
     except ImportError:
