@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from redis_streaming.errors import ConfigurationError, DecodeError, InvalidArgument
 from redis_streaming.state.codec import decode, encode, encode_key
@@ -173,6 +173,18 @@ def test_a_pydantic_model_without_its_type_comes_back_as_a_dict() -> None:
     assert back["big"] == -(2**90)
     assert back["inner"] == {"label": "i", "raw": b"\xff\x00"}
     assert back["sensor-kind"] == "humidity"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    pair: tuple[str, int]
+    at: datetime.datetime
+
+
+def test_a_strict_model_is_rebuilt_too() -> None:
+    value = Strict(pair=("a", 1), at=datetime.datetime(2026, 1, 2, 3, 4, 5))
+    assert decode(encode(value), Strict) == value
 
 
 @dataclasses.dataclass

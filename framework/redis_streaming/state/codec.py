@@ -23,7 +23,8 @@ keeps raw bytes, NaN and non-str dict keys, which JSON cannot without a tagging 
 - pydantic models (what their serializer writes in python mode, by alias) and dataclasses (their
   fields): come back as ``dict``, or rebuilt when ``type_`` is the model or dataclass.
 
-``decode(data, type_)`` validates the decoded value with pydantic (lax mode): a ``BaseModel``
+``decode(data, type_)`` validates the decoded value with pydantic, in lax mode even for a strict
+model (a tuple is stored as an array, a naive ``datetime`` as a string): a ``BaseModel``
 subclass with its own validator, any other type (a dataclass, ``tuple[str, int]``,
 ``list[Model]``, ``datetime``...) with a cached ``TypeAdapter``. Other values msgspec can write
 (``datetime``, ``date``, ``UUID``, ``Decimal``, enums, sets, named tuples) are stored in a plain
@@ -263,8 +264,8 @@ def decode(data: bytes, type_: type[T] | None = None) -> T | Any:
         return plain
     try:
         if isinstance(type_, type) and issubclass(type_, BaseModel):
-            return type_.__pydantic_validator__.validate_python(plain)
-        return _adapter(type_).validate_python(plain)
+            return type_.__pydantic_validator__.validate_python(plain, strict=False)
+        return _adapter(type_).validate_python(plain, strict=False)
     except ValidationError as exc:
         raise DecodeError(f"the stored state value does not fit {type_!r}: {exc}") from exc
     except PydanticUserError as exc:
