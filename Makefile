@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retry.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/idle.py
+	$(BIN)/python benchmarks/codec.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

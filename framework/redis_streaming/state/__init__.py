@@ -1,0 +1,1 @@
+"""Keyed state of stream-processing jobs, kept in Redis beside its partition."""
