@@ -1,0 +1,1 @@
+"""The stream-processing runtime: jobs of operators over partitioned topics."""

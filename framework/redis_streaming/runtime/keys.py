@@ -1,0 +1,50 @@
+"""Every Redis key of the stream-processing runtime (docs/design.md, "Stream-processing runtime").
+
+A task's keys carry its input partition's hash tag ``{T:i}``, so the commit script touches one
+Redis Cluster slot: the partition stream, its lease, the task hash, the state hashes and TTL
+indexes of its stores and its outbox. Only the forwarder's high-water marks live in the *target*
+partition's slot, beside the stream they guard.
+"""
+
+from __future__ import annotations
+
+from redis_streaming.mq.keys import Keys
+
+__all__ = ["RuntimeKeys"]
+
+
+class RuntimeKeys:
+    """Builds the runtime's keys of one namespace; names must already be validated."""
+
+    __slots__ = ("mq", "namespace")
+
+    def __init__(self, namespace: str = "rs") -> None:
+        self.mq = Keys(namespace)
+        self.namespace = self.mq.namespace
+
+    def task(self, topic: str, partition: int, stage: str) -> str:
+        """HASH of one stage's task on one input partition: ``frontier`` (last committed entry
+        id), ``epoch`` (bumped by each new owner; fences older ones), ``committed_ms``."""
+        return f"{self.namespace}:task:{{{topic}:{partition}}}:{stage}"
+
+    def state(self, topic: str, partition: int, job: str, store: str) -> str:
+        """HASH of one state store on one input partition: field = encoded key, value = encoded
+        value (:mod:`redis_streaming.state.codec`)."""
+        return f"{self.namespace}:state:{{{topic}:{partition}}}:{job}:{store}"
+
+    def state_match(self, job: str, store: str) -> str:
+        """``SCAN MATCH`` glob of one store's hashes on every partition."""
+        return f"{self.namespace}:state:{{*}}:{job}:{store}"
+
+    def ttl(self, topic: str, partition: int, job: str, store: str) -> str:
+        """ZSET index of one store's keys that expire (member = encoded key, score = expiry ms)."""
+        return f"{self.namespace}:ttl:{{{topic}:{partition}}}:{job}:{store}"
+
+    def outbox(self, topic: str, partition: int, stage: str) -> str:
+        """STREAM of a task's committed outputs waiting to be forwarded (Redis Cluster only)."""
+        return f"{self.namespace}:outbox:{{{topic}:{partition}}}:{stage}"
+
+    def forwarded(self, topic: str, partition: int, job: str) -> str:
+        """HASH in a *target* partition's slot: field = source task (``<stage>|<topic>:<i>``),
+        value = the last outbox entry id appended here from it (deduplicates forwarding)."""
+        return f"{self.namespace}:fwd:{{{topic}:{partition}}}:{job}"
