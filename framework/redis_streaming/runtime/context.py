@@ -95,7 +95,6 @@ class ProcessContext:
             return ListState(self._run.state, spec, key)
         return ValueState(self._run.state, spec, key)
 
-    def emit(self, value: Any, *, key: str | None = None) -> None:
-        """Pass ``value`` on (with this record's key unless ``key`` is given; a new key does
-        not move the record to another partition: use ``key_by`` for that)."""
-        self.emitted.append(Record(self.key if key is None else key, value, self.timestamp))
+    def emit(self, value: Any) -> None:
+        """Pass ``value`` on, with this record's key and time (to re-key, ``key_by`` after)."""
+        self.emitted.append(Record(self.key, value, self.timestamp))
