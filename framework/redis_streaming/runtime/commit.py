@@ -132,11 +132,22 @@ class Committer:
         """Start a task: the new epoch, or 0 when this consumer does not hold the lease."""
         return int(await CLAIM(redis, self.base[:2], [self.consumer_id]))
 
+    def queue(self, pipe: Any, epoch: int, ids: Sequence[bytes], run: BatchRun) -> list[str]:
+        """Add the commit of a batch to a (non-transactional) pipeline; returns the names of
+        the stores it writes, for :meth:`result`. The script must be loaded (NOSCRIPT)."""
+        keys, args, written = self.build(epoch, ids, run)
+        COMMIT.queue(pipe, keys, args)
+        return written
+
+    @staticmethod
+    def result(reply: Any, written: list[str]) -> CommitResult:
+        """The :class:`CommitResult` of a commit's reply."""
+        status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        return CommitResult(status, dict(zip(written, map(int, reply[1:]), strict=False)))
+
     async def commit(
         self, redis: Any, epoch: int, ids: Sequence[bytes], run: BatchRun
     ) -> CommitResult:
-        """Run the commit of a batch."""
+        """Run the commit of a batch on its own."""
         keys, args, written = self.build(epoch, ids, run)
-        reply = await COMMIT(redis, keys, args)
-        status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-        return CommitResult(status, dict(zip(written, map(int, reply[1:]), strict=False)))
+        return self.result(await COMMIT(redis, keys, args), written)
