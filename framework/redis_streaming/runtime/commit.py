@@ -22,7 +22,6 @@ from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.keys import RuntimeKeys
 from redis_streaming.state.cache import ABSENT
-from redis_streaming.state.codec import encode
 
 __all__ = ["COMMIT", "CLAIM", "Committer", "CommitResult"]
 
@@ -105,7 +104,7 @@ class Committer:
                 if write.value is ABSENT:
                     args += ("d", field)
                 else:
-                    args += ("s", field, encode(write.value), write.ttl_ms or 0)
+                    args += ("s", field, write.value, write.ttl_ms or 0)
         args.append(len(self._stores))
         for hash_key, ttl_key in self._stores.values():
             args += (key_index(hash_key), key_index(ttl_key))
