@@ -28,6 +28,13 @@ async def feed(
 ) -> None:
     """Create ``topic`` and append ``values`` (a ``(key, value)`` pair is sent keyed)."""
     await Admin(redis, options).create_topic(topic, partitions)
+    await send(redis, options, topic, values)
+
+
+async def send(
+    redis: Any, options: MQOptions, topic: str, values: Iterable[Any | tuple[str, Any]]
+) -> None:
+    """Append ``values`` to the existing ``topic`` (a ``(key, value)`` pair is sent keyed)."""
     producer = Producer(redis, options)
     for item in values:
         if isinstance(item, tuple):
