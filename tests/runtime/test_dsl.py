@@ -130,7 +130,8 @@ async def test_branch_takes_the_first_match_and_merge_joins_streams_within_and_a
 
     job = Job("dsl4", partitions=2)
     small, even = job.source("numbers", value_type=int).branch(
-        lambda n: n < 3, lambda n: n % 2 == 0  # 0 and 2 match both: the first arm only
+        lambda n: n < 3,
+        lambda n: n % 2 == 0,  # 0 and 2 match both: the first arm only
     )  # odd n >= 3 match none: dropped
     small.map(lambda n: f"small {n}").merge(even.map(lambda n: f"even {n}")).to("small-or-even")
     rekeyed = small.key_by(lambda n: f"k{n}")
