@@ -16,6 +16,7 @@ from redis_streaming import (
     InvalidName,
     Job,
     MQOptions,
+    ProcessContext,
     RuntimeOptions,
     StateReader,
 )
@@ -124,3 +125,38 @@ async def test_invalid_jobs_are_refused_before_any_io(
             pass
     finally:
         await nowhere.aclose()
+
+
+@pytest.mark.cluster
+async def test_a_failing_records_state_writes_and_outputs_are_undone(
+    rs_redis: Any, fast_options: MQOptions
+) -> None:
+    """The record's function wrote state and produced an output before a later operator
+    raised: both are undone; the records before and after it commit."""
+    await feed(rs_redis, fast_options, "in", [("k", "x"), ("k", "boom"), ("j", "y")])
+    await topic(rs_redis, fast_options, "out")
+
+    def remember(ctx: ProcessContext, value: str) -> None:
+        ctx.state("last").set(value)
+        ctx.emit(value)
+
+    def explode(value: str) -> str:
+        if value == "boom-2":
+            raise ValueError("boom")
+        return value
+
+    job = Job("bad2")
+    job.source("in", value_type=str).process(remember, stores=["last"]).flat_map(
+        lambda v: [f"{v}-1", f"{v}-2"]
+    ).map(explode).to("out")
+    runtime = RuntimeOptions(batch_size=50, max_attempts=1)
+    async with running_job(job, rs_redis, fast_options, runtime) as handle:
+        await wait_idle(rs_redis, fast_options, handle)
+    assert sorted(v for _, v in await read(rs_redis, fast_options, "out")) == [
+        "x-1", "x-2", "y-1", "y-2",
+    ]  # fmt: skip
+    assert await StateReader(rs_redis, fast_options).items("bad2", "last") == {"k": "x", "j": "y"}
+    (letter,) = await DeadLetters(rs_redis, fast_options).list("in")
+    assert (letter.key, letter.reason, letter.attempts, letter.error) == (
+        "k", "max_attempts", 1, "boom",
+    )  # fmt: skip
