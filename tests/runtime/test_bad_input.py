@@ -160,3 +160,16 @@ async def test_a_failing_records_state_writes_and_outputs_are_undone(
     assert (letter.key, letter.reason, letter.attempts, letter.error) == (
         "k", "max_attempts", 1, "boom",
     )  # fmt: skip
+
+
+def test_stage_ids_stay_unique_when_a_stage_is_named() -> None:
+    """A named key_by stage takes an id a default would take later. Fails on 7a4374f: the next
+    source gets the same id (two stages, one group name), a later key_by is refused."""
+    job = Job("m")
+    job.source("a").key_by(str, name="s2").to("x")
+    job.source("b").to("y")
+    groups = [s.group for s in job.stages]
+    assert len(set(groups)) == len(groups), groups
+    other = Job("n")
+    other.source("a").key_by(str, name="s2").key_by(str).to("x")  # no name given: no clash
+    assert len({s.group for s in other.stages}) == 3
