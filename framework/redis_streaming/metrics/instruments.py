@@ -103,6 +103,19 @@ class Metrics:
         self._rt_batch = meter.create_histogram(
             "redis_streaming.runtime.batch.size", "{record}", "Entries per committed batch."
         )
+        self._rt_opened = meter.create_counter(
+            "redis_streaming.runtime.windows.opened", "{window}", "Windows a job's stage opened."
+        )
+        self._rt_closed = meter.create_counter(
+            "redis_streaming.runtime.windows.closed",
+            "{window}",
+            "Windows a job's stage closed (count windows: filled).",
+        )
+        self._rt_late = meter.create_counter(
+            "redis_streaming.runtime.late_records",
+            "{record}",
+            "Records that arrived after every window they belong to had closed.",
+        )
         self._rt_dead = meter.create_counter(
             "redis_streaming.runtime.dead_lettered",
             "{record}",
@@ -150,6 +163,15 @@ class Metrics:
             self._rt_out.add(outputs, attrs)
         self._rt_commit.record(seconds, attrs)
         self._rt_batch.record(n, attrs)
+
+    def runtime_windows(self, attrs: Attributes, opened: int, closed: int, late: int) -> None:
+        """Count windows opened and closed, and late records, of one committed batch."""
+        if opened:
+            self._rt_opened.add(opened, attrs)
+        if closed:
+            self._rt_closed.add(closed, attrs)
+        if late:
+            self._rt_late.add(late, attrs)
 
     def runtime_dead_lettered(self, job: str, stage: str, reason: str) -> None:
         """Count one entry a job's stage dead-lettered for ``reason``."""

@@ -63,6 +63,8 @@ class Committer:
             keys.task(stage.topic, partition, stage.group),
             keys.mq.stream(stage.topic, partition),
         ]
+        self.timers = keys.timers(stage.topic, partition, stage.group)
+        self.wall_timers = keys.wall_timers(stage.topic, partition, stage.group)
         self._rr = itertools.count(partition)
         self._stores = {
             name: (
@@ -125,6 +127,26 @@ class Committer:
                 args += (key_index(self.outbox), 0, len(route) + len(out.fields))
                 args += route
                 args.extend(out.fields)
+        changed = [
+            (key, *timers.writes())
+            for key, timers in ((self.timers, run.timers), (self.wall_timers, run.wall_timers))
+            if timers.changes
+        ]
+        args.append(len(changed))
+        for key, put, gone in changed:
+            args += (key_index(key), len(put))
+            for member, at in put:
+                args += (member, at)
+            args.append(len(gone))
+            args.extend(gone)
+        clock = run.clock
+        if clock.max_ts is not None and (clock.max_ts, clock.floor) != (
+            clock.base.max_ts,
+            clock.base.floor,
+        ):
+            args += ("c", clock.max_ts, clock.floor)
+        else:
+            args.append("-")
         return keys, args, written
 
     async def claim(self, redis: Any) -> int:

@@ -11,6 +11,8 @@ from redis_streaming.runtime.records import Record, output_fields
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.codec import encode_key
 from redis_streaming.state.stores import ListState, MapState, StoreSpec, ValueState
+from redis_streaming.window.clock import BatchClock
+from redis_streaming.window.timers import BatchTimers
 
 __all__ = ["BatchRun", "Output", "ProcessContext"]
 
@@ -27,14 +29,32 @@ class Output:
 
 
 class BatchRun:
-    """One run of a batch through a stage's operators: the state overlay and the outputs."""
+    """One run of a batch through a stage's operators: the state overlay, the outputs, the
+    partition's event-time clock and timers as the batch moves them, and window counts
+    (``counts``: windows opened, closed, late records)."""
 
-    __slots__ = ("_keys", "max_bytes", "outputs", "state")
+    __slots__ = (
+        "_keys", "clock", "counts", "max_bytes", "now_ms", "outputs", "state", "timers",
+        "wall_timers",
+    )  # fmt: skip
 
-    def __init__(self, state: BatchState, max_bytes: int) -> None:
+    def __init__(
+        self,
+        state: BatchState,
+        max_bytes: int,
+        clock: BatchClock,
+        timers: BatchTimers,
+        wall_timers: BatchTimers,
+        now_ms: int,
+    ) -> None:
+        self.wall_timers = wall_timers
         self.state = state
         self.outputs: list[Output] = []
         self.max_bytes = max_bytes
+        self.clock = clock
+        self.timers = timers
+        self.now_ms = now_ms
+        self.counts = [0, 0, 0]
         self._keys: dict[str | None, bytes] = {}
 
     def key_bytes(self, key: str | None) -> bytes:
@@ -51,29 +71,42 @@ class BatchRun:
         )
         self.outputs.append(Output(topic, key, fields))
 
-    def savepoint(self) -> tuple[int, int]:
+    def savepoint(self) -> tuple[Any, ...]:
         """A mark to :meth:`rollback` to (before each record)."""
-        return self.state.savepoint(), len(self.outputs)
+        clock = self.clock
+        return (self.state.savepoint(), len(self.outputs), self.timers.savepoint(),
+                clock.max_ts, clock.floor, list(self.counts),
+                self.wall_timers.savepoint())  # fmt: skip
 
-    def rollback(self, mark: tuple[int, int]) -> None:
-        """Undo the state writes and outputs since ``mark`` (a record whose function raised)."""
+    def rollback(self, mark: tuple[Any, ...]) -> None:
+        """Undo the state writes, outputs, timers and clock moves since ``mark`` (a record
+        whose function raised)."""
         self.state.rollback(mark[0])
         del self.outputs[mark[1] :]
+        self.timers.rollback(mark[2])
+        self.clock.max_ts, self.clock.floor = mark[3], mark[4]
+        self.counts = list(mark[5])
+        self.wall_timers.rollback(mark[6])
+
+    def timer_member(self, op: str, key: str | None, name: str) -> bytes:
+        """The member of a ``process`` timer in the timer sets."""
+        return encode_key([op, key, name])
 
     def process_context(self, node: Process, rec: Record) -> ProcessContext:
         """The ``ctx`` of a ``process`` function for ``rec``."""
-        return ProcessContext(self, node.stores, rec)
+        return ProcessContext(self, node, rec)
 
 
 class ProcessContext:
     """What a ``process(fn)`` function gets besides the value: the record's key and event
     time, its state stores, and ``emit`` to pass values on (after the function returns)."""
 
-    __slots__ = ("_run", "_stores", "emitted", "key", "record", "timestamp")
+    __slots__ = ("_node", "_run", "_stores", "emitted", "key", "record", "timestamp")
 
-    def __init__(self, run: BatchRun, stores: dict[str, StoreSpec], rec: Record) -> None:
+    def __init__(self, run: BatchRun, node: Process, rec: Record) -> None:
         self._run = run
-        self._stores = stores
+        self._node = node
+        self._stores = node.stores
         self.record = rec
         self.key = rec.key
         self.timestamp = rec.ts
@@ -95,6 +128,49 @@ class ProcessContext:
             return ListState(self._run.state, spec, key)
         return ValueState(self._run.state, spec, key)
 
+    @property
+    def timers(self) -> Timers:
+        """This key's timers (``process(fn, on_timer=...)``)."""
+        if not self._node.op:
+            raise InvalidArgument(
+                "this process() has no on_timer; give it one to set timers: "
+                "process(fn, on_timer=handle_timer)"
+            )
+        return Timers(self._run, self._node.op, self.key)
+
+    @property
+    def watermark(self) -> int:
+        """The partition's watermark (epoch ms) as of the records before this one."""
+        return self._run.clock.watermark
+
     def emit(self, value: Any) -> None:
         """Pass ``value`` on, with this record's key and time (to re-key, ``key_by`` after)."""
         self.emitted.append(Record(self.key, value, self.timestamp))
+
+
+class Timers:
+    """The timers of one key of one ``process`` operator. Each fires once (its effects and
+    its removal commit together), survives restarts and moves with the partition. Setting a
+    timer of the same name again moves it."""
+
+    __slots__ = ("_key", "_op", "_run")
+
+    def __init__(self, run: BatchRun, op: str, key: str | None) -> None:
+        self._run = run
+        self._op = op
+        self._key = key
+
+    def at_event_time(self, ts_ms: int, name: str = "") -> None:
+        """Fire when the partition's watermark reaches ``ts_ms``."""
+        self._run.timers.set(self._run.timer_member(self._op, self._key, name), int(ts_ms))
+
+    def at_wall_time(self, epoch_ms: int, name: str = "") -> None:
+        """Fire when the wall clock reaches ``epoch_ms`` (checked between batches, at least
+        every ``block_ms``)."""
+        self._run.wall_timers.set(self._run.timer_member(self._op, self._key, name), int(epoch_ms))
+
+    def cancel(self, name: str = "") -> None:
+        """Delete the timer ``name`` (both kinds; a no-op when none is set)."""
+        member = self._run.timer_member(self._op, self._key, name)
+        self._run.timers.set(member, None)
+        self._run.wall_timers.set(member, None)

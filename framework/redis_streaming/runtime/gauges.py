@@ -4,6 +4,7 @@ I/O in the collecting thread."""
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -15,9 +16,11 @@ from redis_streaming.metrics import Metrics
 if TYPE_CHECKING:
     from redis_streaming.runtime.shared import StageShared
 
-__all__ = ["FORWARDER_BACKLOG", "STATE_KEYS", "watch"]
+__all__ = ["FORWARDER_BACKLOG", "STATE_KEYS", "TIMERS", "WATERMARK_LAG", "watch"]
 
 STATE_KEYS = "redis_streaming.runtime.state.keys"
+TIMERS = "redis_streaming.runtime.timers.pending"
+WATERMARK_LAG = "redis_streaming.runtime.watermark.lag"
 FORWARDER_BACKLOG = "redis_streaming.runtime.forwarder.backlog"
 
 
@@ -41,6 +44,27 @@ def _backlog(shared: StageShared) -> Iterable[Observation]:
             yield Observation(task.forwarder.backlog, attrs)
 
 
+def _task_attrs(shared: StageShared, partition: int) -> dict[str, str | int]:
+    stage = shared.stage
+    return {"job": stage.job, "stage": stage.id, "topic": stage.topic, "partition": partition}
+
+
+def _timers(shared: StageShared) -> Iterable[Observation]:
+    if shared.stage.timer_ops:
+        for partition, task in list(shared.tasks.items()):
+            pending = len(task.timer_index) + len(task.wall_index)
+            yield Observation(pending, _task_attrs(shared, partition))
+
+
+def _watermark_lag(shared: StageShared) -> Iterable[Observation]:
+    if shared.stage.timer_ops:
+        now = time.time() * 1000
+        for partition, task in list(shared.tasks.items()):
+            if task.clock.max_ts is not None:
+                lag = max(0.0, (now - task.clock.watermark) / 1000)
+                yield Observation(lag, _task_attrs(shared, partition))
+
+
 class _Gauges:
     """Registered once per :class:`Metrics` (a meter keeps the first registration of a name);
     the callbacks ask every live stage (weakly referenced) for its values."""
@@ -52,6 +76,9 @@ class _Gauges:
              "as of the last commit there."),
             (FORWARDER_BACKLOG, _backlog, "{entry}", "Outputs in a task's outbox not yet "
              "forwarded (Redis Cluster)."),
+            (TIMERS, _timers, "{timer}", "Timers of a task (window closes, process timers) "
+             "not fired yet."),
+            (WATERMARK_LAG, _watermark_lag, "s", "Wall clock minus a partition's watermark."),
         ):  # fmt: skip
             metrics.meter.create_observable_gauge(
                 name, [self._callback(read)], unit=unit, description=description

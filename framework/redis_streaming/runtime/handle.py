@@ -54,6 +54,10 @@ class StageStatus:
     last_commit_ms: int | None
     last_error: str | None
     store_keys: dict[str, int] = field(default_factory=dict)
+    windows_opened: int = 0
+    windows_closed: int = 0
+    late_records: int = 0
+    watermarks: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,12 @@ class JobHandle:
                 last_commit_ms=s.last_commit_ms,
                 last_error=s.last_error,
                 store_keys={name: sum(counts.values()) for name, counts in s.store_keys.items()},
+                windows_opened=s.windows_opened,
+                windows_closed=s.windows_closed,
+                late_records=s.late_records,
+                watermarks={
+                    p: t.clock.watermark for p, t in list(s.tasks.items()) if t.clock.max_ts is not None
+                },
             )
             for s in self.stages
         ]

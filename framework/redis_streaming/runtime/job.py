@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from redis_streaming._redis.names import validate_name
@@ -46,14 +47,26 @@ class Job:
         """A number for an operator's default name (in declaration order)."""
         return next(self._ids)
 
-    def source(self, topic: str, *, value_type: Any = None) -> Stream:
+    def source(
+        self,
+        topic: str,
+        *,
+        value_type: Any = None,
+        timestamp: Callable[[Any], float | int] | None = None,
+    ) -> Stream:
         """The records of ``topic``, decoded as ``value_type`` (a pydantic model, ``dict``,
         ``str``, ``bytes``, any type pydantic validates; ``None``: as the payload is). An entry
-        that is not one goes to the topic's dead letters (reason ``undecodable``)."""
+        that is not one goes to the topic's dead letters (reason ``undecodable``).
+
+        Event time is the entry's ``ts`` (the producer's clock, epoch ms) unless ``timestamp``
+        extracts it from the value (epoch milliseconds, a number); a value whose extractor
+        fails or gives no number goes to the dead letters (reason ``undecodable``)."""
+        if timestamp is not None and not callable(timestamp):
+            raise InvalidArgument(f"timestamp must be a function of the value, got {timestamp!r}")
         validate_name(topic)
         if any(s.topic == topic for s in self.stages):
             raise InvalidArgument(f"job {self.name!r} reads topic {topic!r} twice; read it once")
-        stage = Stage(self.name, self._free_id(), topic, False, value_type)
+        stage = Stage(self.name, self._free_id(), topic, False, value_type, timestamp=timestamp)
         self.stages.append(stage)
         return Stream(self, stage, stage.root)
 

@@ -40,6 +40,15 @@ class RuntimeKeys:
         """ZSET index of one store's keys that expire (member = encoded key, score = expiry ms)."""
         return f"{self.namespace}:ttl:{{{topic}:{partition}}}:{job}:{store}"
 
+    def timers(self, topic: str, partition: int, stage: str) -> str:
+        """ZSET of a task's event-time timers (member = encoded ``[operator, key]`` or
+        ``[operator, key, name]``, score = the watermark at which it fires)."""
+        return f"{self.namespace}:timers:{{{topic}:{partition}}}:{stage}"
+
+    def wall_timers(self, topic: str, partition: int, stage: str) -> str:
+        """ZSET of a task's wall-clock timers (as :meth:`timers`, score = epoch ms)."""
+        return f"{self.namespace}:walltimers:{{{topic}:{partition}}}:{stage}"
+
     def outbox(self, topic: str, partition: int, stage: str) -> str:
         """STREAM of a task's committed outputs waiting to be forwarded (Redis Cluster only)."""
         return f"{self.namespace}:outbox:{{{topic}:{partition}}}:{stage}"

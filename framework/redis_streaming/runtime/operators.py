@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Branch",
+    "FiredTimer",
     "Filter",
     "FlatMap",
     "KeyBy",
@@ -157,19 +158,69 @@ class StatefulMap(_Fn):
 
 
 class Process(_Fn):
-    """``fn(ctx, value)`` with ``ctx.key``, ``ctx.state(name)`` and ``ctx.emit(value)``."""
+    """``fn(ctx, value)`` with ``ctx.key``, ``ctx.state(name)``, ``ctx.emit(value)`` and
+    ``ctx.timers``; ``on_timer(ctx, timer)`` runs when one of its timers fires."""
 
-    __slots__ = ("stores",)
+    __slots__ = ("on_timer", "on_timer_async", "op", "stores")
 
-    def __init__(self, fn: Callable[..., Any], stores: dict[str, StoreSpec]) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        stores: dict[str, StoreSpec],
+        on_timer: Callable[..., Any] | None = None,
+        op: str = "",
+    ) -> None:
         super().__init__(fn)
+        if on_timer is not None and not callable(on_timer):
+            raise InvalidArgument(f"on_timer must be a function, got {on_timer!r}")
         self.stores = stores
+        self.on_timer = on_timer
+        self.on_timer_async = on_timer is not None and is_async(on_timer)
+        self.op = op
 
     async def push(self, run: BatchRun, rec: Record) -> None:
         ctx = run.process_context(self, rec)
         await self.call(ctx, rec.value)
         for out in ctx.emitted:
             await self.forward(run, out)
+
+    def store_names(self) -> list[str]:
+        """The stores to load before a timer of this operator fires."""
+        return list(self.stores)
+
+    async def fire(self, run: BatchRun, key: str | None, *rest: Any, domain: str) -> None:
+        """One of this operator's timers fired: ``on_timer(ctx, timer)``."""
+        name = rest[0] if rest else ""
+        timers = run.timers if domain == "event" else run.wall_timers
+        member = run.timer_member(self.op, key, name)
+        at = timers.get(member)
+        timers.set(member, None)  # fired once: the commit removes it
+        if self.on_timer is None or at is None:
+            return
+        ts = at if domain == "event" else run.now_ms
+        ctx = run.process_context(self, Record(key, None, ts))
+        fired = FiredTimer(name, at, domain)
+        if self.on_timer_async:
+            await self.on_timer(ctx, fired)
+        else:
+            self.on_timer(ctx, fired)
+        for out in ctx.emitted:
+            await self.forward(run, out)
+
+
+class FiredTimer:
+    """A timer that fired: its ``name``, the time it was set for (``at``: a watermark for
+    ``domain == "event"``, epoch ms for ``"wall"``)."""
+
+    __slots__ = ("at", "domain", "name")
+
+    def __init__(self, name: str, at: int, domain: str) -> None:
+        self.name = name
+        self.at = at
+        self.domain = domain
+
+    def __repr__(self) -> str:
+        return f"FiredTimer(name={self.name!r}, at={self.at}, domain={self.domain!r})"
 
 
 class KeyBy(Node):

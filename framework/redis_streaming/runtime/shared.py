@@ -57,6 +57,9 @@ class StageShared:
         self.records_out = 0
         self.batches = 0
         self.dead_lettered = 0
+        self.windows_opened = 0
+        self.windows_closed = 0
+        self.late_records = 0
         self.last_commit_ms: int | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -107,6 +110,12 @@ class StageShared:
             self.store_keys[store][task.partition] = count
         labels = task.labels
         self.metrics.runtime_committed(labels, n, len(run.outputs), seconds)
+        opened, closed, late = run.counts
+        if opened or closed or late:
+            self.windows_opened += opened
+            self.windows_closed += closed
+            self.late_records += late
+            self.metrics.runtime_windows(labels, opened, closed, late)
 
     def forwarder_for(self, partition: int) -> ForwarderLoop | None:
         """The outbox forwarder of a task (Redis Cluster only)."""

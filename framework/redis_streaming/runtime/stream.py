@@ -22,7 +22,9 @@ from redis_streaming.runtime.operators import (
     StatefulMap,
     To,
 )
+from redis_streaming.runtime.windowed import WindowedStream, window_kind
 from redis_streaming.state.stores import StoreKind, StoreSpec
+from redis_streaming.window.kinds import WindowKind, ms
 
 if TYPE_CHECKING:
     from redis_streaming.runtime.job import Job
@@ -87,11 +89,19 @@ class Stream:
         fn: Callable[[Any, Any], Any],
         *,
         stores: Sequence[str | tuple[str, StoreKind] | StoreSpec] = (),
+        on_timer: Callable[[Any, Any], Any] | None = None,
+        name: str | None = None,
     ) -> Stream:
         """``fn(ctx, value)``: the general operator. ``ctx.key`` and ``ctx.timestamp`` describe
         the record, ``ctx.state(name)`` gives the store ``name`` (declared in ``stores``: a
         name for a value store, ``(name, "map"|"list"|"value")`` or a :class:`StoreSpec`) for
-        this key, ``ctx.emit(value)`` passes values on."""
+        this key, ``ctx.emit(value)`` passes values on.
+
+        With ``on_timer``, ``ctx.timers.at_event_time(ts)`` / ``at_wall_time(epoch_ms)`` set
+        timers for the record's key (each fires once, persisted in Redis with the partition);
+        ``on_timer(ctx, timer)`` then runs with the same ``ctx`` (its ``key``, ``state``,
+        ``emit``) and ``timer.name``, ``timer.at``, ``timer.domain`` (``"event"``/``"wall"``).
+        ``name`` identifies the operator's timers (default ``process-<n>``): keep it stable."""
         specs: dict[str, StoreSpec] = {}
         for item in stores:
             if isinstance(item, StoreSpec):
@@ -101,7 +111,14 @@ class Stream:
             else:
                 spec = self.job.declare_store(self.stage, item, "value", None)
             specs[spec.name] = spec
-        return self._then(Process(fn, specs))
+        if on_timer is None:
+            return self._then(Process(fn, specs))
+        op = validate_name(name, "operator") if name else f"process-{self.job.next_id()}"
+        if op in self.stage.timer_ops:
+            raise InvalidArgument(f"job {self.job.name!r} already has an operator named {op!r}")
+        node = Process(fn, specs, on_timer, op)
+        self.stage.timer_ops[op] = node
+        return self._then(node)
 
     def branch(self, *predicates: Callable[[Any], Any]) -> tuple[Stream, ...]:
         """One stream per predicate: each record goes to the first whose predicate is true
@@ -128,6 +145,32 @@ class Stream:
         for s in streams:
             s.node.next.append(KeyBy(None, stage.topic))
         return Stream(self.job, stage, stage.root)
+
+    def window(
+        self,
+        kind: WindowKind,
+        *,
+        grace: float | timedelta = 0,
+        late_to: str | None = None,
+        idle_timeout: float | timedelta | None = None,
+        max_out_of_orderness: float | timedelta = 0,
+        name: str | None = None,
+    ) -> WindowedStream:
+        """Cut the stream into windows of ``kind`` (``windows.tumbling(60)``, ...) per record
+        key, by event time (the source's ``timestamp`` or the entry's). A window closes when the
+        partition's watermark (largest event time seen minus ``max_out_of_orderness``) reaches
+        its end plus ``grace``. Records later than that are dropped and counted, or appended to
+        ``late_to``. With ``idle_timeout``, a partition that receives nothing for that long
+        moves its watermark on with the wall clock, so its windows close without new data.
+        ``name`` names the window's state store (default ``window-<n>``)."""
+        k = window_kind(kind, grace)
+        stage = self.stage
+        ooo = ms(max_out_of_orderness, "max_out_of_orderness", positive=False)
+        stage.ooo_ms = max(stage.ooo_ms, ooo)
+        if idle_timeout is not None:
+            idle = ms(idle_timeout, "idle_timeout")
+            stage.idle_ms = idle if stage.idle_ms is None else min(stage.idle_ms, idle)
+        return WindowedStream(self, k, validate_name(late_to) if late_to else None, name)
 
     def to(self, topic: str) -> None:
         """Append every record to ``topic`` (keyed by its key, partitioned like a producer's

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any
 
@@ -29,6 +30,9 @@ from redis_streaming.runtime.records import Record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.cache import StateCache
+from redis_streaming.state.codec import decode
+from redis_streaming.window.clock import NEVER, BatchClock, PartitionClock
+from redis_streaming.window.timers import BatchTimers, TimerIndex
 
 __all__ = ["StageTask"]
 
@@ -68,6 +72,10 @@ class StageTask(BackgroundLoop):
         self._ready = False
         self._next_check = 0.0
         self.forwarder = shared.forwarder_for(partition)
+        stage = self.stage
+        self.clock = PartitionClock(stage.ooo_ms, stage.idle_ms, None, NEVER, _now_ms())
+        self.timer_index = TimerIndex()
+        self.wall_index = TimerIndex()
 
     # -- lifecycle (the coordinator's PartitionRunner) ----------------------------------------
 
@@ -148,6 +156,8 @@ class StageTask(BackgroundLoop):
             batch = await self._read()
         if batch and self._taking():
             await self._process(batch)
+        elif not batch and self.stage.timer_ops and self._taking():
+            await self._tick()
         return 0.0
 
     async def _recover(self) -> None:
@@ -165,7 +175,27 @@ class StageTask(BackgroundLoop):
             raise Fenced()
         self.backlog = []
         self._ahead = []
+        if self.stage.timer_ops:
+            await self._load_time()
         await self._claim(min_idle_ms=0)
+
+    async def _load_time(self) -> None:
+        """Read the partition's clock and timers as the last commit left them."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.committer.base[1], ["max_ts", "wm_floor"])
+        pipe.zrange(self.committer.timers, 0, -1, withscores=True)
+        pipe.zrange(self.committer.wall_timers, 0, -1, withscores=True)
+        (max_ts, floor), timers, wall = await pipe.execute()
+        stage = self.stage
+        self.clock = PartitionClock(
+            stage.ooo_ms,
+            stage.idle_ms,
+            None if max_ts is None else int(max_ts),
+            NEVER if floor is None else int(floor),
+            _now_ms(),
+        )
+        self.timer_index = TimerIndex((m, int(score)) for m, score in timers)
+        self.wall_index = TimerIndex((m, int(score)) for m, score in wall)
 
     async def _claim(self, *, min_idle_ms: int) -> None:
         """Take pending entries of the group (all of them on start; on later checks those idle
@@ -206,21 +236,43 @@ class StageTask(BackgroundLoop):
         shared = self.shared
         decoder = shared.decoder
         records: list[tuple[Entry, Record]] = []
+        timestamp = self.stage.timestamp
         for entry in batch:
             try:
                 fields = parse_fields(entry[1])
-                records.append((entry, Record(fields.key, decoder.decode(fields), fields.ts)))
+                value = decoder.decode(fields)
+                ts = fields.ts if timestamp is None else event_time(timestamp, value)
+                records.append((entry, Record(fields.key, value, ts)))
             except DecodeError as exc:
                 await shared.dead_letter(self.partition, entry, "undecodable", 1, exc)
         if records:
             await self.loader.load(self.stage.stores, {rec.key for _, rec in records})
         run = await self._run_operators(records)
+        await self._commit(run, [e[0] for e in batch])
+
+    async def _tick(self) -> None:
+        """No entries came: fire the timers the clock alone has made due (the watermark an
+        idle partition has reached), in a commit of no entries."""
+        now = _now_ms()
+        target = self.clock.idle_watermark(now)
+        if target is None:
+            target = self.clock.watermark
+        earliest = self.timer_index.earliest()
+        wall = self.wall_index.earliest()
+        if (earliest is None or earliest > target) and (wall is None or wall > now):
+            return
+        run = await self._run_operators([], advance_to=target)
+        await self._commit(run, [])
+
+    async def _commit(self, run: BatchRun, ids: list[bytes]) -> None:
+        shared = self.shared
+        batch = ids
         started = time.perf_counter()
         pipe = self.redis.pipeline(transaction=False)
         written = self.committer.queue(pipe, self.epoch, [e[0] for e in batch], run)
         # The next batch is read in the same round trip (no BLOCK: when it comes back empty,
         # the next step blocks on its own). Not while the backlog of claimed entries lasts.
-        read_ahead = not self.backlog and self._taking() and not shared.sub.paused
+        read_ahead = bool(ids) and not self.backlog and self._taking() and not shared.sub.paused
         if read_ahead:
             pipe.execute_command(
                 "XREADGROUP", "GROUP", self.stage.group, shared.consumer_id,
@@ -234,24 +286,39 @@ class StageTask(BackgroundLoop):
         if read_ahead:
             self._ahead = _entries(replies[1])
         run.state.committed()
+        run.timers.committed()
+        run.clock.committed(run.now_ms, had_records=bool(ids))
         shared.committed(self, run, result, len(batch), time.perf_counter() - started)
         if self.forwarder is not None and run.outputs:
             self.forwarder.wake()
 
-    async def _run_operators(self, records: list[tuple[Entry, Record]]) -> BatchRun:
+    async def _run_operators(
+        self, records: list[tuple[Entry, Record]], advance_to: int | None = None
+    ) -> BatchRun:
         """Run the batch through the stage; a record whose function raises makes the batch
         run again (state untouched: it is only in the overlay) up to ``max_attempts``, then
         only that record is undone and dead-lettered."""
         runtime = self.shared.runtime
         root = self.stage.root
         for attempt in range(1, runtime.max_attempts + 1):
-            run = BatchRun(BatchState(self.cache), self.shared.options.max_payload_bytes)
+            run = BatchRun(
+                BatchState(self.cache),
+                self.shared.options.max_payload_bytes,
+                BatchClock(self.clock),
+                BatchTimers(self.timer_index),
+                BatchTimers(self.wall_index),
+                _now_ms(),
+            )
+            if advance_to is not None:
+                run.clock.advance_to(advance_to)
+            clock = run.clock
             last = attempt == runtime.max_attempts
             failed: list[tuple[Entry, Exception]] = []
             for entry, rec in records:
                 mark = run.savepoint()
                 try:
                     await root.push(run, rec)
+                    clock.observe(rec.ts)
                 except Exception as exc:
                     if not last:
                         self.shared.record_error(exc)
@@ -259,11 +326,18 @@ class StageTask(BackgroundLoop):
                     run.rollback(mark)
                     failed.append((entry, exc))
             else:
-                for bad, error in failed:
-                    await self.shared.dead_letter(
-                        self.partition, bad, "max_attempts", attempt, error
-                    )
-                return run
+                try:
+                    await self._fire(run)
+                except Exception as exc:
+                    if last:
+                        raise  # the task's error handling: back off, then start over
+                    self.shared.record_error(exc)
+                else:
+                    for bad, error in failed:
+                        await self.shared.dead_letter(
+                            self.partition, bad, "max_attempts", attempt, error
+                        )
+                    return run
             delay = runtime.retry_backoff_ms * 2 ** (attempt - 1) / 1000
             self.log.warning(
                 "a function raised (%s); running the batch again in %.2fs (attempt %d of %d)",
@@ -271,6 +345,52 @@ class StageTask(BackgroundLoop):
             )  # fmt: skip
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fire(self, run: BatchRun) -> None:
+        """Fire the event-time timers the batch's watermark has reached (their state loaded in
+        one round trip first); their effects commit with the batch, which also removes them."""
+        ops = self.stage.timer_ops
+        if not ops:
+            return
+        fired: list[tuple[Any, str, list[Any]]] = []
+        for domain, timers, now in (
+            ("event", run.timers, run.clock.watermark),
+            ("wall", run.wall_timers, run.now_ms),
+        ):
+            for member in timers.due(now, _FIRE_LIMIT):
+                op, *rest = decode(member)
+                node = ops.get(op)
+                if node is None:  # an operator the job no longer has: drop its timer
+                    timers.set(member, None)
+                    continue
+                fired.append((node, domain, rest))
+        if not fired:
+            return
+        stores = {name for node, _, _ in fired for name in node.store_names()}
+        await self.loader.load(stores, {rest[0] for _, _, rest in fired})
+        for node, domain, rest in fired:
+            await node.fire(run, *rest, domain=domain)
+
+
+_FIRE_LIMIT = 1000  # timers fired per batch at most (the rest in the next ones)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def event_time(extract: Any, value: Any) -> int:
+    """The event time ``extract`` gives for ``value``, in epoch ms; raises
+    :class:`DecodeError` when it fails or is not a finite number."""
+    try:
+        ts = extract(value)
+    except Exception as exc:
+        raise DecodeError(f"the timestamp extractor failed: {type(exc).__name__}: {exc}") from exc
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise DecodeError(
+            f"the event time must be a number (epoch milliseconds), the extractor gave {ts!r}"
+        )
+    return int(ts)
 
 
 def _entries(reply: Any) -> list[Entry]:
