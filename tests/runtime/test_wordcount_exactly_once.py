@@ -8,6 +8,7 @@ server restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from typing import Any
@@ -84,7 +85,9 @@ async def _run(
             await feeding
         finally:
             feeding.cancel()
-        await wait_outputs(redis, keys, "word-counts", PARTITIONS, total, 180)
+        # On a timeout, the comparison below says which counts are missing.
+        with contextlib.suppress(AssertionError):
+            await wait_outputs(redis, keys, "word-counts", PARTITIONS, total, 180)
         elapsed = time.monotonic() - began
         # Let anything that would be a duplicate arrive, then read everything.
         await asyncio.sleep(1.0)

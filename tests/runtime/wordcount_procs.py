@@ -10,9 +10,10 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from redis_streaming import Keys, MQOptions, Producer
 from tests.helpers import fast_env, wait_until
@@ -48,7 +49,16 @@ async def start(
     assert proc.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout_s)
     assert line.strip() == b"ready", f"{args} printed {line!r} (exit code {proc.poll()})"
+    # Drain anything printed later, so the process never blocks on a full pipe, and close the
+    # pipe when the process is gone.
+    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
     return proc
+
+
+def _drain(pipe: IO[bytes]) -> None:
+    with pipe:
+        for _ in pipe:
+            pass
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
