@@ -26,8 +26,8 @@ from redis_streaming import (
     ProducerRecord,
 )
 from redis_streaming.cluster import ready
-from redis_streaming.mq.consume._leases import Leases
 from redis_streaming.mq.consume._membership import Membership
+from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.topics import TopicStore
 from redis_streaming.registry import RegistryKeys, ServiceDiscovery, ServiceRegistry
 from redis_streaming.testing import client_from_url

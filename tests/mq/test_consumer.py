@@ -20,7 +20,7 @@ from redis_streaming import (
     RetryPolicy,
     SubscriptionState,
 )
-from redis_streaming.mq.consume._leases import Leases
+from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisServer
 from tests.helpers import fast_mq, running, wait_until

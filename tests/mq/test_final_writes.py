@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from redis_streaming import Consumer, Keys, Message, Producer
-from redis_streaming.mq.consume._leases import Leases
 from redis_streaming.mq.consume._worker import PartitionWorker
+from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.topics import TopicStore
 from tests.helpers import fast_mq, wait_until
 

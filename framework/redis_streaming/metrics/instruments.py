@@ -89,6 +89,25 @@ class Metrics:
             "redis_streaming.handler.duration", "s", "Wall time of handler calls."
         )
         self._topic_labels: dict[tuple[str, int], Attributes] = {}
+        self._rt_in = meter.create_counter(
+            "redis_streaming.runtime.records.in", "{record}", "Entries a job's stage committed."
+        )
+        self._rt_out = meter.create_counter(
+            "redis_streaming.runtime.records.out",
+            "{record}",
+            "Outputs a job's stage appended in its commits (to topics and internal topics).",
+        )
+        self._rt_commit = meter.create_histogram(
+            "redis_streaming.runtime.commit.duration", "s", "Wall time of a batch's commit call."
+        )
+        self._rt_batch = meter.create_histogram(
+            "redis_streaming.runtime.batch.size", "{record}", "Entries per committed batch."
+        )
+        self._rt_dead = meter.create_counter(
+            "redis_streaming.runtime.dead_lettered",
+            "{record}",
+            "Entries a job's stage wrote to the dead letters.",
+        )
 
     def labels(self, topic: str, partition: int, group: str, consumer: str) -> PartitionLabels:
         """The attribute sets for one partition worker; build once and keep."""
@@ -119,6 +138,22 @@ class Metrics:
     def dead_lettered(self, labels: PartitionLabels, reason: str, n: int = 1) -> None:
         """Count ``n`` dead-lettered entries for ``reason``."""
         self._dead_lettered.add(n, labels.reason(reason))
+
+    def runtime_labels(self, job: str, stage: str, topic: str, partition: int) -> Attributes:
+        """The attribute set of one task of a job (build once and keep)."""
+        return {"job": job, "stage": stage, "topic": topic, "partition": partition}
+
+    def runtime_committed(self, attrs: Attributes, n: int, outputs: int, seconds: float) -> None:
+        """Record one committed batch of ``n`` entries that appended ``outputs``."""
+        self._rt_in.add(n, attrs)
+        if outputs:
+            self._rt_out.add(outputs, attrs)
+        self._rt_commit.record(seconds, attrs)
+        self._rt_batch.record(n, attrs)
+
+    def runtime_dead_lettered(self, job: str, stage: str, reason: str) -> None:
+        """Count one entry a job's stage dead-lettered for ``reason``."""
+        self._rt_dead.add(1, {"job": job, "stage": stage, "reason": reason})
 
     def handler_duration(self, attrs: Attributes, seconds: float) -> None:
         """Record one handler call; ``attrs`` is ``labels.success``, ``labels.error`` or

@@ -14,7 +14,7 @@ from redis_streaming.cluster import route
 from redis_streaming.metrics import Metrics
 from redis_streaming.mq.consume._consumer_names import delete_consumer_names
 from redis_streaming.mq.consume._delivery import Delivery, Entry
-from redis_streaming.mq.consume._leases import Leases
+from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.consume.subscription import Subscription
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions

@@ -14,8 +14,8 @@ from redis_streaming._redis.background import Lifecycle
 from redis_streaming.cluster import ready
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.metrics import Metrics, default_metrics
-from redis_streaming.mq.consume._coordinator import GroupCoordinator
 from redis_streaming.mq.consume._traced import TracedSubscription
+from redis_streaming.mq.consume.coordinator import GroupCoordinator
 from redis_streaming.mq.consume.subscription import Handler, Subscription, SubscriptionState
 from redis_streaming.mq.keys import validate_name
 from redis_streaming.mq.maintenance.delayed import OwnedDelayedMover

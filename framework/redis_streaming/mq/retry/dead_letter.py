@@ -48,8 +48,12 @@ class DeadLetterWriter:
         reason: str,
         attempts: int,
         error: BaseException | str | None,
+        ack: bool = True,
     ) -> str:
-        """Dead-letter one entry and acknowledge it; returns the DLQ entry id."""
+        """Dead-letter one entry and acknowledge it; returns the DLQ entry id.
+
+        ``ack=False`` leaves the acknowledgement to the caller (the runtime acknowledges a
+        dead-lettered entry in its batch's atomic commit)."""
         args: list[Any] = []
         for name, value in fields.items():
             if not name.startswith(b"dlq_"):
@@ -78,5 +82,6 @@ class DeadLetterWriter:
         # one pipeline a failed XADD (an error reply) would not stop the XACK, and a cluster
         # pipeline sends the two to their nodes concurrently, in no particular order.
         dlq_id = await self.redis.execute_command("XADD", self.keys.dlq(topic), *trim, "*", *args)
-        await self.redis.xack(source_key, group, entry_id)
+        if ack:
+            await self.redis.xack(source_key, group, entry_id)
         return str(dlq_id.decode())

@@ -5,24 +5,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming.errors import TopicNotFound
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.consume._consumer_names import delete_consumer_names
-from redis_streaming.mq.consume._leases import Leases
 from redis_streaming.mq.consume._membership import Membership, assign
 from redis_streaming.mq.consume._worker import PartitionWorker
+from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.consume.subscription import Subscription
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.topics import TopicStore
 
-__all__ = ["GroupCoordinator"]
+__all__ = ["GroupCoordinator", "PartitionRunner", "RunnerFactory"]
 
 log = logging.getLogger(__name__)
+
+
+class PartitionRunner(Protocol):
+    """What works on one owned partition: the consumer's :class:`PartitionWorker`, or a
+    stream-processing task of the runtime. It runs while its lease is held (``leases``
+    says until when) and stops in the three steps of :meth:`stop`."""
+
+    def start(self) -> None:
+        """Start working in a background task."""
+
+    def request_stop(self) -> None:
+        """Stop taking entries; the work in progress finishes."""
+
+    @property
+    def done(self) -> bool:
+        """True once the runner has ended (by itself or stopped)."""
+
+    async def stop(self, timeout_s: float | None = 0.0) -> None:
+        """Request a stop, wait up to ``timeout_s`` for the work in progress, then cancel."""
+
+
+RunnerFactory = Callable[[int, Leases], PartitionRunner]
+"""Builds the runner of one partition, given the partition and the coordinator's leases."""
 
 
 class GroupCoordinator(BackgroundLoop):
@@ -44,6 +68,7 @@ class GroupCoordinator(BackgroundLoop):
         consumer_id: str,
         *,
         metrics: Metrics | None = None,
+        runner_factory: RunnerFactory | None = None,
     ):
         super().__init__()
         self.redis = redis
@@ -60,9 +85,10 @@ class GroupCoordinator(BackgroundLoop):
         self.partitions = 0
         self.retention_max_len = 0
         self.members: list[str] = []
-        self.workers: dict[int, PartitionWorker] = {}
+        self.runner_factory = runner_factory or self._new_worker
+        self.workers: dict[int, PartitionRunner] = {}
         self._releasing: dict[int, asyncio.Task[None]] = {}
-        self._retiring: dict[int, PartitionWorker] = {}
+        self._retiring: dict[int, PartitionRunner] = {}
         self._touched: set[int] = set()
         self._free_since: dict[int, float] = {}
         self._hold_until: dict[int, float] = {}
@@ -163,16 +189,19 @@ class GroupCoordinator(BackgroundLoop):
             self._start_worker(p)
         return taken
 
-    def _start_worker(self, partition: int) -> None:
-        worker = PartitionWorker(
+    def _new_worker(self, partition: int, leases: Leases) -> PartitionRunner:
+        return PartitionWorker(
             self.redis,
             self.options,
             self.sub,
             partition,
             self.consumer_id,
-            self.leases,
+            leases,
             metrics=self.metrics,
         )
+
+    def _start_worker(self, partition: int) -> None:
+        worker = self.runner_factory(partition, self.leases)
         self.workers[partition] = worker
         self._touched.add(partition)
         worker.start()

@@ -1,0 +1,142 @@
+"""Builds and runs the commit of one batch (``scripts/commit.lua``): one script call on the
+input partition's slot that fences, deduplicates, writes state, appends outputs and
+acknowledges.
+
+Outputs go straight to their target partitions on a standalone server. On Redis Cluster the
+targets live in other slots, so they go to the task's outbox (same slot) with their target
+named in ``rs_target*`` fields; the :class:`~redis_streaming.runtime.forwarder.OutboxForwarder`
+moves them on, deduplicated, in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis_streaming._redis.lua import LuaScript
+from redis_streaming.mq.producer import partition_for_key
+from redis_streaming.mq.topics import TopicMeta
+from redis_streaming.runtime.context import BatchRun
+from redis_streaming.runtime.graph import Stage
+from redis_streaming.runtime.keys import RuntimeKeys
+from redis_streaming.state.cache import ABSENT
+from redis_streaming.state.codec import encode
+
+__all__ = ["COMMIT", "CLAIM", "Committer", "CommitResult"]
+
+COMMIT = LuaScript("redis_streaming.runtime.scripts", "commit")
+CLAIM = LuaScript("redis_streaming.runtime.scripts", "task_claim")
+
+
+class CommitResult:
+    """``status``: ``OK``, ``FENCED`` or ``ALREADY``; ``store_keys``: keys per written store."""
+
+    __slots__ = ("status", "store_keys")
+
+    def __init__(self, status: str, store_keys: dict[str, int]) -> None:
+        self.status = status
+        self.store_keys = store_keys
+
+
+class Committer:
+    """The commit calls of one task (one stage on one input partition)."""
+
+    def __init__(
+        self,
+        keys: RuntimeKeys,
+        stage: Stage,
+        partition: int,
+        consumer_id: str,
+        targets: dict[str, TopicMeta],
+        *,
+        outbox: bool,
+    ) -> None:
+        self.keys = keys
+        self.stage = stage
+        self.partition = partition
+        self.consumer_id = consumer_id
+        self.targets = targets
+        self.outbox = keys.outbox(stage.topic, partition, stage.group) if outbox else None
+        self.base = [
+            keys.mq.lease(stage.topic, partition, stage.group),
+            keys.task(stage.topic, partition, stage.group),
+            keys.mq.stream(stage.topic, partition),
+        ]
+        self._rr = itertools.count(partition)
+        self._stores = {
+            name: (
+                keys.state(stage.topic, partition, stage.job, name),
+                keys.ttl(stage.topic, partition, stage.job, name),
+            )
+            for name in stage.stores
+        }
+
+    def store_keys(self, name: str) -> tuple[str, str]:
+        """The hash and TTL index of store ``name`` on this partition."""
+        return self._stores[name]
+
+    def build(
+        self, epoch: int, ids: Sequence[bytes], run: BatchRun
+    ) -> tuple[list[str], list[Any], list[str]]:
+        """The script's keys and args for a batch, and the names of the stores it writes."""
+        keys = list(self.base)
+        index: dict[str, int] = {}
+
+        def key_index(key: str) -> int:
+            i = index.get(key)
+            if i is None:
+                keys.append(key)
+                i = index[key] = len(keys)
+            return i
+
+        args: list[Any] = [self.consumer_id, epoch, self.stage.group, int(time.time() * 1000)]
+        args.append(len(ids))
+        args.extend(ids)
+        written: list[str] = []
+        groups = list(run.state.by_store())
+        args.append(len(groups))
+        for store, writes in groups:
+            hash_key, ttl_key = self._stores[store]
+            written.append(store)
+            args += (key_index(hash_key), key_index(ttl_key), len(writes))
+            for field, write in writes:
+                if write.value is ABSENT:
+                    args += ("d", field)
+                else:
+                    args += ("s", field, encode(write.value), write.ttl_ms or 0)
+        args.append(len(self._stores))
+        for hash_key, ttl_key in self._stores.values():
+            args += (key_index(hash_key), key_index(ttl_key))
+        args.append(len(run.outputs))
+        for out in run.outputs:
+            meta = self.targets[out.topic]
+            if out.key is not None:
+                p = partition_for_key(out.key, meta.partitions)
+            else:
+                p = next(self._rr) % meta.partitions
+            stream = self.keys.mq.stream(out.topic, p)
+            if self.outbox is None:
+                args += (key_index(stream), meta.retention_max_len, len(out.fields))
+                args.extend(out.fields)
+            else:
+                route = ("rs_target", stream, "rs_target_topic", out.topic,
+                         "rs_target_partition", p, "rs_maxlen", meta.retention_max_len)  # fmt: skip
+                args += (key_index(self.outbox), 0, len(route) + len(out.fields))
+                args += route
+                args.extend(out.fields)
+        return keys, args, written
+
+    async def claim(self, redis: Any) -> int:
+        """Start a task: the new epoch, or 0 when this consumer does not hold the lease."""
+        return int(await CLAIM(redis, self.base[:2], [self.consumer_id]))
+
+    async def commit(
+        self, redis: Any, epoch: int, ids: Sequence[bytes], run: BatchRun
+    ) -> CommitResult:
+        """Run the commit of a batch."""
+        keys, args, written = self.build(epoch, ids, run)
+        reply = await COMMIT(redis, keys, args)
+        status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        return CommitResult(status, dict(zip(written, map(int, reply[1:]), strict=False)))

@@ -1,0 +1,120 @@
+"""``Job``: a named graph of operators over topics, compiled into stages and run by tasks."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from redis_streaming._redis.names import validate_name
+from redis_streaming.errors import InvalidArgument
+from redis_streaming.runtime.graph import Stage
+from redis_streaming.runtime.handle import JobHandle
+from redis_streaming.runtime.stream import Stream
+from redis_streaming.state.stores import StoreKind, StoreSpec, ttl_ms
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from redis_streaming.metrics import Metrics
+    from redis_streaming.mq.options import MQOptions
+    from redis_streaming.runtime.options import RuntimeOptions
+
+__all__ = ["Job"]
+
+
+class Job:
+    """A stream-processing job: ``Job("page-stats")``, then ``job.source(topic)`` and operators
+    on the returned :class:`Stream`, then ``await job.run(redis, options)``.
+
+    ``name`` is the job's stable id: it names the consumer groups of its stages
+    (``<name>.s0``, ...), its internal topics (``<name>.s1.repartition``) and its state, so
+    renaming a job starts it afresh. ``partitions``: partition count of its internal topics
+    (default: ``MQOptions.default_partitions``). Invalid names raise
+    :class:`~redis_streaming.InvalidName` here, before any I/O.
+    """
+
+    def __init__(self, name: str, *, partitions: int | None = None) -> None:
+        self.name = validate_name(name, "job")
+        if partitions is not None and not 1 <= partitions <= 4096:
+            raise InvalidArgument(f"job {name!r}: partitions must be 1..4096, got {partitions}")
+        self.partitions = partitions
+        self.stages: list[Stage] = []
+        self.stores: dict[str, StoreSpec] = {}
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        """A number for an operator's default name (in declaration order)."""
+        return next(self._ids)
+
+    def source(self, topic: str, *, value_type: Any = None) -> Stream:
+        """The records of ``topic``, decoded as ``value_type`` (a pydantic model, ``dict``,
+        ``str``, ``bytes``, any type pydantic validates; ``None``: as the payload is). An entry
+        that is not one goes to the topic's dead letters (reason ``undecodable``)."""
+        validate_name(topic)
+        if any(s.topic == topic for s in self.stages):
+            raise InvalidArgument(f"job {self.name!r} reads topic {topic!r} twice; read it once")
+        stage = Stage(self.name, f"s{len(self.stages)}", topic, False, value_type)
+        self.stages.append(stage)
+        return Stream(self, stage, stage.root)
+
+    def new_stage(self, *, internal: bool, name: str | None = None) -> Stage:
+        """A stage reading a new internal topic of this job (for ``key_by`` and ``merge``)."""
+        stage_id = validate_name(name, "stage") if name is not None else f"s{len(self.stages)}"
+        if any(s.id == stage_id for s in self.stages):
+            raise InvalidArgument(f"job {self.name!r} already has a stage named {stage_id!r}")
+        topic = validate_name(f"{self.name}.{stage_id}.repartition", "internal topic")
+        stage = Stage(self.name, stage_id, topic, internal)
+        self.stages.append(stage)
+        return stage
+
+    def declare_store(
+        self,
+        stage: Stage,
+        name: str,
+        kind: StoreKind,
+        ttl: float | timedelta | None,
+        ttl_millis: int | None = None,
+    ) -> StoreSpec:
+        """Declare state store ``name`` (unique in the job) for operators of ``stage``."""
+        if name in self.stores:
+            raise InvalidArgument(
+                f"job {self.name!r} already has a state store named {name!r}; name each "
+                "stateful operator differently (name=...)"
+            )
+        if kind not in ("value", "map", "list"):
+            raise InvalidArgument(f"state store {name!r}: kind must be value, map or list")
+        spec = StoreSpec(name, kind, ttl_millis if ttl_millis is not None else ttl_ms(ttl))
+        self.stores[name] = spec
+        stage.stores[name] = spec
+        return spec
+
+    def validate(self) -> None:
+        """Raise :class:`~redis_streaming.InvalidArgument` for a job that cannot run."""
+        if not self.stages:
+            raise InvalidArgument(f"job {self.name!r} has no source; add job.source(topic)")
+        for stage in self.stages:
+            if not stage.root.next:
+                raise InvalidArgument(
+                    f"job {self.name!r}: the stream of {stage.topic!r} has no operator"
+                )
+
+    async def run(
+        self,
+        redis: Any,
+        options: MQOptions | None = None,
+        *,
+        runtime: RuntimeOptions | None = None,
+        metrics: Metrics | None = None,
+        consumer_id: str | None = None,
+    ) -> JobHandle:
+        """Start the job's tasks in this process and return its handle (stop it with
+        ``await handle.stop()``). Any number of processes may run the same job: they share its
+        partitions through the consumer groups' leases. Raises
+        :class:`~redis_streaming.InvalidArgument` before any I/O when the job is invalid or
+        a job of the same name runs in this process on the same namespace."""
+        handle = JobHandle(self, redis, options, runtime, metrics, consumer_id)
+        await handle.start()
+        return handle
+
+    def __repr__(self) -> str:
+        return f"Job({self.name!r}, stages={[s.group for s in self.stages]})"

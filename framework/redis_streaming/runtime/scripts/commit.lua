@@ -1,0 +1,84 @@
+-- Commit one batch of a stage's task, atomically (docs/design.md, "Stream-processing runtime:
+-- the commit"): fence by lease and epoch, skip a batch already committed, apply the state
+-- writes, append the outputs, acknowledge the batch and record the frontier.
+-- KEYS[1]  lease STRING   (rs:lease:{T:i}:<group>)
+-- KEYS[2]  task HASH      (rs:task:{T:i}:<group>)
+-- KEYS[3]  input STREAM   (rs:stream:{T:i})
+-- KEYS[4..] state HASHes, TTL index ZSETs and output STREAMs (or the outbox), by index below
+-- ARGV[1]  consumer id          ARGV[2]  epoch of the task
+-- ARGV[3]  group                ARGV[4]  now (epoch ms)
+-- ARGV[5]  n: ids to acknowledge, then the n ids (in order; the first is the batch's first)
+-- then     s: state stores written, each as: hash key index, TTL key index (0: none),
+--          w writes, each as: 's' field value expiry_ms (0: none) | 'd' field
+-- then     e: TTL sweeps, each as: hash key index, TTL key index (up to 100 expired keys each)
+-- then     o: outputs, each as: stream key index, MAXLEN (0: none), m, then m field/value items
+-- Returns  {'FENCED'} when the lease or epoch is not the caller's (nothing changed);
+--          {'ALREADY'} when the batch's first entry is no longer pending (it committed);
+--          {'OK', hlen of each written store, in order}
+if redis.call('GET', KEYS[1]) ~= ARGV[1]
+    or redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[2] then
+  return {'FENCED'}
+end
+local group = ARGV[3]
+local now = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+local first = ARGV[6]
+-- Committed entries were acknowledged in the same step as their effects, so an entry that is
+-- no longer pending belongs to a committed batch (a retry after a lost reply).
+if #redis.call('XPENDING', KEYS[3], group, first, first, 1) == 0 then
+  return {'ALREADY'}
+end
+local pos = 6 + n
+local result = {'OK'}
+local stores = tonumber(ARGV[pos]); pos = pos + 1
+for _ = 1, stores do
+  local hash = KEYS[tonumber(ARGV[pos])]
+  local ttl_index = tonumber(ARGV[pos + 1])
+  local ttl = ttl_index > 0 and KEYS[ttl_index] or nil
+  local writes = tonumber(ARGV[pos + 2])
+  pos = pos + 3
+  for _ = 1, writes do
+    if ARGV[pos] == 's' then
+      redis.call('HSET', hash, ARGV[pos + 1], ARGV[pos + 2])
+      if ttl then
+        if ARGV[pos + 3] ~= '0' then
+          redis.call('ZADD', ttl, now + tonumber(ARGV[pos + 3]), ARGV[pos + 1])
+        else
+          redis.call('ZREM', ttl, ARGV[pos + 1])
+        end
+      end
+      pos = pos + 4
+    else
+      redis.call('HDEL', hash, ARGV[pos + 1])
+      if ttl then redis.call('ZREM', ttl, ARGV[pos + 1]) end
+      pos = pos + 2
+    end
+  end
+  result[#result + 1] = redis.call('HLEN', hash)
+end
+local sweeps = tonumber(ARGV[pos]); pos = pos + 1
+for _ = 1, sweeps do
+  local hash, ttl = KEYS[tonumber(ARGV[pos])], KEYS[tonumber(ARGV[pos + 1])]
+  pos = pos + 2
+  local expired = redis.call('ZRANGEBYSCORE', ttl, '-inf', now, 'LIMIT', 0, 100)
+  for _, field in ipairs(expired) do
+    redis.call('HDEL', hash, field)
+    redis.call('ZREM', ttl, field)
+  end
+end
+local outputs = tonumber(ARGV[pos]); pos = pos + 1
+for _ = 1, outputs do
+  local stream, maxlen, m = KEYS[tonumber(ARGV[pos])], ARGV[pos + 1], tonumber(ARGV[pos + 2])
+  pos = pos + 3
+  if maxlen ~= '0' then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(ARGV, pos, pos + m - 1))
+  else
+    redis.call('XADD', stream, '*', unpack(ARGV, pos, pos + m - 1))
+  end
+  pos = pos + m
+end
+for i = 6, 5 + n, 1000 do
+  redis.call('XACK', KEYS[3], group, unpack(ARGV, i, math.min(i + 999, 5 + n)))
+end
+redis.call('HSET', KEYS[2], 'frontier', ARGV[5 + n], 'committed_ms', now)
+return result

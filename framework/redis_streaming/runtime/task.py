@@ -1,0 +1,262 @@
+"""A stage's task on one owned partition: read a batch, load its state, run the operators,
+commit; on start (and after any error) first the entries left pending.
+
+Every effect of a batch is in its commit (``commit.lua``), which also acknowledges the batch:
+the group's pending entries on the partition are exactly the uncommitted work. So a task that
+starts, or recovers from an error whose outcome it cannot know, claims every pending entry
+(``XAUTOCLAIM``, min idle 0: the lease says the previous owner is gone) and processes those
+first, in id order. A batch whose commit already went through is not pending any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
+from redis_streaming._redis.backoff import Backoff
+from redis_streaming._redis.errors import is_busygroup
+from redis_streaming.cluster import route
+from redis_streaming.errors import DecodeError
+from redis_streaming.mq.consume.leases import Leases
+from redis_streaming.mq.wire.codec import parse_fields
+from redis_streaming.runtime.commit import Committer
+from redis_streaming.runtime.context import BatchRun
+from redis_streaming.runtime.loader import StateLoader
+from redis_streaming.runtime.records import Record
+from redis_streaming.runtime.shared import StageShared
+from redis_streaming.state.batch import BatchState
+from redis_streaming.state.cache import StateCache
+
+__all__ = ["StageTask"]
+
+log = logging.getLogger(__name__)
+_CLAIM_COUNT = 500
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+class Fenced(Exception):
+    """The partition's lease or epoch is no longer this task's: stop, write nothing."""
+
+
+class StageTask(BackgroundLoop):
+    """Processes one input partition of one stage while this consumer holds its lease."""
+
+    def __init__(self, shared: StageShared, partition: int, leases: Leases) -> None:
+        super().__init__()
+        self.shared = shared
+        self.stage = shared.stage
+        self.partition = partition
+        self.leases = leases
+        self.redis = shared.redis
+        self.log = Prefixed(log, f"job {self.stage.group} partition {partition}")
+        self.stream = shared.keys.mq.stream(self.stage.topic, partition)
+        self.committer = Committer(
+            shared.keys, self.stage, partition, shared.consumer_id, shared.targets,
+            outbox=shared.cluster,
+        )  # fmt: skip
+        self.cache = StateCache(shared.runtime.cache_max_keys)
+        self.loader = StateLoader(self.redis, self.committer, self.cache)
+        self.labels = shared.metrics.runtime_labels(
+            self.stage.job, self.stage.id, self.stage.topic, partition
+        )
+        self.epoch = 0
+        self.backlog: list[Entry] = []
+        self._ready = False
+        self._next_check = 0.0
+        self.forwarder = shared.forwarder_for(partition)
+
+    # -- lifecycle (the coordinator's PartitionRunner) ----------------------------------------
+
+    def start(self) -> None:
+        """Start processing in a background task."""
+        self._launch(f"rs-task-{self.stage.group}-{self.partition}")
+        if self.forwarder is not None:
+            self.forwarder.start()
+
+    def request_stop(self) -> None:
+        """Stop after the batch in progress (it commits, or stays pending)."""
+        self._stopping.set()
+
+    @property
+    def done(self) -> bool:
+        """True once the task has ended."""
+        return not self.running
+
+    async def stop(self, timeout_s: float | None = 0.0) -> None:
+        """Let the batch in progress commit within ``timeout_s``, then cancel (its entries stay
+        pending for the next owner: nothing is half-applied)."""
+
+        def overrun() -> None:
+            self.log.warning("batch still running after %.1fs; cancelling it", timeout_s or 0)
+
+        await self._end(timeout_s, overrun)
+        if self.forwarder is not None:
+            await self.forwarder.stop()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _lease_left_s(self) -> float:
+        return self.leases.valid_until(self.partition) - time.monotonic()
+
+    def _taking(self) -> bool:
+        return not self._stopping.is_set() and self._lease_left_s() > 0.05
+
+    async def _run(self) -> None:
+        try:
+            await self._supervise(self._step, Backoff(), self._after_error, running=self._taking)
+        except Fenced:
+            self.log.warning("fenced: another consumer owns the partition now; stopping")
+        finally:
+            self.cache.clear()
+            self.shared.tasks.pop(self.partition, None)
+
+    async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
+        if isinstance(exc, Fenced):
+            raise exc
+        # The outcome of the failed call is unknown (a commit may have gone through): forget
+        # the cache and what was read, and claim what is still pending.
+        self._ready = False
+        self.cache.clear()
+        self.backlog.clear()
+        self.shared.record_error(exc)
+        delay = backoff.next_delay()
+        log_retry(self.log, exc, delay)
+        return delay
+
+    async def _step(self) -> float | None:
+        if not self._ready:
+            await self._recover()
+            self._ready = True
+        sub = self.shared.sub
+        if sub.paused:
+            await sub.wait_resumed(min(self.shared.options.block_ms / 1000, 1.0))
+            return None
+        if time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + self.shared.options.rebalance_interval_s
+            await self._claim(min_idle_ms=int(self.shared.options.lease_ttl_s * 1000))
+        if self.backlog:
+            size = self.shared.runtime.batch_size
+            batch, self.backlog = self.backlog[:size], self.backlog[size:]
+        else:
+            batch = await self._read()
+        if batch and self._taking():
+            await self._process(batch)
+        return 0.0
+
+    async def _recover(self) -> None:
+        start_id = "0" if self.shared.runtime.start == "earliest" else "$"
+        try:
+            await self.redis.xgroup_create(
+                self.stream, self.stage.group, id=start_id, mkstream=True
+            )
+        except Exception as exc:
+            if not is_busygroup(exc):
+                raise
+        self.epoch = await self.committer.claim(self.redis)
+        if not self.epoch:
+            raise Fenced()
+        self.backlog = []
+        await self._claim(min_idle_ms=0)
+
+    async def _claim(self, *, min_idle_ms: int) -> None:
+        """Take pending entries of the group (all of them on start; on later checks those idle
+        for a lease TTL: a former owner's read that landed after it lost the lease)."""
+        cursor: Any = "0-0"
+        claimed: list[Entry] = []
+        while True:
+            reply = await self.redis.xautoclaim(
+                self.stream, self.stage.group, self.shared.consumer_id, min_idle_ms,
+                start_id=cursor, count=_CLAIM_COUNT,
+            )  # fmt: skip
+            cursor = reply[0]
+            claimed += [(eid, f) for eid, f in reply[1] if f is not None]
+            for eid in reply[2] if len(reply) > 2 else ():  # trimmed while pending
+                await self.redis.xack(self.stream, self.stage.group, eid)
+            if cursor in (b"0-0", "0-0"):
+                break
+        if claimed:
+            known = {eid for eid, _ in self.backlog}
+            self.backlog += [e for e in claimed if e[0] not in known]
+            self.backlog.sort(key=lambda e: _id_tuple(e[0]))
+
+    async def _read(self) -> list[Entry]:
+        block_ms = min(self.shared.options.block_ms, int((self._lease_left_s() - 0.1) * 1000))
+        if block_ms <= 0:
+            return []
+        reply = await self.redis.execute_command(
+            "XREADGROUP", "GROUP", self.stage.group, self.shared.consumer_id,
+            "COUNT", self.shared.runtime.batch_size, "BLOCK", block_ms,
+            "STREAMS", self.stream, ">",
+            **route(self.redis, self.stream),
+        )  # fmt: skip
+        if not reply:
+            return []
+        if isinstance(reply, dict):  # RESP3
+            return [e for entries in reply.values() for e in entries[0]]
+        return [e for _, entries in reply for e in entries]
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    async def _process(self, batch: list[Entry]) -> None:
+        shared = self.shared
+        decoder = shared.decoder
+        records: list[tuple[Entry, Record]] = []
+        for entry in batch:
+            try:
+                fields = parse_fields(entry[1])
+                records.append((entry, Record(fields.key, decoder.decode(fields), fields.ts)))
+            except DecodeError as exc:
+                await shared.dead_letter(self.partition, entry, "undecodable", 1, exc)
+        if records:
+            await self.loader.load(self.stage.stores, {rec.key for _, rec in records})
+        run = await self._run_operators(records)
+        started = time.perf_counter()
+        result = await self.committer.commit(self.redis, self.epoch, [e[0] for e in batch], run)
+        if result.status == "FENCED":
+            raise Fenced()
+        run.state.committed()
+        shared.committed(self, run, result, len(batch), time.perf_counter() - started)
+        if self.forwarder is not None and run.outputs:
+            self.forwarder.wake()
+
+    async def _run_operators(self, records: list[tuple[Entry, Record]]) -> BatchRun:
+        """Run the batch through the stage; a record whose function raises makes the batch
+        run again (state untouched: it is only in the overlay) up to ``max_attempts``, then
+        only that record is undone and dead-lettered."""
+        runtime = self.shared.runtime
+        root = self.stage.root
+        for attempt in range(1, runtime.max_attempts + 1):
+            run = BatchRun(BatchState(self.cache), self.shared.options.max_payload_bytes)
+            last = attempt == runtime.max_attempts
+            failed: list[tuple[Entry, Exception]] = []
+            for entry, rec in records:
+                mark = run.savepoint()
+                try:
+                    await root.push(run, rec)
+                except Exception as exc:
+                    if not last:
+                        self.shared.record_error(exc)
+                        break
+                    run.rollback(mark)
+                    failed.append((entry, exc))
+            else:
+                for bad, error in failed:
+                    await self.shared.dead_letter(
+                        self.partition, bad, "max_attempts", attempt, error
+                    )
+                return run
+            delay = runtime.retry_backoff_ms * 2 ** (attempt - 1) / 1000
+            self.log.warning(
+                "a function raised (%s); running the batch again in %.2fs (attempt %d of %d)",
+                self.shared.last_error, delay, attempt + 1, runtime.max_attempts,
+            )  # fmt: skip
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _id_tuple(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
