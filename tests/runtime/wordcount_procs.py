@@ -26,8 +26,11 @@ JOB_PROC = ("-m", "tests.runtime.job_proc")
 def job_env(url: str, namespace: str, **extra: str) -> dict[str, str]:
     """The environment of a job process: ``url``, ``namespace``, the ``FAST`` lease and
     rebalance values, and ``extra`` (``REDIS_STREAMING_WORDCOUNT__BATCH_SIZE="50"``...)."""
+    # PYTHONPATH passes on: tools/mutants.py points it at the copy with the planted bug.
+    inherited = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PATH": "/usr/bin:/bin",
+        **inherited,
         "REDIS_STREAMING_REDIS__URL": url,
         "REDIS_STREAMING_MQ__NAMESPACE": namespace,
         "REDIS_STREAMING_LOGGING__LEVEL": "WARNING",
