@@ -22,7 +22,6 @@ from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.keys import RuntimeKeys
 from redis_streaming.state.cache import ABSENT
-from redis_streaming.state.codec import encode
 
 __all__ = ["COMMIT", "CLAIM", "Committer", "CommitResult"]
 
@@ -105,7 +104,7 @@ class Committer:
                 if write.value is ABSENT:
                     args += ("d", field)
                 else:
-                    args += ("s", field, encode(write.value), write.ttl_ms or 0)
+                    args += ("s", field, write.value, write.ttl_ms or 0)
         args.append(len(self._stores))
         for hash_key, ttl_key in self._stores.values():
             args += (key_index(hash_key), key_index(ttl_key))
@@ -132,11 +131,22 @@ class Committer:
         """Start a task: the new epoch, or 0 when this consumer does not hold the lease."""
         return int(await CLAIM(redis, self.base[:2], [self.consumer_id]))
 
+    def queue(self, pipe: Any, epoch: int, ids: Sequence[bytes], run: BatchRun) -> list[str]:
+        """Add the commit of a batch to a (non-transactional) pipeline; returns the names of
+        the stores it writes, for :meth:`result`. The script must be loaded (NOSCRIPT)."""
+        keys, args, written = self.build(epoch, ids, run)
+        COMMIT.queue(pipe, keys, args)
+        return written
+
+    @staticmethod
+    def result(reply: Any, written: list[str]) -> CommitResult:
+        """The :class:`CommitResult` of a commit's reply."""
+        status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        return CommitResult(status, dict(zip(written, map(int, reply[1:]), strict=False)))
+
     async def commit(
         self, redis: Any, epoch: int, ids: Sequence[bytes], run: BatchRun
     ) -> CommitResult:
-        """Run the commit of a batch."""
+        """Run the commit of a batch on its own."""
         keys, args, written = self.build(epoch, ids, run)
-        reply = await COMMIT(redis, keys, args)
-        status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
-        return CommitResult(status, dict(zip(written, map(int, reply[1:]), strict=False)))
+        return self.result(await COMMIT(redis, keys, args), written)

@@ -16,6 +16,7 @@ from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.consume.subscription import Subscription
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.topics import TopicMeta, TopicStore
+from redis_streaming.runtime.gauges import watch
 from redis_streaming.runtime.options import RuntimeOptions
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.runtime.task import StageTask
@@ -115,6 +116,7 @@ class JobHandle:
                     cluster=is_cluster(self.redis),
                 )  # fmt: skip
                 self.stages.append(shared)
+                watch(self.metrics, shared)
                 coordinator = GroupCoordinator(
                     self.redis, self.options, sub, self.consumer_id, metrics=self.metrics,
                     runner_factory=self._factory(shared),

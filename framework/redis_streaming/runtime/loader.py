@@ -8,7 +8,7 @@ from typing import Any
 
 from redis_streaming.runtime.commit import Committer
 from redis_streaming.state.cache import ABSENT, StateCache
-from redis_streaming.state.codec import decode, encode_key
+from redis_streaming.state.codec import encode_key
 
 __all__ = ["StateLoader"]
 
@@ -50,5 +50,5 @@ class StateLoader:
                 if raw is None or (expiry is not None and expiry <= now):
                     self.cache.put((store, field), ABSENT)
                 else:
-                    self.cache.put((store, field), decode(raw), int(expiry) if expiry else None)
+                    self.cache.put((store, field), raw, int(expiry) if expiry else None)
         return n

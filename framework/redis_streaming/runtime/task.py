@@ -22,7 +22,7 @@ from redis_streaming.cluster import route
 from redis_streaming.errors import DecodeError
 from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.wire.codec import parse_fields
-from redis_streaming.runtime.commit import Committer
+from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.loader import StateLoader
 from redis_streaming.runtime.records import Record
@@ -64,6 +64,7 @@ class StageTask(BackgroundLoop):
         )
         self.epoch = 0
         self.backlog: list[Entry] = []
+        self._ahead: list[Entry] = []  # read in the same round trip as the last commit
         self._ready = False
         self._next_check = 0.0
         self.forwarder = shared.forwarder_for(partition)
@@ -121,6 +122,7 @@ class StageTask(BackgroundLoop):
         self._ready = False
         self.cache.clear()
         self.backlog.clear()
+        self._ahead = []
         self.shared.record_error(exc)
         delay = backoff.next_delay()
         log_retry(self.log, exc, delay)
@@ -134,12 +136,14 @@ class StageTask(BackgroundLoop):
         if sub.paused:
             await sub.wait_resumed(min(self.shared.options.block_ms / 1000, 1.0))
             return None
-        if time.monotonic() >= self._next_check:
+        if not self.backlog and not self._ahead and time.monotonic() >= self._next_check:
             self._next_check = time.monotonic() + self.shared.options.rebalance_interval_s
             await self._claim(min_idle_ms=int(self.shared.options.lease_ttl_s * 1000))
         if self.backlog:
             size = self.shared.runtime.batch_size
             batch, self.backlog = self.backlog[:size], self.backlog[size:]
+        elif self._ahead:
+            batch, self._ahead = self._ahead, []
         else:
             batch = await self._read()
         if batch and self._taking():
@@ -155,10 +159,12 @@ class StageTask(BackgroundLoop):
         except Exception as exc:
             if not is_busygroup(exc):
                 raise
+        await COMMIT.load(self.redis)  # queued in pipelines: a reply NOSCRIPT fails the step
         self.epoch = await self.committer.claim(self.redis)
         if not self.epoch:
             raise Fenced()
         self.backlog = []
+        self._ahead = []
         await self._claim(min_idle_ms=0)
 
     async def _claim(self, *, min_idle_ms: int) -> None:
@@ -192,11 +198,7 @@ class StageTask(BackgroundLoop):
             "STREAMS", self.stream, ">",
             **route(self.redis, self.stream),
         )  # fmt: skip
-        if not reply:
-            return []
-        if isinstance(reply, dict):  # RESP3
-            return [e for entries in reply.values() for e in entries[0]]
-        return [e for _, entries in reply for e in entries]
+        return _entries(reply)
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -214,9 +216,23 @@ class StageTask(BackgroundLoop):
             await self.loader.load(self.stage.stores, {rec.key for _, rec in records})
         run = await self._run_operators(records)
         started = time.perf_counter()
-        result = await self.committer.commit(self.redis, self.epoch, [e[0] for e in batch], run)
+        pipe = self.redis.pipeline(transaction=False)
+        written = self.committer.queue(pipe, self.epoch, [e[0] for e in batch], run)
+        # The next batch is read in the same round trip (no BLOCK: when it comes back empty,
+        # the next step blocks on its own). Not while the backlog of claimed entries lasts.
+        read_ahead = not self.backlog and self._taking() and not shared.sub.paused
+        if read_ahead:
+            pipe.execute_command(
+                "XREADGROUP", "GROUP", self.stage.group, shared.consumer_id,
+                "COUNT", shared.runtime.batch_size, "STREAMS", self.stream, ">",
+                **route(self.redis, self.stream),
+            )  # fmt: skip
+        replies = await pipe.execute()
+        result = self.committer.result(replies[0], written)
         if result.status == "FENCED":
             raise Fenced()
+        if read_ahead:
+            self._ahead = _entries(replies[1])
         run.state.committed()
         shared.committed(self, run, result, len(batch), time.perf_counter() - started)
         if self.forwarder is not None and run.outputs:
@@ -255,6 +271,15 @@ class StageTask(BackgroundLoop):
             )  # fmt: skip
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """The entries of an ``XREADGROUP`` reply on one stream (RESP2 or RESP3)."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return [e for entries in reply.values() for e in entries[0]]
+    return [e for _, entries in reply for e in entries]
 
 
 def _id_tuple(entry_id: bytes) -> tuple[int, int]:

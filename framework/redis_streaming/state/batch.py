@@ -3,6 +3,11 @@
 Functions write into the overlay; nothing reaches Redis until the batch commits. A savepoint
 taken before each record lets the task undo exactly that record's writes when its function
 raises (the record is dead-lettered and the rest of the batch commits).
+
+Values are kept encoded (:mod:`redis_streaming.state.codec`), in the overlay as in the cache:
+every read decodes a fresh object, so a function that changes a state object in place and then
+raises, or a batch that runs again, never sees its own half-made changes; and a value that
+cannot be stored fails the write of the record that made it, not the batch's commit.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from redis_streaming.state.cache import ABSENT, StateCache, StateKey
+from redis_streaming.state.codec import decode, encode
 
 __all__ = ["BatchState", "Write"]
 
@@ -19,7 +25,8 @@ _MISSING = object()
 
 
 class Write:
-    """One key's pending change: ``value`` (``ABSENT`` deletes) and its TTL in ms."""
+    """One key's pending change: ``value``, the encoded value (``ABSENT`` deletes), and its
+    TTL in ms."""
 
     __slots__ = ("ttl_ms", "value")
 
@@ -42,14 +49,16 @@ class BatchState:
         """The key's value as this batch sees it, ``None`` when it has none."""
         k = (store, key)
         write = self.writes.get(k)
-        value = write.value if write is not None else self.cache.get(k)
-        return None if value is ABSENT else value
+        raw = write.value if write is not None else self.cache.get(k)
+        return None if raw is ABSENT else decode(raw)
 
     def set(self, store: str, key: bytes, value: Any, ttl_ms: int | None = None) -> None:
-        """Write ``value`` (``ABSENT`` deletes) for ``key`` in ``store``."""
+        """Write ``value`` (``ABSENT`` deletes) for ``key`` in ``store``; raises
+        :class:`~redis_streaming.InvalidArgument` for a value the codec cannot store."""
+        raw = value if value is ABSENT else encode(value)
         k = (store, key)
         self._journal.append((k, self.writes.get(k, _MISSING)))
-        self.writes[k] = Write(value, ttl_ms)
+        self.writes[k] = Write(raw, ttl_ms)
 
     def delete(self, store: str, key: bytes) -> None:
         """Delete ``key``'s state in ``store``."""

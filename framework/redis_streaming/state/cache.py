@@ -30,8 +30,8 @@ ABSENT: Any = _Absent()
 
 
 class StateCache:
-    """Committed values by ``(store, encoded key)``: ``ABSENT`` for a key with no state, and
-    the wall-clock expiry (epoch ms) of values written with a TTL."""
+    """Committed values, encoded, by ``(store, encoded key)``: ``ABSENT`` for a key with no
+    state, and the wall-clock expiry (epoch ms) of values written with a TTL."""
 
     __slots__ = ("_expiry", "_values", "max_keys")
 
