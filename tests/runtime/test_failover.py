@@ -33,7 +33,7 @@ async def _state_topic(redis: Any, namespace: str) -> str:
     """The input topic of the stage that owns the ``counts`` store, read from the name of a
     state hash the job has written (``<ns>:state:{<topic>:<i>}:wordcount:counts``)."""
     async for key in redis.scan_iter(match=f"{namespace}:state:*:wordcount:counts", count=1000):
-        tagged = key.decode().split("{", 1)[1].split("}", 1)[0]
+        tagged: str = key.decode().split("{", 1)[1].split("}", 1)[0]
         return tagged.rsplit(":", 1)[0]
     raise AssertionError("no state hash of wordcount:counts")
 

@@ -67,7 +67,8 @@ async def _run(
         env = job_env(url, namespace)
         workers = [await start(procs, env) for _ in range(3)]
         feed = Feed(redis, options)
-        feeding = asyncio.create_task(feed.run(texts))
+        # About 2,500 sentences a second: still sending when the faults come.
+        feeding = asyncio.create_task(feed.run(texts, batch=250, pause_s=0.1))
         try:
             faults = [("kill", 0.15), ("server", 0.40), ("kill", 0.65)]
             for fault, fraction in faults:
