@@ -53,13 +53,21 @@ class Job:
         validate_name(topic)
         if any(s.topic == topic for s in self.stages):
             raise InvalidArgument(f"job {self.name!r} reads topic {topic!r} twice; read it once")
-        stage = Stage(self.name, f"s{len(self.stages)}", topic, False, value_type)
+        stage = Stage(self.name, self._free_id(), topic, False, value_type)
         self.stages.append(stage)
         return Stream(self, stage, stage.root)
 
+    def _free_id(self) -> str:
+        """The default id of the next stage: ``s<n>``, the first one no stage has taken."""
+        used = {s.id for s in self.stages}
+        n = len(self.stages)
+        while f"s{n}" in used:
+            n += 1
+        return f"s{n}"
+
     def new_stage(self, *, internal: bool, name: str | None = None) -> Stage:
         """A stage reading a new internal topic of this job (for ``key_by`` and ``merge``)."""
-        stage_id = validate_name(name, "stage") if name is not None else f"s{len(self.stages)}"
+        stage_id = validate_name(name, "stage") if name is not None else self._free_id()
         if any(s.id == stage_id for s in self.stages):
             raise InvalidArgument(f"job {self.name!r} already has a stage named {stage_id!r}")
         topic = validate_name(f"{self.name}.{stage_id}.repartition", "internal topic")

@@ -14,7 +14,7 @@
 -- then     o: outputs, each as: stream key index, MAXLEN (0: none), m, then m field/value items
 -- Returns  {'FENCED'} when the lease or epoch is not the caller's (nothing changed);
 --          {'ALREADY'} when the batch's first entry is no longer pending (it committed);
---          {'OK', hlen of each written store, in order}
+--          {'OK', hlen of each written store after the sweeps, in order}
 if redis.call('GET', KEYS[1]) ~= ARGV[1]
     or redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[2] then
   return {'FENCED'}
@@ -29,7 +29,7 @@ if #redis.call('XPENDING', KEYS[3], group, first, first, 1) == 0 then
   return {'ALREADY'}
 end
 local pos = 6 + n
-local result = {'OK'}
+local written = {}
 local stores = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, stores do
   local hash = KEYS[tonumber(ARGV[pos])]
@@ -54,7 +54,7 @@ for _ = 1, stores do
       pos = pos + 2
     end
   end
-  result[#result + 1] = redis.call('HLEN', hash)
+  written[#written + 1] = hash
 end
 local sweeps = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, sweeps do
@@ -65,6 +65,11 @@ for _ = 1, sweeps do
     redis.call('HDEL', hash, field)
     redis.call('ZREM', ttl, field)
   end
+end
+-- Key counts after the sweeps, so expired keys are not counted.
+local result = {'OK'}
+for _, hash in ipairs(written) do
+  result[#result + 1] = redis.call('HLEN', hash)
 end
 local outputs = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, outputs do
