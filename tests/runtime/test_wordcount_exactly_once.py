@@ -77,6 +77,7 @@ async def _run(
                 )
                 if fault == "kill":
                     kill(workers[0])  # the same process slot, twice
+                    print(f"{time.strftime('%H:%M:%S')} killed pid {workers[0].pid}")
                     workers[0] = await start(procs, env)
                 elif server is not None:
                     async with feed.lock:  # between two batches: what was sent is known
