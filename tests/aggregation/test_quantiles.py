@@ -85,3 +85,17 @@ def test_values_that_are_not_numbers_are_refused() -> None:
     p50 = agg.quantile(None, 0.5)
     with pytest.raises(TypeError, match=r"agg\.quantile takes real numbers, not str"):
         p50.add(p50.initial(), "3.5")
+
+
+def test_merging_sketches_of_disjoint_ranges_gives_the_quantiles_of_both() -> None:
+    quantiles = agg.quantiles(None, [0.0, 0.25, 0.5, 0.75, 1.0])
+    low = fold(quantiles, [(0, float(x)) for x in range(1000)])
+    high = fold(quantiles, [(0, float(x)) for x in range(1000, 3000)])
+    eps = rank_error(200) * 3000
+    for state in (quantiles.merge(low, high), quantiles.merge(high, low)):
+        values = quantiles.result(state)
+        assert values is not None
+        assert values[0] == 0.0
+        assert values[-1] == 2999.0
+        for expected, value in zip([749, 1499, 2249], values[1:4], strict=True):
+            assert abs(value - expected) <= eps, (expected, value)

@@ -8,9 +8,9 @@ value aggregated (``None``: the record value itself). ``sum``, ``mean``, ``min``
 arguments raise :class:`~redis_streaming.InvalidArgument` when the aggregation is built.
 
 Exact: count, sum (of ints; floats add in arrival order), mean, min, max, first, last, collect,
-reduce, top_k, and count_distinct up to its threshold. Approximate: count_distinct past it
-(HyperLogLog, about 1.6 % relative standard error, a state of about 2.1 KB) and the quantiles
-(KLL, rank error about 1.3 %, a state under about 5 KB).
+reduce, top_k, and count_distinct up to its threshold (a set of 64-bit hashes, 8 bytes a value).
+Approximate: count_distinct past it (HyperLogLog, about 1.6 % relative standard error, a state of
+about 2.1 KB) and the quantiles (KLL, rank error about 1.3 %, a state under about 5 KB).
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ def top_k(k: int, by: Callable[[Any], Any] | None = None) -> TopK:
 def count_distinct(
     fn: Extractor | None = None, exact_threshold: int = 1000, lg_k: int = 12
 ) -> CountDistinct:
-    """The number of distinct values: exact while there are at most ``exact_threshold`` (>= 0),
-    then a HyperLogLog estimate (``lg_k`` in 4..21; relative standard error about
+    """The number of distinct values: exact while there are at most ``exact_threshold`` (>= 0;
+    values told apart by a 64-bit hash, so barring odds of about n² / 2**65), then a HyperLogLog
+    estimate (``lg_k`` in 4..21; relative standard error about
     ``1.04 / sqrt(2 ** lg_k)``, 1.6 % at 12)."""
     return CountDistinct(fn, exact_threshold, lg_k)
 

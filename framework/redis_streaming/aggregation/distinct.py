@@ -1,18 +1,24 @@
 """count_distinct: an exact set of values up to a threshold, then a HyperLogLog sketch.
 
-The exact form is the sorted list of the values' state-key bytes (``state.codec.encode_key``:
+A value's identity is a 64-bit BLAKE2b hash of its state-key bytes (``state.codec.encode_key``:
 values Python calls equal, such as ``1``, ``1.0`` and ``True``, are one value, and a tuple is the
-same as the list of its items). When the number of distinct values passes ``exact_threshold`` the
-state becomes an Apache DataSketches HLL sketch (``hll_sketch``, HLL_4, ``lg_k`` = 12 by
-default), stored as its compact serialized bytes: about 2.1 KB whatever the count, with a
-relative standard error of about ``1.04 / sqrt(2 ** lg_k)`` (1.6 % at 12; three standard errors,
-about 4.7 %, bound 99.7 % of estimates). Each add deserializes and serializes the sketch (about
-1 us). ``merge`` joins any two forms: two sets stay exact while their union fits the threshold,
-anything else goes through an ``hll_union``.
+same as the list of its items). The exact form, ``[hashes]``, keeps those hashes sorted in one
+``bytes`` (8 little-endian bytes each): exact but for a hash collision (odds about n² / 2**65,
+3e-14 for 1,000 values), 8 bytes a value whatever its size, and about 2.5 us an add at 900 values
+(a list of the values' bytes measured 43 us and more bytes). When the number of distinct values
+passes ``exact_threshold`` the state becomes an Apache DataSketches HLL sketch (``hll_sketch``,
+HLL_4, ``lg_k`` = 12 by default) of the same hashes, stored as its compact serialized bytes:
+about 2.1 KB whatever the count, with a relative standard error of about
+``1.04 / sqrt(2 ** lg_k)`` (1.6 % at 12; three standard errors, about 4.7 %, bound 99.7 % of
+estimates), about 2.5 us an add. ``merge`` joins any two forms: two sets stay exact while their
+union fits the threshold, anything else goes through an ``hll_union``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sys
+from array import array
 from bisect import bisect_left
 from typing import Any
 
@@ -25,14 +31,23 @@ from redis_streaming.state.codec import encode_key
 
 __all__ = ["CountDistinct"]
 
-DistinctState = list[bytes] | bytes
+DistinctState = list[bytes] | bytes  # [sorted hashes] (exact) or an HLL sketch
 _HLL_TYPE = tgt_hll_type.HLL_4
+_SWAP = sys.byteorder != "little"  # the stored hashes are little-endian on every machine
 
 
-def _datum(member: bytes) -> str:
-    # hll_sketch.update takes int, float or str; a str of the bytes' latin-1 characters is a
-    # one-to-one, deterministic stand-in (the sketch hashes its UTF-8 bytes).
-    return member.decode("latin-1")
+def _hashes(blob: bytes) -> array[int]:
+    hashes = array("q", blob)
+    if _SWAP:
+        hashes.byteswap()
+    return hashes
+
+
+def _blob(hashes: array[int]) -> bytes:
+    if _SWAP:
+        hashes = array("q", hashes)
+        hashes.byteswap()
+    return hashes.tobytes()
 
 
 class CountDistinct(Extracting):
@@ -55,52 +70,52 @@ class CountDistinct(Extracting):
         self.lg_k = int_in(lg_k, 4, 21, "agg.count_distinct: lg_k")
 
     def initial(self) -> DistinctState:
-        return []
+        return [b""]
 
-    def _member(self, value: Any) -> bytes:
+    def _hash(self, value: Any) -> int:
         try:
-            return encode_key(value)
+            key = encode_key(value)
         except InvalidArgument as exc:
             raise InvalidArgument(f"agg.count_distinct cannot count {value!r}: {exc}") from exc
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little", signed=True)
 
-    def _sketch(self, members: list[bytes]) -> hll_sketch:
+    def _sketch(self, hashes: array[int]) -> bytes:
         sketch = hll_sketch(self.lg_k, _HLL_TYPE)
-        for member in members:
-            sketch.update(_datum(member))
-        return sketch
+        for h in hashes:
+            sketch.update(h)
+        return sketch.serialize_compact()
 
     def add(self, state: DistinctState, value: Any) -> DistinctState:
         v = self.value(value)
         if v is None:
             return state
-        member = self._member(v)
+        h = self._hash(v)
         if isinstance(state, bytes):
             sketch = hll_sketch.deserialize(state)
-            sketch.update(_datum(member))
+            sketch.update(h)
             return sketch.serialize_compact()
-        i = bisect_left(state, member)
-        if i < len(state) and state[i] == member:
+        hashes = _hashes(state[0])
+        i = bisect_left(hashes, h)
+        if i < len(hashes) and hashes[i] == h:
             return state
-        state.insert(i, member)
-        if len(state) > self.exact_threshold:
-            return self._sketch(state).serialize_compact()
-        return state
+        hashes.insert(i, h)
+        if len(hashes) > self.exact_threshold:
+            return self._sketch(hashes)
+        return [_blob(hashes)]
 
     def merge(self, a: DistinctState, b: DistinctState) -> DistinctState:
         if isinstance(a, list) and isinstance(b, list):
-            members = sorted(set(a).union(b))
-            if len(members) <= self.exact_threshold:
-                return members
-            return self._sketch(members).serialize_compact()
+            hashes = array("q", sorted(set(_hashes(a[0])).union(_hashes(b[0]))))
+            if len(hashes) <= self.exact_threshold:
+                return [_blob(hashes)]
+            return self._sketch(hashes)
         union = hll_union(self.lg_k)
         for part in (a, b):
-            if isinstance(part, bytes):
-                union.update(hll_sketch.deserialize(part))
-            else:
-                union.update(self._sketch(part))
+            blob = part if isinstance(part, bytes) else self._sketch(_hashes(part[0]))
+            union.update(hll_sketch.deserialize(blob))
         return union.get_result(_HLL_TYPE).serialize_compact()
 
     def result(self, state: DistinctState) -> int:
         if isinstance(state, bytes):
             return round(hll_sketch.deserialize(state).get_estimate())
-        return len(state)
+        return len(state[0]) // 8

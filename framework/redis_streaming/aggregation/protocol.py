@@ -120,7 +120,7 @@ def int_in(value: object, low: int, high: int | None, what: str) -> int:
         or value < low
         or (high is not None and value > high)
     ):
-        bounds = f"at least {low}" if high is None else f"in {low}..{high}"
+        bounds = f"of at least {low}" if high is None else f"in {low}..{high}"
         raise InvalidArgument(f"{what} must be an int {bounds}, not {value!r}")
     return value
 
