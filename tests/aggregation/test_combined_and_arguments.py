@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import operator
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -141,3 +143,17 @@ def test_bounds_that_are_allowed() -> None:
     assert agg.quantiles(None, (0, 1)).qs == [0.0, 1.0]
     top = agg.top_k(1, by=operator.neg)
     assert top.result(decode(encode(fold(top, [(0, 3), (0, 1), (0, 2)])))) == [1]
+
+
+def test_importing_the_package_does_not_load_datasketches_or_numpy() -> None:
+    # datasketches loads numpy (about 0.3 s): only building a sketching aggregator imports it.
+    code = (
+        "import sys, redis_streaming\n"
+        "from redis_streaming import agg\n"
+        "agg.count(); agg.top_k(3); agg.collect()\n"
+        "assert 'datasketches' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n"
+        "agg.quantile(None, 0.5)\n"
+        "assert 'datasketches' in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr

@@ -20,19 +20,19 @@ import hashlib
 import sys
 from array import array
 from bisect import bisect_left
-from typing import Any
-
-from datasketches import hll_sketch, hll_union, tgt_hll_type
+from typing import TYPE_CHECKING, Any
 
 from redis_streaming.aggregation.basic import Extracting
 from redis_streaming.aggregation.protocol import Extractor, int_in
 from redis_streaming.errors import InvalidArgument
 from redis_streaming.state.codec import encode_key
 
+if TYPE_CHECKING:
+    from datasketches import hll_sketch
+
 __all__ = ["CountDistinct"]
 
 DistinctState = list[bytes] | bytes  # [sorted hashes] (exact) or an HLL sketch
-_HLL_TYPE = tgt_hll_type.HLL_4
 _SWAP = sys.byteorder != "little"  # the stored hashes are little-endian on every machine
 
 
@@ -68,6 +68,12 @@ class CountDistinct(Extracting):
             exact_threshold, 0, None, "agg.count_distinct: exact_threshold"
         )
         self.lg_k = int_in(lg_k, 4, 21, "agg.count_distinct: lg_k")
+        # Imported here, not with the package: datasketches loads numpy (about 0.3 s).
+        import datasketches
+
+        self._hll: type[hll_sketch] = datasketches.hll_sketch
+        self._union = datasketches.hll_union
+        self._type = datasketches.tgt_hll_type.HLL_4
 
     def initial(self) -> DistinctState:
         return [b""]
@@ -80,7 +86,7 @@ class CountDistinct(Extracting):
         return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little", signed=True)
 
     def _sketch(self, hashes: array[int]) -> bytes:
-        sketch = hll_sketch(self.lg_k, _HLL_TYPE)
+        sketch = self._hll(self.lg_k, self._type)
         for h in hashes:
             sketch.update(h)
         return sketch.serialize_compact()
@@ -91,7 +97,7 @@ class CountDistinct(Extracting):
             return state
         h = self._hash(v)
         if isinstance(state, bytes):
-            sketch = hll_sketch.deserialize(state)
+            sketch = self._hll.deserialize(state)
             sketch.update(h)
             return sketch.serialize_compact()
         hashes = _hashes(state[0])
@@ -109,13 +115,13 @@ class CountDistinct(Extracting):
             if len(hashes) <= self.exact_threshold:
                 return [_blob(hashes)]
             return self._sketch(hashes)
-        union = hll_union(self.lg_k)
+        union = self._union(self.lg_k)
         for part in (a, b):
             blob = part if isinstance(part, bytes) else self._sketch(_hashes(part[0]))
-            union.update(hll_sketch.deserialize(blob))
-        return union.get_result(_HLL_TYPE).serialize_compact()
+            union.update(self._hll.deserialize(blob))
+        return union.get_result(self._type).serialize_compact()
 
     def result(self, state: DistinctState) -> int:
         if isinstance(state, bytes):
-            return round(hll_sketch.deserialize(state).get_estimate())
+            return round(self._hll.deserialize(state).get_estimate())
         return len(state[0]) // 8

@@ -14,20 +14,28 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
-
-from datasketches import kll_doubles_sketch
+from typing import TYPE_CHECKING, Any
 
 from redis_streaming.aggregation.basic import Extracting
 from redis_streaming.aggregation.protocol import Extractor, int_in
 from redis_streaming.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from datasketches import kll_doubles_sketch
 
 __all__ = ["Quantile", "Quantiles", "rank_error"]
 
 
 def rank_error(k: int = 200) -> float:
     """The KLL sketch's normalized rank error for ``k`` (99 % confidence)."""
-    return kll_doubles_sketch.get_normalized_rank_error(k, False)
+    return _kll().get_normalized_rank_error(k, False)
+
+
+def _kll() -> type[kll_doubles_sketch]:
+    # Imported on first use, not with the package: datasketches loads numpy (about 0.3 s).
+    import datasketches
+
+    return datasketches.kll_doubles_sketch
 
 
 def _check_q(q: object, what: str) -> float:
@@ -43,6 +51,7 @@ class _Kll(Extracting):
         super().__init__(fn)
         self.qs = qs
         self.k = int_in(k, 8, 65535, f"agg.{self.name}: k")
+        self._kll = _kll()
 
     def initial(self) -> bytes | None:
         return None
@@ -56,25 +65,22 @@ class _Kll(Extracting):
         x = float(v)
         if math.isnan(x):
             return state
-        if state is None:
-            sketch = kll_doubles_sketch(self.k)
-        else:
-            sketch = kll_doubles_sketch.deserialize(state)
+        sketch = self._kll(self.k) if state is None else self._kll.deserialize(state)
         sketch.update(x)
         return sketch.serialize()
 
     def merge(self, a: bytes | None, b: bytes | None) -> bytes | None:
         if a is None or b is None:
             return b if a is None else a
-        sketch = kll_doubles_sketch.deserialize(a)
-        sketch.merge(kll_doubles_sketch.deserialize(b))
+        sketch = self._kll.deserialize(a)
+        sketch.merge(self._kll.deserialize(b))
         return sketch.serialize()
 
     def values(self, state: bytes | None) -> list[float] | None:
         """The values at ``self.qs``, ``None`` for no values."""
         if state is None:
             return None
-        sketch = kll_doubles_sketch.deserialize(state)
+        sketch = self._kll.deserialize(state)
         values = sketch.get_quantiles(self.qs, inclusive=True)
         # The sketch may have compacted the extremes away; it tracks them exactly on the side.
         return [
