@@ -8,6 +8,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
     assert redis_streaming.__all__ == sorted(redis_streaming.__all__)
     assert redis_streaming.__all__ == [
         "Admin",
+        "Aggregator",
         "ConfigurationError",
         "Consumer",
         "DeadLetter",
@@ -65,6 +66,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "TopicNotFound",
         "ValueState",
         "__version__",
+        "agg",
         "partition_for_key",
     ]
     for name in redis_streaming.__all__:

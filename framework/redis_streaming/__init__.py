@@ -5,6 +5,7 @@ The framework is usable on its own from any asyncio program: build components wi
 """
 
 from redis_streaming._version import __version__
+from redis_streaming.aggregation import Aggregator, agg
 from redis_streaming.errors import (
     ConfigurationError,
     DeadLetter,
@@ -57,6 +58,7 @@ from redis_streaming.state import ListState, MapState, StoreSpec, ValueState
 
 __all__ = [
     "Admin",
+    "Aggregator",
     "ConfigurationError",
     "Consumer",
     "DeadLetter",
@@ -114,5 +116,6 @@ __all__ = [
     "TopicNotFound",
     "ValueState",
     "__version__",
+    "agg",
     "partition_for_key",
 ]

@@ -11,6 +11,7 @@ moves them on, deduplicated, in order.
 from __future__ import annotations
 
 import itertools
+import struct
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,18 @@ __all__ = ["COMMIT", "CLAIM", "Committer", "CommitResult"]
 
 COMMIT = LuaScript("redis_streaming.runtime.scripts", "commit")
 CLAIM = LuaScript("redis_streaming.runtime.scripts", "task_claim")
+_HEADER = struct.Struct("<II").pack
+_LENGTH = struct.Struct("<I").pack
+
+
+def _pack_output(packed: list[bytes], index: int, maxlen: int, fields: Sequence[Any]) -> None:
+    """Append one output as ``commit.lua`` unpacks it: its stream's KEYS index and field
+    count, then MAXLEN and the fields as length-prefixed strings (ints in decimal, as redis-py
+    would send them)."""
+    packed.append(_HEADER(index, len(fields)))
+    for item in (maxlen, *fields):
+        data = item if isinstance(item, bytes) else str(item).encode()
+        packed += (_LENGTH(len(data)), data)
 
 
 class CommitResult:
@@ -110,7 +123,7 @@ class Committer:
         args.append(len(self._stores))
         for hash_key, ttl_key in self._stores.values():
             args += (key_index(hash_key), key_index(ttl_key))
-        args.append(len(run.outputs))
+        packed: list[bytes] = []
         for out in run.outputs:
             meta = self.targets[out.topic]
             if out.key is not None:
@@ -119,14 +132,14 @@ class Committer:
                 p = next(self._rr) % meta.partitions
             stream = self.keys.mq.stream(out.topic, p)
             if self.outbox is None:
-                args += (key_index(stream), meta.retention_max_len, len(out.fields))
-                args.extend(out.fields)
+                _pack_output(packed, key_index(stream), meta.retention_max_len, out.fields)
             else:
                 route = ("rs_target", stream, "rs_target_topic", out.topic,
                          "rs_target_partition", p, "rs_maxlen", meta.retention_max_len)  # fmt: skip
-                args += (key_index(self.outbox), 0, len(route) + len(out.fields))
-                args += route
-                args.extend(out.fields)
+                _pack_output(packed, key_index(self.outbox), 0, [*route, *out.fields])
+        args.append(len(run.outputs))
+        if packed:
+            args.append(b"".join(packed))
         changed = [
             (key, *timers.writes())
             for key, timers in ((self.timers, run.timers), (self.wall_timers, run.wall_timers))

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
 from redis_streaming._redis.backoff import Backoff
-from redis_streaming._redis.errors import is_busygroup
+from redis_streaming._redis.errors import is_busygroup, is_noscript
 from redis_streaming.cluster import route
 from redis_streaming.errors import DecodeError
 from redis_streaming.mq.consume.leases import Leases
@@ -133,7 +133,12 @@ class StageTask(BackgroundLoop):
         self._ahead = []
         self.shared.record_error(exc)
         delay = backoff.next_delay()
-        log_retry(self.log, exc, delay)
+        if is_noscript(exc):  # the server restarted (or flushed its scripts): loaded again next
+            self.log.warning(
+                "Redis has lost the commit script (restarted?); retrying in %.2fs", delay
+            )
+        else:
+            log_retry(self.log, exc, delay)
         return delay
 
     async def _step(self) -> float | None:

@@ -228,6 +228,12 @@ class GroupCoordinator(BackgroundLoop):
                 await worker.stop(self.options.shutdown_timeout_s)
                 await self.leases.release([partition])
                 self.log.info("released partition %d", partition)
+            except Exception as exc:  # nobody awaits this task: say what happened here
+                self.log.warning(
+                    "could not release partition %d (%s); its lease expires by itself",
+                    partition,
+                    exc,
+                )
             finally:
                 self._releasing.pop(partition, None)
 

@@ -14,7 +14,10 @@
 -- then     s: state stores written, each as: hash key index, TTL key index,
 --          w writes, each as: 's' field value expiry_ms (0: none) | 'd' field
 -- then     e: TTL sweeps, each as: hash key index, TTL key index (up to 100 expired keys each)
--- then     o: outputs, each as: stream key index, MAXLEN (0: none), m, then m field/value items
+-- then     o: outputs, then (when o > 0) one string packing them all (commit.py's _pack_output;
+--          one argument instead of m + 3 each, as redis-py's per-argument cost dominates),
+--          each as: struct '<I4I4' stream key index and m, then MAXLEN (0: none) and the m
+--          field/value items, each a struct '<I4c0' length-prefixed string
 -- then     z: timer sets changed, each as: key index, p, p (member, score) pairs, d, d members
 -- then     'c' max_ts wm_floor (the clock to store) | '-' (no clock)
 -- Returns  {'FENCED'} when the lease or epoch is not the caller's (nothing changed);
@@ -73,15 +76,26 @@ for _, hash in ipairs(written) do
   result[#result + 1] = redis.call('HLEN', hash)
 end
 local outputs = tonumber(ARGV[pos]); pos = pos + 1
-for _ = 1, outputs do
-  local stream, maxlen, m = KEYS[tonumber(ARGV[pos])], ARGV[pos + 1], tonumber(ARGV[pos + 2])
-  pos = pos + 3
-  if maxlen ~= '0' then
-    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(ARGV, pos, pos + m - 1))
-  else
-    redis.call('XADD', stream, '*', unpack(ARGV, pos, pos + m - 1))
+if outputs > 0 then
+  local packed, at, formats = ARGV[pos], 1, {}
+  for _ = 1, outputs do
+    local index, m
+    index, m, at = struct.unpack('<I4I4', packed, at)
+    local format = formats[m]
+    if not format then
+      format = '<' .. string.rep('I4c0', m + 1)
+      formats[m] = format
+    end
+    local items = {struct.unpack(format, packed, at)}
+    at = table.remove(items)
+    local maxlen = table.remove(items, 1)
+    if maxlen ~= '0' then
+      redis.call('XADD', KEYS[index], 'MAXLEN', '~', maxlen, '*', unpack(items))
+    else
+      redis.call('XADD', KEYS[index], '*', unpack(items))
+    end
   end
-  pos = pos + m
+  pos = pos + 1
 end
 local timer_sets = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, timer_sets do

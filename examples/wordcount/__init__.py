@@ -1,0 +1,1 @@
+"""A word count on the stream-processing runtime: ``python -m examples.wordcount``."""
