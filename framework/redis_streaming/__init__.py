@@ -54,7 +54,9 @@ from redis_streaming.runtime import (
     StateReader,
     Stream,
 )
+from redis_streaming.runtime.windowing import WindowResult
 from redis_streaming.state import ListState, MapState, StoreSpec, ValueState
+from redis_streaming.window import windows
 
 __all__ = [
     "Admin",
@@ -115,7 +117,9 @@ __all__ = [
     "TopicInfo",
     "TopicNotFound",
     "ValueState",
+    "WindowResult",
     "__version__",
     "agg",
     "partition_for_key",
+    "windows",
 ]

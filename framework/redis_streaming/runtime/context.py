@@ -10,7 +10,7 @@ from redis_streaming.runtime.operators import Process
 from redis_streaming.runtime.records import Record, output_fields
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.codec import encode_key
-from redis_streaming.state.stores import ListState, MapState, StoreSpec, ValueState
+from redis_streaming.state.stores import ListState, MapState, ValueState
 from redis_streaming.window.clock import BatchClock
 from redis_streaming.window.timers import BatchTimers
 

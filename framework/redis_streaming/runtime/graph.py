@@ -53,6 +53,9 @@ class Stage:
                 external.add(node.topic)
             elif isinstance(node, KeyBy):
                 internal.add(node.topic)
+            late_to = getattr(node, "late_to", None)  # a window's topic for late records
+            if late_to is not None:
+                external.add(late_to)
             todo.extend(node.next)
             for _, arm in getattr(node, "arms", ()):
                 todo.append(arm)

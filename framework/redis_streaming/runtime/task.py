@@ -271,10 +271,9 @@ class StageTask(BackgroundLoop):
 
     async def _commit(self, run: BatchRun, ids: list[bytes]) -> None:
         shared = self.shared
-        batch = ids
         started = time.perf_counter()
         pipe = self.redis.pipeline(transaction=False)
-        written = self.committer.queue(pipe, self.epoch, [e[0] for e in batch], run)
+        written = self.committer.queue(pipe, self.epoch, ids, run)
         # The next batch is read in the same round trip (no BLOCK: when it comes back empty,
         # the next step blocks on its own). Not while the backlog of claimed entries lasts.
         read_ahead = bool(ids) and not self.backlog and self._taking() and not shared.sub.paused
@@ -293,7 +292,7 @@ class StageTask(BackgroundLoop):
         run.state.committed()
         run.timers.committed()
         run.clock.committed(run.now_ms, had_records=bool(ids))
-        shared.committed(self, run, result, len(batch), time.perf_counter() - started)
+        shared.committed(self, run, result, len(ids), time.perf_counter() - started)
         if self.forwarder is not None and run.outputs:
             self.forwarder.wake()
 

@@ -94,6 +94,6 @@ def window_kind(kind: Any, grace: float | timedelta) -> WindowKind:
         raise InvalidArgument(
             f"window() takes a window kind such as windows.tumbling(60), got {kind!r}"
         )
-    kind = copy.copy(kind)
-    kind.grace_ms = ms(grace, "grace", positive=False)
-    return kind
+    copied: WindowKind = copy.copy(kind)
+    copied.grace_ms = ms(grace, "grace", positive=False)
+    return copied
