@@ -65,9 +65,11 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "TopicInfo",
         "TopicNotFound",
         "ValueState",
+        "WindowResult",
         "__version__",
         "agg",
         "partition_for_key",
+        "windows",
     ]
     for name in redis_streaming.__all__:
         obj = getattr(redis_streaming, name)

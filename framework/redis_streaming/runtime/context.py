@@ -11,8 +11,8 @@ from redis_streaming.runtime.records import Record, output_fields
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.codec import encode_key
 from redis_streaming.state.stores import ListState, MapState, ValueState
-from redis_streaming.window.clock import BatchClock
-from redis_streaming.window.timers import BatchTimers
+from redis_streaming.window.clock import NEVER, BatchClock, PartitionClock
+from redis_streaming.window.timers import BatchTimers, TimerIndex
 
 __all__ = ["BatchRun", "Output", "ProcessContext"]
 
@@ -42,12 +42,15 @@ class BatchRun:
         self,
         state: BatchState,
         max_bytes: int,
-        clock: BatchClock,
-        timers: BatchTimers,
-        wall_timers: BatchTimers,
-        now_ms: int,
+        clock: BatchClock | None = None,
+        timers: BatchTimers | None = None,
+        wall_timers: BatchTimers | None = None,
+        now_ms: int = 0,
     ) -> None:
-        self.wall_timers = wall_timers
+        if clock is None:  # a batch of a stage without event time (or built by hand)
+            clock = BatchClock(PartitionClock(0, None, None, NEVER, now_ms))
+        self.wall_timers = wall_timers or BatchTimers(TimerIndex())
+        timers = timers or BatchTimers(TimerIndex())
         self.state = state
         self.outputs: list[Output] = []
         self.max_bytes = max_bytes
