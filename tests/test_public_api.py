@@ -18,6 +18,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "DecodeError",
         "DelayedMover",
         "DlqOptions",
+        "FiredTimer",
         "GroupInfo",
         "HealthChecker",
         "Housekeeper",

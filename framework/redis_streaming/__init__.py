@@ -44,6 +44,7 @@ from redis_streaming.registry import (
     ServiceWatch,
 )
 from redis_streaming.runtime import (
+    FiredTimer,
     Job,
     JobHandle,
     JobState,
@@ -70,6 +71,7 @@ __all__ = [
     "DecodeError",
     "DelayedMover",
     "DlqOptions",
+    "FiredTimer",
     "GroupInfo",
     "HealthChecker",
     "Housekeeper",

@@ -111,6 +111,21 @@ async def test_a_batch_commits_once_then_already(task: Task) -> None:
     assert await task.outputs() == 1
 
 
+async def test_a_tick_sent_again_after_it_committed_changes_nothing(task: Task) -> None:
+    """A commit of no entries (timers fired on an idle partition) counts itself: the same tick
+    sent twice (redis-py resends a command after a lost connection) appends its outputs once."""
+    epoch = await task.committer.claim(task.redis)
+    assert (await task.committer.commit(task.redis, epoch, [], task.batch())).status == "OK"
+    before = await task.snapshot()
+    again = await task.committer.commit(task.redis, epoch, [], task.batch())
+    assert again.status == "ALREADY"
+    assert await task.snapshot() == before
+    assert await task.outputs() == 1
+    task.committer.ticks += 1  # what the task does after a tick committed
+    assert (await task.committer.commit(task.redis, epoch, [], task.batch())).status == "OK"
+    assert await task.outputs() == 2
+
+
 async def test_a_commit_is_fenced_when_another_consumer_holds_the_lease(task: Task) -> None:
     epoch = await task.committer.claim(task.redis)
     await task.redis.set(task.lease, OTHER)

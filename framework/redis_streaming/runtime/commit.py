@@ -78,6 +78,7 @@ class Committer:
         ]
         self.timers = keys.timers(stage.topic, partition, stage.group)
         self.wall_timers = keys.wall_timers(stage.topic, partition, stage.group)
+        self.ticks = 0  # ticks committed on the partition, as last read or committed
         self._rr = itertools.count(partition)
         self._stores = {
             name: (
@@ -107,7 +108,10 @@ class Committer:
 
         args: list[Any] = [self.consumer_id, epoch, self.stage.group, int(time.time() * 1000)]
         args.append(len(ids))
-        args.extend(ids)
+        if ids:
+            args.extend(ids)
+        else:  # a tick: the count it expects (commit.lua)
+            args.append(self.ticks)
         written: list[str] = []
         groups = list(run.state.by_store())
         args.append(len(groups))

@@ -187,10 +187,11 @@ class StageTask(BackgroundLoop):
     async def _load_time(self) -> None:
         """Read the partition's clock and timers as the last commit left them."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.committer.base[1], ["max_ts", "wm_floor"])
+        pipe.hmget(self.committer.base[1], ["max_ts", "wm_floor", "ticks"])
         pipe.zrange(self.committer.timers, 0, -1, withscores=True)
         pipe.zrange(self.committer.wall_timers, 0, -1, withscores=True)
-        (max_ts, floor), timers, wall = await pipe.execute()
+        (max_ts, floor, ticks), timers, wall = await pipe.execute()
+        self.committer.ticks = int(ticks or 0)
         stage = self.stage
         self.clock = PartitionClock(
             stage.ooo_ms,
@@ -289,6 +290,14 @@ class StageTask(BackgroundLoop):
             raise Fenced()
         if read_ahead:
             self._ahead = _entries(replies[1])
+        if not ids:
+            if result.status == "ALREADY":
+                # A tick sent again whose first send had committed (or a stale count): read
+                # back what Redis holds rather than guess.
+                self.cache.clear()
+                self._ready = False
+                return
+            self.committer.ticks += 1
         run.state.committed()
         run.timers.committed()
         run.clock.committed(run.now_ms, had_records=bool(ids))

@@ -10,7 +10,8 @@
 --          by index below
 -- ARGV[1]  consumer id          ARGV[2]  epoch of the task
 -- ARGV[3]  group                ARGV[4]  now (epoch ms)
--- ARGV[5]  n: ids to acknowledge, then the n ids (in order; the first is the batch's first)
+-- ARGV[5]  n: ids to acknowledge, then the n ids (in order; the first is the batch's first);
+--          for a tick (n = 0) instead one value: the task's tick count it expects (field 'ticks')
 -- then     s: state stores written, each as: hash key index, TTL key index,
 --          w writes, each as: 's' field value expiry_ms (0: none) | 'd' field
 -- then     e: TTL sweeps, each as: hash key index, TTL key index (up to 100 expired keys each)
@@ -35,7 +36,15 @@ local n = tonumber(ARGV[5])
 if n > 0 and #redis.call('XPENDING', KEYS[3], group, ARGV[6], ARGV[6], 1) == 0 then
   return {'ALREADY'}
 end
-local pos = 6 + n
+-- A tick has no entries to tell it committed: it counts itself, so a tick whose reply was lost
+-- and that is sent again (redis-py retries after a lost connection) changes nothing.
+if n == 0 then
+  if (redis.call('HGET', KEYS[2], 'ticks') or '0') ~= ARGV[6] then
+    return {'ALREADY'}
+  end
+  redis.call('HINCRBY', KEYS[2], 'ticks', 1)
+end
+local pos = 6 + math.max(n, 1)
 local written = {}
 local stores = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, stores do
