@@ -300,6 +300,7 @@ class StageTask(BackgroundLoop):
             self.committer.ticks += 1
         run.state.committed()
         run.timers.committed()
+        run.wall_timers.committed()
         run.clock.committed(run.now_ms, had_records=bool(ids))
         shared.committed(self, run, result, len(ids), time.perf_counter() - started)
         if self.forwarder is not None and run.outputs:
