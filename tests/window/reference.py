@@ -57,7 +57,8 @@ def hopping(records: list[Rec], size: int, slide: int, grace: int, ooo: int) -> 
     for r, wm in zip(records, watermarks(records, ooo), strict=True):
         ts = r["ts"]
         starts = [k * slide for k in range((ts - size) // slide + 1, ts // slide + 1)]
-        assert starts and all(s <= ts < s + size for s in starts)
+        assert starts
+        assert all(s <= ts < s + size for s in starts)
         open_ = [s for s in starts if wm is None or s + size + grace > wm]
         if not open_:
             exp.late.append(r)
@@ -67,18 +68,22 @@ def hopping(records: list[Rec], size: int, slide: int, grace: int, ooo: int) -> 
             exp.current.append((r["k"], s, s + size, summary(members[(r["k"], s)])))
     last = max(r["ts"] for r in records) - ooo
     exp.final = sorted(
-        ((k, s, s + size, summary(rs)) for (k, s), rs in members.items() if s + size + grace <= last),
+        (
+            (k, s, s + size, summary(rs))
+            for (k, s), rs in members.items()
+            if s + size + grace <= last
+        ),
         key=lambda w: w[:3],
     )
     return exp
 
 
-def _by_ts(records: list[Rec], ooo: int, grace: int) -> tuple[list[Rec], list[Rec]]:
-    """(accepted, late) where a record is late when ``ts + grace <= wm``."""
-    accepted, late = [], []
-    for r, wm in zip(records, watermarks(records, ooo), strict=True):
-        (late if wm is not None and r["ts"] + grace <= wm else accepted).append(r)
-    return accepted, late
+def _late(records: list[Rec], ooo: int, grace: int) -> list[Rec]:
+    """The records with ``ts + grace <= wm`` (late for sessions and sliding windows)."""
+    marks = watermarks(records, ooo)
+    return [
+        r for r, wm in zip(records, marks, strict=True) if wm is not None and r["ts"] + grace <= wm
+    ]
 
 
 def sessions(recs: list[Rec], gap: int) -> list[tuple[int, int]]:
@@ -108,7 +113,7 @@ def by_time(
     """Session (``windows`` = sessions, ``close_after`` = gap) or sliding (``close_after`` = 0)
     windows; a window ``[start, end]`` closes at ``wm >= end + close_after + grace``."""
     exp = Expected()
-    accepted, exp.late = _by_ts(records, ooo, grace)
+    exp.late = _late(records, ooo, grace)
     late_ids = {r["id"] for r in exp.late}
     seen: dict[str, list[Rec]] = defaultdict(list)
     for r in records:

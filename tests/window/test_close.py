@@ -5,11 +5,13 @@ before), records at the close are late; and on a quiet partition, by the wall cl
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from redis_streaming import Job, JobHandle, MQOptions, windows
+from redis_streaming.window import WindowKind
 from tests.helpers import wait_until
 from tests.runtime.support import running_job
 from tests.window.support import (
@@ -27,7 +29,7 @@ from tests.window.support import (
 # kind; the start and end of key a's window holding T0 + 100; the watermark that closes it; a
 # record of a accepted into the window at wm = close - 1 (sessions: none, any joining record
 # would move the close); a record late at wm = close (the boundary of the lateness rule)
-BOUNDS = {
+BOUNDS: dict[str, tuple[Callable[[], WindowKind], int, int, int, int | None, int]] = {
     "tumbling": (lambda: windows.tumbling(1), T0, T0 + 1000, T0 + 1500, T0 + 999, T0 + 999),
     "session": (lambda: windows.session(0.3), T0 + 100, T0 + 100, T0 + 600, None, T0 + 400),
     "sliding": (lambda: windows.sliding(0.5), T0 - 400, T0 + 100, T0 + 300, T0 + 100, T0 + 100),

@@ -63,7 +63,8 @@ async def test_windows_open_at_a_stop_close_once_after_a_restart_with_the_persis
         await wait_idle(rs_redis, fast_options, handle)
     before = await results(rs_redis, fast_options, "final")
     state = await task_hash(rs_redis, fast_options, "restart")
-    assert int(state[b"max_ts"]) == top and int(state[b"wm_floor"]) == NEVER
+    assert int(state[b"max_ts"]) == top
+    assert int(state[b"wm_floor"]) == NEVER
     timers = RuntimeKeys(fast_options.namespace).timers("in", 0, "restart.s0")
     assert await rs_redis.zcard(timers) >= 1  # windows open, one timer per key
     assert int((await rs_redis.zrange(timers, 0, 0, withscores=True))[0][1]) > top
