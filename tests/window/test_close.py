@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 
-from redis_streaming import Job, JobHandle, MQOptions, windows
+from redis_streaming import Job, JobHandle, MQOptions, RuntimeOptions, windows
 from redis_streaming.window import WindowKind
 from tests.helpers import wait_until
-from tests.runtime.support import running_job
+from tests.runtime.support import running_job, wait_idle
+from tests.window import reference as ref
 from tests.window.support import (
     RUNTIME,
     T0,
     aggregation,
+    closer,
     feed,
     records,
     results,
@@ -114,3 +116,52 @@ async def test_windows_of_a_quiet_partition_close_after_idle_timeout_without_new
         ("a", T0 + 900, T0 + 1020, {"n": 3, "s": 3, "c": [0, 1, 2]}),
     ]
     print(f"idle close after {elapsed:.2f}s (bound {bound:.2f}s)")
+
+
+async def test_sliding_windows_at_their_inclusive_bounds(
+    rs_redis: Any, fast_options: MQOptions
+) -> None:
+    # A later record size or size + 1 after another (a, b) makes the window just after the
+    # earlier one; size + 2 after (c) it does not.
+    recs = [
+        {"id": i, "k": k, "ts": T0 + d, "v": 1}
+        for i, (k, d) in enumerate(
+            [("a", 0), ("a", 500), ("b", 0), ("b", 501), ("c", 0), ("c", 502)]
+        )
+    ]
+    recs.append(closer(len(recs), T0 + 100_000))
+    exp = ref.by_time(recs, lambda m: ref.sliding(m, 500), 0, 0, 0)
+    assert ("a", T0 + 1, T0 + 501, {"n": 1, "s": 1, "c": [1]}) in exp.final
+    await topics(rs_redis, fast_options, "final")
+    await feed(rs_redis, fast_options, "in", recs)
+    job = Job("bounds", partitions=1)
+    source(job).window(windows.sliding(0.5)).aggregate(**aggregation()).final().to("final")
+    async with running_job(job, rs_redis, fast_options, RUNTIME) as handle:
+        await wait_idle(rs_redis, fast_options, handle)
+    final = await results(rs_redis, fast_options, "final")
+    assert sorted(final, key=lambda w: w[:3]) == exp.final
+
+
+async def test_closing_a_keys_session_leaves_its_later_sessions_open(
+    rs_redis: Any, fast_options: MQOptions
+) -> None:
+    # When a's first session closes (wm jumps to T0 + 2800), its second one ([T0 + 500]) still
+    # has until T0 + 500 + gap + grace = T0 + 2900, so the record at T0 + 850 joins it.
+    recs = [
+        {"id": i, "k": k, "ts": T0 + d, "v": 1}
+        for i, (k, d) in enumerate([("a", 0), ("a", 500), ("y", 2800), ("a", 850)])
+    ]
+    recs.append(closer(len(recs), T0 + 100_000))
+    await topics(rs_redis, fast_options, "final")
+    await feed(rs_redis, fast_options, "in", recs)
+    job = Job("later", partitions=1)
+    (source(job).window(windows.session(0.4), grace=2)
+        .aggregate(**aggregation()).final().to("final"))  # fmt: skip
+    one = RuntimeOptions(batch_size=1, retry_backoff_ms=10, forward_interval_ms=20)
+    async with running_job(job, rs_redis, fast_options, one) as handle:
+        await wait_idle(rs_redis, fast_options, handle)
+    assert sorted(await results(rs_redis, fast_options, "final"), key=lambda w: w[:3]) == [
+        ("a", T0, T0, {"n": 1, "s": 1, "c": [0]}),
+        ("a", T0 + 500, T0 + 850, {"n": 2, "s": 2, "c": [1, 3]}),
+        ("y", T0 + 2800, T0 + 2800, {"n": 1, "s": 1, "c": [2]}),
+    ]

@@ -50,8 +50,8 @@ CASES = {
         lambda rs: ref.hopping(rs, 1000, 250, 200, 100),
     ),
     "sliding": Case(
-        lambda: windows.sliding(0.5), 200, 0, 1500, 5_000,
-        lambda rs: ref.by_time(rs, lambda m: ref.sliding(m, 500), 0, 200, 0),
+        lambda: windows.sliding(0.5), 0, 0, 1500, 5_000,
+        lambda rs: ref.by_time(rs, lambda m: ref.sliding(m, 500), 0, 0, 0),
     ),
     "session": Case(
         lambda: windows.session(0.3), 200, 100, 1500, 5_000,
