@@ -399,7 +399,10 @@ def event_time(extract: Any, value: Any) -> int:
     try:
         ts = extract(value)
     except Exception as exc:
-        raise DecodeError(f"the timestamp extractor failed: {type(exc).__name__}: {exc}") from exc
+        raise DecodeError(
+            f"the event time could not be read: the timestamp extractor raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
         raise DecodeError(
             f"the event time must be a number (epoch milliseconds), the extractor gave {ts!r}"
