@@ -36,7 +36,7 @@ async def test_a_record_without_a_usable_event_time_is_dead_lettered(
     letters = {d.key: d for d in await DeadLetters(rs_redis, fast_options).list("in")}
     assert set(letters) == {"w", "x", "y"}
     assert {d.reason for d in letters.values()} == {"undecodable"}
-    assert "timestamp extractor failed" in letters["x"].error
+    assert "event time could not be read" in letters["x"].error
     assert "KeyError" in letters["x"].error
     assert "event time" in letters["y"].error
     assert "'soon'" in letters["y"].error
