@@ -62,6 +62,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "Stream",
         "Subscription",
         "SubscriptionState",
+        "Table",
         "TopicGauges",
         "TopicInfo",
         "TopicNotFound",

@@ -54,6 +54,7 @@ from redis_streaming.runtime import (
     StageStatus,
     StateReader,
     Stream,
+    Table,
 )
 from redis_streaming.runtime.windowing import WindowResult
 from redis_streaming.state import ListState, MapState, StoreSpec, ValueState
@@ -115,6 +116,7 @@ __all__ = [
     "Stream",
     "Subscription",
     "SubscriptionState",
+    "Table",
     "TopicGauges",
     "TopicInfo",
     "TopicNotFound",

@@ -5,6 +5,7 @@ in Redis beside each partition and one atomic, lease-fenced commit per batch (do
 from redis_streaming.runtime.context import ProcessContext
 from redis_streaming.runtime.handle import JobHandle, JobState, JobStatus, StageStatus
 from redis_streaming.runtime.job import Job
+from redis_streaming.runtime.joining import Table
 from redis_streaming.runtime.operators import FiredTimer
 from redis_streaming.runtime.options import RuntimeOptions
 from redis_streaming.runtime.reader import StateReader
@@ -21,4 +22,5 @@ __all__ = [
     "StageStatus",
     "StateReader",
     "Stream",
+    "Table",
 ]

@@ -34,7 +34,7 @@ class BatchRun:
     (``counts``: windows opened, closed, late records)."""
 
     __slots__ = (
-        "_keys", "clock", "counts", "max_bytes", "now_ms", "outputs", "state", "timers",
+        "_keys", "clock", "counts", "lookups", "max_bytes", "now_ms", "outputs", "state", "timers",
         "wall_timers",
     )  # fmt: skip
 
@@ -58,6 +58,7 @@ class BatchRun:
         self.timers = timers
         self.now_ms = now_ms
         self.counts = [0, 0, 0]
+        self.lookups: dict[tuple[str, str | None], Any] = {}
         self._keys: dict[str | None, bytes] = {}
 
     def key_bytes(self, key: str | None) -> bytes:
@@ -90,6 +91,10 @@ class BatchRun:
         self.clock.max_ts, self.clock.floor = mark[3], mark[4]
         self.counts = list(mark[5])
         self.wall_timers.rollback(mark[6])
+
+    def lookup(self, table: Any, key: str | None) -> Any:
+        """The value of ``key`` in ``table`` as loaded for this batch (None: absent)."""
+        return self.lookups.get((table.name, key))
 
     def timer_member(self, op: str, key: str | None, name: str) -> bytes:
         """The member of a ``process`` timer in the timer sets."""

@@ -26,6 +26,7 @@ class Stage:
     stores: dict[str, StoreSpec] = field(default_factory=dict)
     timestamp: Any = None  # the source's event-time extractor (None: the entry's ts)
     timer_ops: dict[str, Any] = field(default_factory=dict)  # operators with timers, by id
+    lookups: list[Any] = field(default_factory=list)  # the tables its joins read
     ooo_ms: int = 0  # max_out_of_orderness of the stage's windows (the largest)
     idle_ms: int | None = None  # idle_timeout of the stage's windows (the smallest)
 

@@ -114,9 +114,11 @@ class JobHandle:
                     start=self.runtime.start, batch_size=self.runtime.batch_size,
                 )  # fmt: skip
                 external, internal = stage.output_topics()
+                self._check_co_partitioned(stage, metas)
+                read = external | internal | {table.topic for table in stage.lookups}
                 shared = StageShared(
                     self.redis, stage, self.options, self.runtime, self.consumer_id,
-                    {t: metas[t] for t in external | internal}, sub, self.metrics,
+                    {t: metas[t] for t in read}, sub, self.metrics,
                     cluster=is_cluster(self.redis),
                 )  # fmt: skip
                 self.stages.append(shared)
@@ -133,6 +135,17 @@ class JobHandle:
         except BaseException:
             _RUNNING.discard(self._key)
             raise
+
+    def _check_co_partitioned(self, stage: Any, metas: dict[str, TopicMeta]) -> None:
+        for table in stage.lookups:
+            ours, theirs = metas[stage.topic].partitions, metas[table.topic].partitions
+            if not table.global_ and ours != theirs:
+                raise InvalidArgument(
+                    f"job {self.job.name!r}: {stage.topic!r} ({ours} partitions) joins table "
+                    f"{table.topic!r} ({theirs} partitions); a co-partitioned join needs the "
+                    "same partition count: key_by the stream into the job (Job(partitions="
+                    f"{theirs})) or make the table global (job.table(..., global_=True))"
+                )
 
     @staticmethod
     def _factory(shared: StageShared) -> Any:

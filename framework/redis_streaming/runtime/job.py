@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from redis_streaming._redis.names import validate_name
 from redis_streaming.errors import InvalidArgument
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.handle import JobHandle
+from redis_streaming.runtime.joining import Table, TableUpdate
 from redis_streaming.runtime.stream import Stream
 from redis_streaming.state.stores import StoreKind, StoreSpec, ttl_ms
 
@@ -77,6 +78,37 @@ class Job:
         while f"s{n}" in used:
             n += 1
         return f"s{n}"
+
+    def table(
+        self,
+        topic: str,
+        *,
+        value_type: Any = None,
+        global_: bool = False,
+        versions: int | None = None,
+        name: str | None = None,
+    ) -> Table:
+        """A table over the keyed topic ``topic``: the latest value per key (an entry whose
+        payload is JSON ``null`` deletes the key), or with ``versions`` the newest ``versions``
+        values per key by event time (for ``join_asof``). Its state lives beside each partition
+        of ``topic``; joins read the partition holding the record's key.
+
+        A join against a table that is not ``global_`` requires the stream's topic to have
+        the table's partition count (co-partitioned, checked at start); ``global_=True``
+        joins from any partitioning."""
+        validate_name(topic)
+        if versions is not None and (not isinstance(versions, int) or versions < 1):
+            raise InvalidArgument(
+                f"table {topic!r}: versions must be a positive int, got {versions!r}"
+            )
+        if any(s.topic == topic for s in self.stages):
+            raise InvalidArgument(f"job {self.name!r} reads topic {topic!r} twice; read it once")
+        vtype = value_type if value_type is None else Optional[value_type]  # noqa: UP045 - a runtime type
+        stage = Stage(self.name, self._free_id(), topic, False, vtype)
+        self.stages.append(stage)
+        spec = self.declare_store(stage, name or f"table-{topic}", "value", None)
+        stage.root.next.append(TableUpdate(spec, versions))
+        return Table(self, stage, spec, value_type, versions, global_)
 
     def new_stage(self, *, internal: bool, name: str | None = None) -> Stage:
         """A stage reading a new internal topic of this job (for ``key_by`` and ``merge``)."""

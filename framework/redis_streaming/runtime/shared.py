@@ -50,6 +50,7 @@ class StageShared:
         self.metrics = metrics
         self.cluster = cluster
         self.keys = RuntimeKeys(options.namespace)
+        self.table_partitions = {t.topic: targets[t.topic].partitions for t in stage.lookups}
         self.decoder = stage.decoder()
         self.dlq = DeadLetterWriter(redis, options)
         self.tasks: dict[int, StageTask] = {}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from redis_streaming._redis.names import validate_name
 from redis_streaming.errors import InvalidArgument
 from redis_streaming.runtime.graph import Stage
+from redis_streaming.runtime.joining import JoinAsOf, JoinTable, Table
 from redis_streaming.runtime.operators import (
     Branch,
     Filter,
@@ -145,6 +146,34 @@ class Stream:
         for s in streams:
             s.node.next.append(KeyBy(None, stage.topic))
         return Stream(self.job, stage, stage.root)
+
+    def join_table(
+        self, table: Table, *, how: str = "inner", joiner: Callable[[Any, Any], Any] | None = None
+    ) -> Stream:
+        """Each record with ``table``'s current value for the record's key:
+        ``joiner(value, table_value)`` (default ``[value, table_value]``). ``how="left"`` keeps
+        records whose key the table lacks (``table_value`` None); ``"inner"`` drops them. The
+        value is the table's last committed one when the record's batch runs."""
+        return self._join(JoinTable(table, how, joiner), table)
+
+    def join_asof(
+        self, table: Table, *, how: str = "inner", joiner: Callable[[Any, Any], Any] | None = None
+    ) -> Stream:
+        """Each record with ``table``'s value as of the record's event time (the newest
+        version at or before it; the table must keep ``versions``)."""
+        if table.versions is None:
+            raise InvalidArgument(
+                "join_asof needs a table that keeps versions: "
+                f"job.table({table.topic!r}, versions=10)"
+            )
+        return self._join(JoinAsOf(table, how, joiner), table)
+
+    def _join(self, node: Node, table: Table) -> Stream:
+        if table.job is not self.job:
+            raise InvalidArgument("a join takes a table of the same job")
+        if table not in self.stage.lookups:
+            self.stage.lookups.append(table)
+        return self._then(node)
 
     def window(
         self,

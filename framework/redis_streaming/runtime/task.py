@@ -26,6 +26,7 @@ from redis_streaming.mq.wire.codec import parse_fields
 from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.loader import StateLoader
+from redis_streaming.runtime.lookups import TableLookups
 from redis_streaming.runtime.records import Record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.state.batch import BatchState
@@ -72,6 +73,11 @@ class StageTask(BackgroundLoop):
         self._ready = False
         self._next_check = 0.0
         self.forwarder = shared.forwarder_for(partition)
+        self.lookups = (
+            TableLookups(self.redis, shared.keys, self.stage.lookups, shared.table_partitions)
+            if self.stage.lookups
+            else None
+        )
         stage = self.stage
         self.clock = PartitionClock(stage.ooo_ms, stage.idle_ms, None, NEVER, _now_ms())
         self.timer_index = TimerIndex()
@@ -251,9 +257,13 @@ class StageTask(BackgroundLoop):
                 records.append((entry, Record(fields.key, value, ts)))
             except DecodeError as exc:
                 await shared.dead_letter(self.partition, entry, "undecodable", 1, exc)
+        found: dict[Any, Any] = {}
         if records:
-            await self.loader.load(self.stage.stores, {rec.key for _, rec in records})
-        run = await self._run_operators(records)
+            keys = {rec.key for _, rec in records}
+            await self.loader.load(self.stage.stores, keys)
+            if self.lookups is not None:
+                found = await self.lookups.load(keys)
+        run = await self._run_operators(records, lookups=found)
         await self._commit(run, [e[0] for e in batch])
 
     async def _tick(self) -> None:
@@ -307,7 +317,10 @@ class StageTask(BackgroundLoop):
             self.forwarder.wake()
 
     async def _run_operators(
-        self, records: list[tuple[Entry, Record]], advance_to: int | None = None
+        self,
+        records: list[tuple[Entry, Record]],
+        advance_to: int | None = None,
+        lookups: dict[Any, Any] | None = None,
     ) -> BatchRun:
         """Run the batch through the stage; a record whose function raises makes the batch
         run again (state untouched: it is only in the overlay) up to ``max_attempts``, then
@@ -325,6 +338,8 @@ class StageTask(BackgroundLoop):
             )
             if advance_to is not None:
                 run.clock.advance_to(advance_to)
+            if lookups:
+                run.lookups = lookups
             clock = run.clock
             last = attempt == runtime.max_attempts
             failed: list[tuple[Entry, Exception]] = []
