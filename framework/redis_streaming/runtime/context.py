@@ -68,10 +68,19 @@ class BatchRun:
             kb = self._keys[key] = encode_key(key)
         return kb
 
-    def output(self, topic: str, key: str | None, value: Any, ts: int, *, internal: bool) -> None:
+    def output(
+        self,
+        topic: str,
+        key: str | None,
+        value: Any,
+        ts: int,
+        *,
+        internal: bool,
+        side: str | None = None,
+    ) -> None:
         """Queue an output for the commit."""
         fields = output_fields(
-            value, key, ts, internal=internal, max_bytes=self.max_bytes, topic=topic
+            value, key, ts, internal=internal, max_bytes=self.max_bytes, topic=topic, side=side
         )
         self.outputs.append(Output(topic, key, fields))
 

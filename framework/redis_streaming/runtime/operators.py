@@ -227,15 +227,18 @@ class KeyBy(Node):
     """Ends a stage: re-keys each record with ``str(fn(value))`` (``fn=None`` keeps the key)
     and appends it to the next stage's internal topic, in the batch's commit."""
 
-    __slots__ = ("fn", "is_async", "topic")
+    __slots__ = ("fn", "is_async", "side", "topic")
 
-    def __init__(self, fn: Callable[[Any], Any] | None, topic: str) -> None:
+    def __init__(
+        self, fn: Callable[[Any], Any] | None, topic: str, side: str | None = None
+    ) -> None:
         super().__init__()
         if fn is not None and not callable(fn):
             raise InvalidArgument(f"key_by needs a function, got {fn!r}")
         self.fn = fn
         self.is_async = fn is not None and is_async(fn)
         self.topic = topic
+        self.side = side
 
     async def push(self, run: BatchRun, rec: Record) -> None:
         key = rec.key
@@ -243,7 +246,7 @@ class KeyBy(Node):
         if fn is not None:
             new = await fn(rec.value) if self.is_async else fn(rec.value)
             key = new if isinstance(new, str) else str(new)
-        run.output(self.topic, key, rec.value, rec.ts, internal=True)
+        run.output(self.topic, key, rec.value, rec.ts, internal=True, side=self.side)
 
 
 class To(Node):

@@ -26,21 +26,23 @@ from redis_streaming.mq.wire.codec import (
     entry_args,
 )
 
-__all__ = ["TYPE_HEADER", "Record", "ValueDecoder", "output_fields"]
+__all__ = ["SIDE_HEADER", "TYPE_HEADER", "Record", "ValueDecoder", "output_fields"]
 
 TYPE_HEADER = "rs-type"
+SIDE_HEADER = "rs-side"  # the input of a stream-stream join an internal entry came from
 
 
 class Record:
     """One value flowing through a stage: its key (``None`` when unkeyed) and event time
     (epoch ms; the input entry's timestamp unless an operator changes it)."""
 
-    __slots__ = ("key", "ts", "value")
+    __slots__ = ("key", "side", "ts", "value")
 
-    def __init__(self, key: str | None, value: Any, ts: int) -> None:
+    def __init__(self, key: str | None, value: Any, ts: int, side: str | None = None) -> None:
         self.key = key
         self.value = value
         self.ts = ts
+        self.side = side  # which input of a stream-stream join it came from ("L"/"R")
 
     def with_value(self, value: Any) -> Record:
         """The same key and time with another value."""
@@ -97,15 +99,24 @@ class ValueDecoder:
 
 
 def output_fields(
-    value: Any, key: str | None, ts: int, *, internal: bool, max_bytes: int, topic: str
+    value: Any,
+    key: str | None,
+    ts: int,
+    *,
+    internal: bool,
+    max_bytes: int,
+    topic: str,
+    side: str | None = None,
 ) -> list[Any]:
     """The XADD fields of one output; raises :class:`PayloadTooLarge` or
     :class:`~redis_streaming.InvalidArgument` when the value cannot be sent."""
     raw, content_type = encode_payload(value)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(topic, len(raw), max_bytes)
-    headers = None
+    names: dict[str, str] = {}
     if internal and isinstance(value, BaseModel) and content_type != BYTES:
         cls = type(value)
-        headers = encode_headers({TYPE_HEADER: f"{cls.__module__}:{cls.__qualname__}"})
-    return entry_args(raw, content_type, key, headers, ts)
+        names[TYPE_HEADER] = f"{cls.__module__}:{cls.__qualname__}"
+    if side is not None:
+        names[SIDE_HEADER] = side
+    return entry_args(raw, content_type, key, encode_headers(names), ts)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from redis_streaming._redis.names import validate_name
 from redis_streaming.errors import InvalidArgument
 from redis_streaming.runtime.graph import Stage
+from redis_streaming.runtime.interval import IntervalJoin
 from redis_streaming.runtime.joining import JoinAsOf, JoinTable, Table
 from redis_streaming.runtime.operators import (
     Branch,
@@ -167,6 +168,46 @@ class Stream:
                 f"job.table({table.topic!r}, versions=10)"
             )
         return self._join(JoinAsOf(table, how, joiner), table)
+
+    def join_interval(
+        self,
+        other: Stream,
+        *,
+        before: float | timedelta,
+        after: float | timedelta,
+        how: str = "inner",
+        joiner: Callable[[Any, Any], Any] | None = None,
+        grace: float | timedelta = 0,
+        idle_timeout: float | timedelta | None = None,
+        name: str | None = None,
+    ) -> Stream:
+        """Join this stream (left) with ``other`` (right) on the record key, pairing records
+        whose event times satisfy ``left.ts - before <= right.ts <= left.ts + after``:
+        ``joiner(left, right)`` (default ``[left, right]``) once per pair. ``how="left"`` also
+        emits each left record that found no match, ``"outer"`` each unmatched record of either
+        side, with ``None`` for the other, once, when it expires (the watermark passes its
+        last chance of a match plus ``grace``). Records with ``ts + grace <= watermark`` are
+        late: dropped and counted. Values reach ``joiner`` in their plain form (models as
+        dicts). Both streams go through a new stage of the job (an internal topic)."""
+        if other.job is not self.job or other is self:
+            raise InvalidArgument("join_interval takes another stream of the same job")
+        before_ms = ms(before, "before", positive=False)
+        after_ms = ms(after, "after", positive=False)
+        grace_ms = ms(grace, "grace", positive=False)
+        stage = self.job.new_stage(internal=True, name=name)
+        self.node.next.append(KeyBy(None, stage.topic, side="L"))
+        other.node.next.append(KeyBy(None, stage.topic, side="R"))
+        op = f"join-{stage.id}"
+        spec = self.job.declare_store(stage, op, "value", None)
+        node = IntervalJoin(
+            spec, op, before_ms=before_ms, after_ms=after_ms, grace_ms=grace_ms, how=how,
+            joiner=joiner,
+        )  # fmt: skip
+        stage.timer_ops[op] = node
+        if idle_timeout is not None:
+            stage.idle_ms = ms(idle_timeout, "idle_timeout")
+        stage.root.next.append(node)
+        return Stream(self.job, stage, node)
 
     def _join(self, node: Node, table: Table) -> Stream:
         if table.job is not self.job:

@@ -27,7 +27,7 @@ from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.loader import StateLoader
 from redis_streaming.runtime.lookups import TableLookups
-from redis_streaming.runtime.records import Record
+from redis_streaming.runtime.records import SIDE_HEADER, Record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.cache import StateCache
@@ -254,7 +254,8 @@ class StageTask(BackgroundLoop):
                 fields = parse_fields(entry[1])
                 value = decoder.decode(fields)
                 ts = fields.ts if timestamp is None else event_time(timestamp, value)
-                records.append((entry, Record(fields.key, value, ts)))
+                side = fields.headers.get(SIDE_HEADER) if fields.headers else None
+                records.append((entry, Record(fields.key, value, ts, side)))
             except DecodeError as exc:
                 await shared.dead_letter(self.partition, entry, "undecodable", 1, exc)
         found: dict[Any, Any] = {}
