@@ -31,6 +31,7 @@ from redis_streaming.mq.maintenance.housekeeper import Housekeeper
 from redis_streaming.mq.options import DlqOptions, MQOptions, RetryPolicy
 from redis_streaming.mq.producer import Producer, partition_for_key
 from redis_streaming.mq.wire.message import Message, ProducerRecord, SendResult
+from redis_streaming.ratelimit import RateLimit, RateLimiter, SlidingWindow, TokenBucket
 from redis_streaming.registry import (
     HealthChecker,
     Registration,
@@ -94,6 +95,8 @@ __all__ = [
     "ProcessContext",
     "Producer",
     "ProducerRecord",
+    "RateLimit",
+    "RateLimiter",
     "RedisStreamingError",
     "RedisUnavailable",
     "Registration",
@@ -109,12 +112,14 @@ __all__ = [
     "ServiceInstance",
     "ServiceRegistry",
     "ServiceWatch",
+    "SlidingWindow",
     "StageStatus",
     "StateReader",
     "StoreSpec",
     "Stream",
     "Subscription",
     "SubscriptionState",
+    "TokenBucket",
     "TopicGauges",
     "TopicInfo",
     "TopicNotFound",
