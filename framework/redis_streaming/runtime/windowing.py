@@ -73,6 +73,15 @@ class WindowAggregate(Node):
     def _store(self, run: BatchRun, field: bytes, state: Any) -> None:
         run.state.set(self.spec.name, field, ABSENT if state is None else state, self.spec.ttl_ms)
 
+    def _timer(self, run: BatchRun, key: str | None, state: Any) -> None:
+        """Move the key's timer to its next close, writing only when that changed (most
+        records fall into windows whose close is already set)."""
+        member = self.member(key)
+        at = self.kind.next_close(state) if state else None
+        timers = run.timers
+        if timers.get(member) != at:
+            timers.set(member, at)
+
     async def push(self, run: BatchRun, rec: Record) -> None:
         field = run.key_bytes(rec.key)
         state = run.state.get(self.spec.name, field)
@@ -92,7 +101,7 @@ class WindowAggregate(Node):
             state, closed = kind.close(state, wm, self.agg.merge)
         self._store(run, field, state)
         if kind.event_time:
-            run.timers.set(self.member(rec.key), kind.next_close(state) if state else None)
+            self._timer(run, rec.key, state)
         if not self.final:
             await self._emit(run, rec.key, updated)
         elif closed:
@@ -108,11 +117,11 @@ class WindowAggregate(Node):
         field = run.key_bytes(key)
         state = run.state.get(self.spec.name, field)
         if state is None:
-            run.timers.set(self.member(key), None)
+            self._timer(run, key, None)
             return
         state, closed = self.kind.close(state, run.clock.watermark, self.agg.merge)
         self._store(run, field, state)
-        run.timers.set(self.member(key), self.kind.next_close(state) if state else None)
+        self._timer(run, key, state)
         run.counts[1] += len(closed)
         if self.final:
             await self._emit(run, key, closed)
