@@ -26,6 +26,7 @@ from redis_streaming.mq.wire.codec import parse_fields
 from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.loader import StateLoader
+from redis_streaming.runtime.operators import Node, Pass
 from redis_streaming.runtime.records import Record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.state.batch import BatchState
@@ -303,7 +304,7 @@ class StageTask(BackgroundLoop):
         run again (state untouched: it is only in the overlay) up to ``max_attempts``, then
         only that record is undone and dead-lettered."""
         runtime = self.shared.runtime
-        root = self.stage.root
+        push = _entry(self.stage.root).push
         for attempt in range(1, runtime.max_attempts + 1):
             run = BatchRun(
                 BatchState(self.cache),
@@ -321,7 +322,7 @@ class StageTask(BackgroundLoop):
             for entry, rec in records:
                 mark = run.savepoint()
                 try:
-                    await root.push(run, rec)
+                    await push(run, rec)
                     clock.observe(rec.ts)
                 except Exception as exc:
                     if not last:
@@ -377,6 +378,14 @@ class StageTask(BackgroundLoop):
 
 
 _FIRE_LIMIT = 1000  # timers fired per batch at most (the rest in the next ones)
+
+
+def _entry(node: Node) -> Node:
+    """The node a stage's records go to first: past a ``Pass`` with one successor (the
+    stage's root before a single operator), which would only hand each record on."""
+    while type(node) is Pass and len(node.next) == 1:
+        node = node.next[0]
+    return node
 
 
 def _now_ms() -> int:
