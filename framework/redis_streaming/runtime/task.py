@@ -320,7 +320,9 @@ class StageTask(BackgroundLoop):
             last = attempt == runtime.max_attempts
             failed: list[tuple[Entry, Exception]] = []
             for entry, rec in records:
-                mark = run.savepoint()
+                # Only the last attempt undoes a failing record; an earlier one runs the
+                # whole batch again in a new BatchRun, so it needs no savepoints.
+                mark = run.savepoint() if last else ()
                 try:
                     await push(run, rec)
                     clock.observe(rec.ts)
