@@ -401,6 +401,8 @@ def event_time(extract: Any, value: Any) -> int:
         ts = extract(value)
     except Exception as exc:
         raise DecodeError(f"the timestamp extractor failed: {type(exc).__name__}: {exc}") from exc
+    if type(ts) is int:  # the common case, checked first
+        return ts
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
         raise DecodeError(
             f"the event time must be a number (epoch milliseconds), the extractor gave {ts!r}"
