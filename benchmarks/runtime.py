@@ -37,9 +37,10 @@ tumbling-count
     (the last window of each partition stays open: nothing passes its end); every emitted
     count is checked. Bytewax: one worker (``run_main``, in this process), ``TestingSource``
     (batches of 1000, event times already ``datetime``) -> ``count_window`` (``EventClock``
-    without wait, ``TumblingWindower``) -> a sink that only counts; it closes every window
-    at the end of input. Prints events/s of both (median of the rounds, alternating order),
-    the ratio ours/Bytewax (target >= 0.7, goal > 1), per CPU-second of this process too.
+    without wait, its wall-clock advance frozen, ``TumblingWindower``) -> a sink that only
+    counts; it closes every window at the end of input. Prints events/s of both (median of
+    the rounds, alternating order), the ratio ours/Bytewax (target >= 0.7, goal > 1), per
+    CPU-second of this process too.
     Then Redis memory per open (key, window): ``--mem-windows`` windows open for every key
     (the watermark held back), ``MEMORY USAGE`` of the store hashes and timer ZSETs divided
     by the open (key, window) pairs.
