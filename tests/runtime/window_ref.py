@@ -10,7 +10,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from examples.pagestats.job import WINDOW_S, Click
+from examples.pagestats.job import Click
 
 from redis_streaming import Keys
 from redis_streaming.aggregation.quantile import rank_error
@@ -18,11 +18,12 @@ from redis_streaming.aggregation.quantile import rank_error
 Window = tuple[str, int]  # (page, window start)
 FIELDS = {"page", "window_start", "window_end", "views", "users", "p95_ms"}
 EXACT_BELOW = 200  # the KLL sketch (k = 200) keeps every value below this many
+SIZE_MS = 1000  # the promise: windows of one second (not the example's constant: a test of it)
 
 
 def windows_of(clicks: list[Click]) -> dict[Window, list[Click]]:
     """``clicks`` grouped by page and window (``start = ts - ts % 1000``)."""
-    size = WINDOW_S * 1000
+    size = SIZE_MS
     out: dict[Window, list[Click]] = defaultdict(list)
     for c in clicks:
         out[(c.page, c.ts - c.ts % size)].append(c)
@@ -71,7 +72,7 @@ def problems(results: list[tuple[str | None, dict[str, Any]]], clicks: list[Clic
             found.append(f"a result for no window of the clicks: {r}")
             continue
         expected = {
-            "window_end": w[1] + WINDOW_S * 1000,
+            "window_end": w[1] + SIZE_MS,
             "views": len(group),
             "users": len({c.user for c in group}),
         }
