@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 import pytest
-from examples.pagestats.job import INPUT, LATE, OUTPUT, PARTITIONS, Click
+from examples.pagestats.job import INPUT, JOB, LATE, OUTPUT, PARTITIONS, Click
 from examples.pagestats.send import clicks
 
 from redis_streaming import Admin, Keys, Producer, ProducerRecord
@@ -40,21 +40,26 @@ def _clicks() -> list[Click]:
 
 
 async def _send(redis: Any, rs_namespace: str, sent: list[Click]) -> None:
+    """Send ``sent`` keyed by user: a page's clicks come from every input partition, and the
+    job's ``key_by`` brings them together (interleaved on its internal topic)."""
     producer = Producer(redis, fast_mq(rs_namespace))
-    await producer.send_many(INPUT, [ProducerRecord(c, key=c.page) for c in sent])
+    await producer.send_many(INPUT, [ProducerRecord(c, key=c.user) for c in sent])
 
 
+@pytest.mark.cluster
 async def test_two_processes_emit_every_window_once_late_clicks_apart_and_stop_on_sigterm(
-    rs_redis: Any, rs_server_url: str, rs_namespace: str, procs: list[subprocess.Popen[bytes]]
+    rs_redis: Any, rs_url: str, rs_namespace: str, procs: list[subprocess.Popen[bytes]]
 ) -> None:
     keys = Keys(rs_namespace)
-    env = job_env(rs_server_url, rs_namespace)
+    env = job_env(rs_url, rs_namespace)
     await start(procs, env, PAGESTATS)
     await start(procs, env, PAGESTATS)
 
     async def both_hold_leases() -> bool:  # they share the partitions
         holders = [
-            await rs_redis.get(k) async for k in rs_redis.scan_iter(match=f"{rs_namespace}:lease:*")
+            await rs_redis.get(keys.lease(topic, p, group))
+            for topic, group in ((INPUT, f"{JOB}.s0"), (f"{JOB}.s1.repartition", f"{JOB}.s1"))
+            for p in range(PARTITIONS)
         ]
         return all(any(f"-{p.pid}-".encode() in (h or b"") for h in holders) for p in procs)
 
