@@ -1,0 +1,1 @@
+"""Page statistics per second on event-time windows: ``python -m examples.pagestats``."""
