@@ -113,8 +113,11 @@ class IntervalJoin(Node):
         state[side].append([rec.ts, value, matched])
         self._save(run, rec.key, state)
 
-    async def fire(self, run: BatchRun, key: str | None, *rest: Any, domain: str) -> None:
-        """Drop the key's records no future record can match; emit unmatched ones per ``how``."""
+    async def fire(
+        self, run: BatchRun, key: str | None, *rest: Any, domain: str, emit: bool = True
+    ) -> None:
+        """Drop the key's records no future record can match; emit unmatched ones per ``how``
+        (unless not ``emit``)."""
         state = run.state.get(self.spec.name, run.key_bytes(key))
         if state is None:
             run.timers.set(self.member(key), None)
@@ -130,7 +133,7 @@ class IntervalJoin(Node):
                     keep.append(entry)
             state[side] = keep
         for ts, side, entry in sorted(expired, key=lambda e: (e[0], e[1])):
-            if entry[2]:
+            if entry[2] or not emit:
                 continue
             if side == "L" and self.how in ("left", "outer"):
                 await self._emit(run, key, entry[1], None, ts)

@@ -188,14 +188,17 @@ class Process(_Fn):
         """The stores to load before a timer of this operator fires."""
         return list(self.stores)
 
-    async def fire(self, run: BatchRun, key: str | None, *rest: Any, domain: str) -> None:
-        """One of this operator's timers fired: ``on_timer(ctx, timer)``."""
+    async def fire(
+        self, run: BatchRun, key: str | None, *rest: Any, domain: str, emit: bool = True
+    ) -> None:
+        """One of this operator's timers fired: ``on_timer(ctx, timer)`` (not when ``emit`` is
+        false: the timer is only removed)."""
         name = rest[0] if rest else ""
         timers = run.timers if domain == "event" else run.wall_timers
         member = run.timer_member(self.op, key, name)
         at = timers.get(member)
         timers.set(member, None)  # fired once: the commit removes it
-        if self.on_timer is None or at is None:
+        if self.on_timer is None or at is None or not emit:
             return
         ts = at if domain == "event" else run.now_ms
         ctx = run.process_context(self, Record(key, None, ts))

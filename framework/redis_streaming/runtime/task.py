@@ -360,7 +360,7 @@ class StageTask(BackgroundLoop):
                     failed.append((entry, exc))
             else:
                 try:
-                    await self._fire(run)
+                    await self._fire(run, last)
                 except Exception as exc:
                     if last:
                         raise  # the task's error handling: back off, then start over
@@ -379,9 +379,12 @@ class StageTask(BackgroundLoop):
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _fire(self, run: BatchRun) -> None:
+    async def _fire(self, run: BatchRun, last: bool) -> None:
         """Fire the event-time timers the batch's watermark has reached (their state loaded in
-        one round trip first); their effects commit with the batch, which also removes them."""
+        one round trip first); their effects commit with the batch, which also removes them.
+        On the last attempt, a timer whose functions raise has its effects undone and fires
+        again without emitting (a window closes, a ``process`` timer is dropped): one bad
+        window must not hold the partition's other work back forever."""
         ops = self.stage.timer_ops
         if not ops:
             return
@@ -402,7 +405,19 @@ class StageTask(BackgroundLoop):
         stores = {name for node, _, _ in fired for name in node.store_names()}
         await self.loader.load(stores, {rest[0] for _, _, rest in fired})
         for node, domain, rest in fired:
-            await node.fire(run, *rest, domain=domain)
+            mark = run.savepoint()
+            try:
+                await node.fire(run, *rest, domain=domain)
+            except Exception as exc:
+                if not last:
+                    raise
+                run.rollback(mark)
+                await node.fire(run, *rest, domain=domain, emit=False)
+                self.shared.record_error(exc)
+                self.log.error(
+                    "a function raised on a timer of %s (key %r); its results are dropped: %s",
+                    node.op, rest[0], self.shared.last_error,
+                )  # fmt: skip
 
 
 _FIRE_LIMIT = 1000  # timers fired per batch at most (the rest in the next ones)

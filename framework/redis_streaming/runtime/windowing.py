@@ -118,8 +118,11 @@ class WindowAggregate(Node):
         """The stores to load before this operator's timer fires."""
         return [self.spec.name]
 
-    async def fire(self, run: BatchRun, key: str | None, *rest: Any, domain: str) -> None:
-        """The key's timer is due: emit (``final``) and drop the windows that have closed."""
+    async def fire(
+        self, run: BatchRun, key: str | None, *rest: Any, domain: str, emit: bool = True
+    ) -> None:
+        """The key's timer is due: emit (``final``, unless not ``emit``) and drop the windows
+        that have closed."""
         field = run.key_bytes(key)
         state = run.state.get(self.spec.name, field)
         if state is None:
@@ -129,7 +132,7 @@ class WindowAggregate(Node):
         self._store(run, field, state)
         self._timer(run, field, state)
         run.counts[1] += len(closed)
-        if self.final:
+        if self.final and emit:
             await self._emit(run, key, closed)
 
     async def _emit(self, run: BatchRun, key: str | None, windows: list[Window]) -> None:
