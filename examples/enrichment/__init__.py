@@ -1,0 +1,1 @@
+"""Order enrichment with a stream-table join: ``python -m examples.enrichment``."""
