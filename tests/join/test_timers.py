@@ -7,16 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-
 from redis_streaming import Job, MQOptions, ProcessContext, agg, windows
 from tests.join.support import RUNTIME, append, create, wait_committed
 from tests.runtime.support import running_job, wait_outputs
 
-BUG = "fired timers' keys are not looked up: /work/notes/jtests.patch"
 
-
-@pytest.mark.xfail(strict=True, reason=BUG)
 async def test_a_windows_final_result_joins_the_table(rs_redis: Any, rs_options: MQOptions) -> None:
     await create(rs_redis, rs_options, customers=1, clicks=1, out=1)
     job = Job("window-join", partitions=1)
@@ -49,7 +44,6 @@ def reminded(ctx: ProcessContext, timer: Any) -> None:
     ctx.emit({"customer": ctx.key, "reminder": True})
 
 
-@pytest.mark.xfail(strict=True, reason=BUG)
 async def test_what_a_wall_timer_emits_in_an_idle_tick_joins_the_table(
     rs_redis: Any, rs_options: MQOptions
 ) -> None:

@@ -403,7 +403,10 @@ class StageTask(BackgroundLoop):
         if not fired:
             return
         stores = {name for node, _, _ in fired for name in node.store_names()}
-        await self.loader.load(stores, {rest[0] for _, _, rest in fired})
+        keys = {rest[0] for _, _, rest in fired}
+        await self.loader.load(stores, keys)
+        if self.lookups is not None:  # what the timers emit may join a table: their keys' values
+            run.lookups.update(await self.lookups.load(keys))
         for node, domain, rest in fired:
             mark = run.savepoint()
             try:
