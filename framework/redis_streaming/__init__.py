@@ -57,12 +57,14 @@ from redis_streaming.runtime import (
     Table,
 )
 from redis_streaming.runtime.windowing import WindowResult
+from redis_streaming.sink import CallableSink, RedisSink, Sink, SinkBatch, SinkRecord
 from redis_streaming.state import ListState, MapState, StoreSpec, ValueState
 from redis_streaming.window import windows
 
 __all__ = [
     "Admin",
     "Aggregator",
+    "CallableSink",
     "ConfigurationError",
     "Consumer",
     "DeadLetter",
@@ -95,6 +97,7 @@ __all__ = [
     "ProcessContext",
     "Producer",
     "ProducerRecord",
+    "RedisSink",
     "RedisStreamingError",
     "RedisUnavailable",
     "Registration",
@@ -110,6 +113,9 @@ __all__ = [
     "ServiceInstance",
     "ServiceRegistry",
     "ServiceWatch",
+    "Sink",
+    "SinkBatch",
+    "SinkRecord",
     "StageStatus",
     "StateReader",
     "StoreSpec",

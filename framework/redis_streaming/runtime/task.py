@@ -29,6 +29,7 @@ from redis_streaming.runtime.loader import StateLoader
 from redis_streaming.runtime.lookups import TableLookups
 from redis_streaming.runtime.records import SIDE_HEADER, Record
 from redis_streaming.runtime.shared import StageShared
+from redis_streaming.runtime.sinking import SinkWriter
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.cache import StateCache
 from redis_streaming.state.codec import decode
@@ -82,6 +83,9 @@ class StageTask(BackgroundLoop):
         self.clock = PartitionClock(stage.ooo_ms, stage.idle_ms, None, NEVER, _now_ms())
         self.timer_index = TimerIndex()
         self.wall_index = TimerIndex()
+        self.sinks = (
+            SinkWriter(shared, partition, self._taking, self._stopping) if stage.sinks else None
+        )
 
     # -- lifecycle (the coordinator's PartitionRunner) ----------------------------------------
 
@@ -265,6 +269,8 @@ class StageTask(BackgroundLoop):
             if self.lookups is not None:
                 found = await self.lookups.load(keys)
         run = await self._run_operators(records, lookups=found)
+        if self.sinks is not None:  # before the commit: a slow sink holds the next read back
+            await self.sinks.write(run, batch[-1][0])
         await self._commit(run, [e[0] for e in batch])
 
     async def _tick(self) -> None:
@@ -279,6 +285,8 @@ class StageTask(BackgroundLoop):
         if (earliest is None or earliest > target) and (wall is None or wall > now):
             return
         run = await self._run_operators([], advance_to=target)
+        if self.sinks is not None:
+            await self.sinks.write(run, None)
         await self._commit(run, [])
 
     async def _commit(self, run: BatchRun, ids: list[bytes]) -> None:
@@ -346,6 +354,7 @@ class StageTask(BackgroundLoop):
             failed: list[tuple[Entry, Exception]] = []
             for entry, rec in records:
                 mark = run.savepoint()
+                run.entry_id = entry[0]
                 try:
                     await root.push(run, rec)
                     clock.observe(rec.ts)
@@ -356,6 +365,7 @@ class StageTask(BackgroundLoop):
                     run.rollback(mark)
                     failed.append((entry, exc))
             else:
+                run.entry_id = records[-1][0][0] if records else None  # timers: the batch's end
                 try:
                     await self._fire(run)
                 except Exception as exc:
