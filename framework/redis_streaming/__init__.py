@@ -58,12 +58,14 @@ from redis_streaming.runtime import (
     Table,
 )
 from redis_streaming.runtime.windowing import WindowResult
+from redis_streaming.sink import CallableSink, RedisSink, Sink, SinkBatch, SinkRecord
 from redis_streaming.state import ListState, MapState, StoreSpec, ValueState
 from redis_streaming.window import windows
 
 __all__ = [
     "Admin",
     "Aggregator",
+    "CallableSink",
     "ConfigurationError",
     "Consumer",
     "DeadLetter",
@@ -98,6 +100,7 @@ __all__ = [
     "ProducerRecord",
     "RateLimit",
     "RateLimiter",
+    "RedisSink",
     "RedisStreamingError",
     "RedisUnavailable",
     "Registration",
@@ -113,6 +116,9 @@ __all__ = [
     "ServiceInstance",
     "ServiceRegistry",
     "ServiceWatch",
+    "Sink",
+    "SinkBatch",
+    "SinkRecord",
     "SlidingWindow",
     "StageStatus",
     "StateReader",

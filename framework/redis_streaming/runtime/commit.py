@@ -1,11 +1,12 @@
 """Builds and runs the commit of one batch (``scripts/commit.lua``): one script call on the
-input partition's slot that fences, deduplicates, writes state, appends outputs and
-acknowledges.
+input partition's slot that fences, deduplicates, writes state, appends outputs, applies Redis
+sink writes and acknowledges.
 
-Outputs go straight to their target partitions on a standalone server. On Redis Cluster the
-targets live in other slots, so they go to the task's outbox (same slot) with their target
-named in ``rs_target*`` fields; the :class:`~redis_streaming.runtime.forwarder.OutboxForwarder`
-moves them on, deduplicated, in order.
+Outputs and sink writes go straight to their target keys on a standalone server. On Redis
+Cluster the targets live in other slots, so they go to the task's outbox (same slot) with
+their target named in ``rs_target*`` (or ``rs_op``) fields; the
+:class:`~redis_streaming.runtime.forwarder.OutboxForwarder` moves them on, deduplicated, in
+order.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from redis_streaming._redis.lua import LuaScript
 from redis_streaming.mq.producer import partition_for_key
 from redis_streaming.mq.topics import TopicMeta
 from redis_streaming.runtime.context import BatchRun
+from redis_streaming.runtime.forwarder import pack_items
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.keys import RuntimeKeys
 from redis_streaming.state.cache import ABSENT
@@ -40,6 +42,12 @@ def _pack_output(packed: list[bytes], index: int, maxlen: int, fields: Sequence[
     for item in (maxlen, *fields):
         data = item if isinstance(item, bytes) else str(item).encode()
         packed += (_LENGTH(len(data)), data)
+
+
+def _pack_write(packed: list[bytes], index: int, op: str, items: Sequence[bytes]) -> None:
+    """Append one Redis sink write as ``commit.lua`` unpacks it: its key's KEYS index and
+    item count, then the command and its arguments as length-prefixed strings."""
+    packed += (_HEADER(index, len(items) + 1), pack_items((op.encode(), *items)))
 
 
 class CommitResult:
@@ -112,6 +120,13 @@ class Committer:
             args.extend(ids)
         else:  # a tick: the count it expects (commit.lua)
             args.append(self.ticks)
+        sink_writes: list[bytes] = []
+        if self.outbox is None:  # on a cluster they are outbox entries (below)
+            for op, key, items in run.writes:
+                _pack_write(sink_writes, key_index(key), op, items)
+        args.append(len(run.writes) if sink_writes else 0)
+        if sink_writes:
+            args.append(b"".join(sink_writes))
         written: list[str] = []
         groups = list(run.state.by_store())
         args.append(len(groups))
@@ -141,7 +156,11 @@ class Committer:
                 route = ("rs_target", stream, "rs_target_topic", out.topic,
                          "rs_target_partition", p, "rs_maxlen", meta.retention_max_len)  # fmt: skip
                 _pack_output(packed, key_index(self.outbox), 0, [*route, *out.fields])
-        args.append(len(run.outputs))
+        if self.outbox is not None:  # sink writes: outbox entries, applied by the forwarder
+            for op, key, items in run.writes:
+                sink_route = ("rs_target", key, "rs_op", op, "rs_args", pack_items(items))
+                _pack_output(packed, key_index(self.outbox), 0, sink_route)
+        args.append(len(run.outputs) + (len(run.writes) if self.outbox is not None else 0))
         if packed:
             args.append(b"".join(packed))
         changed = [

@@ -34,8 +34,8 @@ class BatchRun:
     (``counts``: windows opened, closed, late records)."""
 
     __slots__ = (
-        "_keys", "clock", "counts", "lookups", "max_bytes", "now_ms", "outputs", "state", "timers",
-        "wall_timers",
+        "_keys", "clock", "counts", "entry_id", "lookups", "max_bytes", "now_ms", "outputs",
+        "sinked", "state", "timers", "wall_timers", "writes",
     )  # fmt: skip
 
     def __init__(
@@ -60,6 +60,11 @@ class BatchRun:
         self.counts = [0, 0, 0]
         self.lookups: dict[tuple[str, str | None], Any] = {}
         self._keys: dict[str | None, bytes] = {}
+        # Sinks (runtime/sinking.py): the input entry being run, the Redis sink writes for the
+        # commit (command, key, arguments) and the records for other sinks, in order.
+        self.entry_id: bytes | None = None
+        self.writes: list[tuple[str, str, list[bytes]]] = []
+        self.sinked: list[tuple[Any, Any]] = []
 
     def key_bytes(self, key: str | None) -> bytes:
         """The state field of a record key (cached for the batch)."""
@@ -89,17 +94,19 @@ class BatchRun:
         clock = self.clock
         return (self.state.savepoint(), len(self.outputs), self.timers.savepoint(),
                 clock.max_ts, clock.floor, list(self.counts),
-                self.wall_timers.savepoint())  # fmt: skip
+                self.wall_timers.savepoint(), len(self.writes), len(self.sinked))  # fmt: skip
 
     def rollback(self, mark: tuple[Any, ...]) -> None:
-        """Undo the state writes, outputs, timers and clock moves since ``mark`` (a record
-        whose function raised)."""
+        """Undo the state writes, outputs, timers, clock moves and sink records since ``mark``
+        (a record whose function raised)."""
         self.state.rollback(mark[0])
         del self.outputs[mark[1] :]
         self.timers.rollback(mark[2])
         self.clock.max_ts, self.clock.floor = mark[3], mark[4]
         self.counts = list(mark[5])
         self.wall_timers.rollback(mark[6])
+        del self.writes[mark[7] :]
+        del self.sinked[mark[8] :]
 
     def lookup(self, table: Any, key: str | None) -> Any:
         """The value of ``key`` in ``table`` as loaded for this batch (None: absent)."""

@@ -29,6 +29,7 @@ class Stage:
     lookups: list[Any] = field(default_factory=list)  # the tables its joins read
     ooo_ms: int = 0  # max_out_of_orderness of the stage's windows (the largest)
     idle_ms: int | None = None  # idle_timeout of the stage's windows (the smallest)
+    sinks: list[Any] = field(default_factory=list)  # the sinks its records are written to
 
     @property
     def group(self) -> str:

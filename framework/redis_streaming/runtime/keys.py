@@ -8,9 +8,27 @@ partition's slot, beside the stream they guard.
 
 from __future__ import annotations
 
+from redis_streaming.errors import InvalidArgument
 from redis_streaming.mq.keys import Keys
 
-__all__ = ["RuntimeKeys"]
+__all__ = ["RuntimeKeys", "hash_tag"]
+
+
+def hash_tag(key: str) -> str:
+    """What Redis Cluster hashes of ``key``: the text between its first ``{`` and the first
+    ``}`` after it when not empty, else the whole key. Raises :class:`InvalidArgument` for a
+    key without a hash tag that holds a ``}`` (no other key can be put in its slot by name)."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    if "}" in key:
+        raise InvalidArgument(
+            f"the Redis key {key!r} holds a '}}' but no hash tag; give it one ({{...}}) or "
+            "drop the brace"
+        )
+    return key
 
 
 class RuntimeKeys:
@@ -57,3 +75,9 @@ class RuntimeKeys:
         """HASH in a *target* partition's slot: field = source task (``<stage>|<topic>:<i>``),
         value = the last outbox entry id appended here from it (deduplicates forwarding)."""
         return f"{self.namespace}:fwd:{{{topic}:{partition}}}:{job}"
+
+    def forwarded_to(self, key: str, job: str) -> str:
+        """HASH in the slot of any ``key`` a Redis sink writes on a cluster (beside it, by its
+        :func:`hash_tag`): the forwarder's high-water marks, as :meth:`forwarded`. For a
+        partition stream this is :meth:`forwarded` itself."""
+        return f"{self.namespace}:fwd:{{{hash_tag(key)}}}:{job}"

@@ -24,7 +24,9 @@ from redis_streaming.runtime.operators import (
     StatefulMap,
     To,
 )
+from redis_streaming.runtime.sinking import RedisSinkNode, SinkNode
 from redis_streaming.runtime.windowed import WindowedStream, window_kind
+from redis_streaming.sink import RedisSink, Sink
 from redis_streaming.state.stores import StoreKind, StoreSpec
 from redis_streaming.window.kinds import WindowKind, ms
 
@@ -246,3 +248,23 @@ class Stream:
         """Append every record to ``topic`` (keyed by its key, partitioned like a producer's
         send), exactly once: the appends are part of the batch's atomic commit."""
         self._then(To(validate_name(topic)))
+
+    def sink(self, sink: Sink | RedisSink) -> None:
+        """Write every record to ``sink`` (see :mod:`redis_streaming.sink`). A
+        :class:`RedisSink`'s writes are part of the batch's atomic commit (exactly-once). Any
+        other sink (``async write(batch)``) gets each batch's records before the batch
+        commits, and the stage reads on only once it returned: a slow sink slows the stage,
+        a failing one is retried with backoff until it succeeds (never dead-lettered); a
+        batch whose commit then fails is written again (at-least-once, unless the sink
+        deduplicates by entry id like :class:`PostgresSink`)."""
+        if isinstance(sink, RedisSink):
+            self._then(RedisSinkNode(sink))
+            return
+        if not callable(getattr(sink, "write", None)):
+            raise InvalidArgument(
+                f"sink() takes a RedisSink or an object with async write(batch), got {sink!r}; "
+                "wrap a function in CallableSink(fn)"
+            )
+        if not any(s is sink for s in self.stage.sinks):
+            self.stage.sinks.append(sink)
+        self._then(SinkNode(sink))

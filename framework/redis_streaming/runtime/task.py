@@ -30,6 +30,7 @@ from redis_streaming.runtime.lookups import TableLookups
 from redis_streaming.runtime.operators import Node, Pass
 from redis_streaming.runtime.records import SIDE_HEADER, Record
 from redis_streaming.runtime.shared import StageShared
+from redis_streaming.runtime.sinking import SinkWriter
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.cache import StateCache
 from redis_streaming.state.codec import decode
@@ -83,6 +84,9 @@ class StageTask(BackgroundLoop):
         self.clock = PartitionClock(stage.ooo_ms, stage.idle_ms, None, NEVER, _now_ms())
         self.timer_index = TimerIndex()
         self.wall_index = TimerIndex()
+        self.sinks = (
+            SinkWriter(shared, partition, self._taking, self._stopping) if stage.sinks else None
+        )
 
     # -- lifecycle (the coordinator's PartitionRunner) ----------------------------------------
 
@@ -266,6 +270,8 @@ class StageTask(BackgroundLoop):
             if self.lookups is not None:
                 found = await self.lookups.load(keys)
         run = await self._run_operators(records, lookups=found)
+        if self.sinks is not None:  # before the commit: a slow sink holds the next read back
+            await self.sinks.write(run, batch[-1][0])
         await self._commit(run, [e[0] for e in batch])
 
     async def _tick(self) -> None:
@@ -280,6 +286,8 @@ class StageTask(BackgroundLoop):
         if (earliest is None or earliest > target) and (wall is None or wall > now):
             return
         run = await self._run_operators([], advance_to=target)
+        if self.sinks is not None:
+            await self.sinks.write(run, None)
         await self._commit(run, [])
 
     async def _commit(self, run: BatchRun, ids: list[bytes]) -> None:
@@ -349,6 +357,7 @@ class StageTask(BackgroundLoop):
                 # Only the last attempt undoes a failing record; an earlier one runs the
                 # whole batch again in a new BatchRun, so it needs no savepoints.
                 mark = run.savepoint() if last else ()
+                run.entry_id = entry[0]
                 try:
                     await push(run, rec)
                     clock.observe(rec.ts)
@@ -359,6 +368,7 @@ class StageTask(BackgroundLoop):
                     run.rollback(mark)
                     failed.append((entry, exc))
             else:
+                run.entry_id = records[-1][0][0] if records else None  # timers: the batch's end
                 try:
                     await self._fire(run, last)
                 except Exception as exc:

@@ -6,12 +6,16 @@
 -- KEYS[1]  lease STRING   (rs:lease:{T:i}:<group>)
 -- KEYS[2]  task HASH      (rs:task:{T:i}:<group>)
 -- KEYS[3]  input STREAM   (rs:stream:{T:i})
--- KEYS[4..] state HASHes, TTL index ZSETs, output STREAMs (or the outbox) and timer ZSETs,
---          by index below
+-- KEYS[4..] state HASHes, TTL index ZSETs, output STREAMs (or the outbox), keys written by
+--          Redis sinks and timer ZSETs, by index below
 -- ARGV[1]  consumer id          ARGV[2]  epoch of the task
 -- ARGV[3]  group                ARGV[4]  now (epoch ms)
 -- ARGV[5]  n: ids to acknowledge, then the n ids (in order; the first is the batch's first);
 --          for a tick (n = 0) instead one value: the task's tick count it expects (field 'ticks')
+-- then     r: Redis sink writes (standalone server only; on a cluster they are outbox outputs
+--          below), then (when r > 0) one string packing them all (commit.py's _pack_write),
+--          each as: struct '<I4I4' key index and m, then m length-prefixed strings: the command
+--          (HSET HDEL SADD SREM ZADD ZREM SET DEL) and its arguments after the key
 -- then     s: state stores written, each as: hash key index, TTL key index,
 --          w writes, each as: 's' field value expiry_ms (0: none) | 'd' field
 -- then     e: TTL sweeps, each as: hash key index, TTL key index (up to 100 expired keys each)
@@ -45,6 +49,31 @@ if n == 0 then
   redis.call('HINCRBY', KEYS[2], 'ticks', 1)
 end
 local pos = 6 + math.max(n, 1)
+-- Redis sink writes first: one that fails (WRONGTYPE) stops the script before any other
+-- effect, and those applied before it are upserts, the same again when the batch is retried.
+local sink_writes = tonumber(ARGV[pos]); pos = pos + 1
+if sink_writes > 0 then
+  local packed, at, formats = ARGV[pos], 1, {}
+  local allowed = {HSET = true, HDEL = true, SADD = true, SREM = true, ZADD = true, ZREM = true,
+                   SET = true, DEL = true}
+  for _ = 1, sink_writes do
+    local index, m
+    index, m, at = struct.unpack('<I4I4', packed, at)
+    local format = formats[m]
+    if not format then
+      format = '<' .. string.rep('I4c0', m)
+      formats[m] = format
+    end
+    local items = {struct.unpack(format, packed, at)}
+    at = table.remove(items)
+    local op = table.remove(items, 1)
+    if not allowed[op] then
+      return redis.error_reply('ERR commit: a sink write may not run ' .. tostring(op))
+    end
+    redis.call(op, KEYS[index], unpack(items))
+  end
+  pos = pos + 1
+end
 local written = {}
 local stores = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, stores do
