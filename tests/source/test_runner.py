@@ -128,7 +128,8 @@ async def test_a_passing_error_is_retried_and_nothing_is_lost(
     source = ListSource(numbered(20), fail_reads=2)
     runner = SourceRunner(rs_redis, options, source, "o", "s")
     await run_to_end(runner, decimal(19))
-    assert len(source.opened) == 3 and source.closed >= 2
+    assert len(source.opened) == 3
+    assert source.closed >= 2
     assert runner.status().last_error is None
     assert values(await topic_entries(rs_redis, options.namespace, "o", P)) == list(range(20))
 
@@ -171,7 +172,8 @@ async def test_a_record_that_cannot_be_encoded_goes_to_the_dead_letters(
     reasons = [(f[b"dlq_origin_id"], f[b"dlq_reason"], f[b"dlq_error"]) for _, f in dlq]
     assert [r[0] for r in reasons] == [decimal(1).encode(), decimal(2).encode()]
     assert all(r[1] == b"undecodable" for r in reasons)
-    assert b"max_payload_bytes" in reasons[0][2] and b"not a number" in reasons[1][2]
+    assert b"max_payload_bytes" in reasons[0][2]
+    assert b"not a number" in reasons[1][2]
 
 
 def test_a_bad_runner_configuration_is_refused_before_io(options: MQOptions) -> None:
