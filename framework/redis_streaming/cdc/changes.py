@@ -43,7 +43,7 @@ def convert(text: str | None, type_oid: int, typed: bool) -> Any:
         return text
     try:
         if type_oid == _BOOL:
-            return text == "t"
+            return text in ("t", "true")  # pgoutput sends t/f, a ::text cast true/false
         if type_oid in _INT:
             return int(text)
         if type_oid in _FLOAT:

@@ -59,8 +59,8 @@ class SnapshotReader:
         import psycopg
 
         self._conn = await psycopg.AsyncConnection.connect(self.url)
-        self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        self._conn.read_only = True
+        await self._conn.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
+        await self._conn.set_read_only(True)
         cur = await self._conn.execute("SELECT pg_current_snapshot()::text")
         self.visibility = Visibility.parse((await cur.fetchone())[0])
         return self.visibility
