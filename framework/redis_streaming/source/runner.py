@@ -177,8 +177,8 @@ class SourceRunner(BackgroundLoop):
         if not self._opened:
             position, meta = await self.redis.hmget(self._hash, "position", "meta")
             self.position = None if position is None else position.decode()
+            self._opened = True  # a failed open is closed too (it may have connected)
             await self.source.open(self.position, None if meta is None else meta.decode())
-            self._opened = True
             if self.position is not None:
                 await self.source.ack(self.position)
         self.state = "running"
