@@ -3,6 +3,7 @@ key, the snapshot's boundary, the slot's advance, and the error cases."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,7 +67,8 @@ async def test_snapshot_then_inserts_updates_and_deletes_in_commit_order_per_key
     runner = cdc(rs_pg_database, rs_redis, options)
     runner.start()
     try:
-        await wait_until(lambda: runner.position is not None, 10, "snapshot done")
+        # streaming and idle (its position moved past the end of the WAL)
+        await wait_until(lambda: (runner.position or "").startswith("1"), 10, "idle")
         db.execute("INSERT INTO accounts VALUES (500, 1, 'new')")
         with db.transaction():
             db.execute("UPDATE accounts SET balance = 2 WHERE id = 500")
@@ -213,7 +215,7 @@ async def test_a_dropped_slot_stops_the_runner_with_a_clear_error(
     runner = cdc(rs_pg_database, rs_redis, options)
     runner.start()
     with pytest.raises(SourceError, match="slot 'redis_streaming' does not exist"):
-        await runner.wait()
+        await asyncio.wait_for(runner.wait(), 15)
     assert runner.status().state == "failed"
     await runner.stop()
 
@@ -228,7 +230,7 @@ async def test_a_dropped_publication_stops_the_runner_with_a_clear_error(
         db.execute("DROP PUBLICATION redis_streaming")
         db.execute("INSERT INTO accounts VALUES (1, 1, 'x')")
         with pytest.raises(SourceError, match="publication"):
-            await runner.wait()
+            await asyncio.wait_for(runner.wait(), 15)
     finally:
         await runner.stop()
 
@@ -241,7 +243,7 @@ async def test_a_table_without_primary_key_is_a_configuration_error(
     runner = SourceRunner(rs_redis, options, source, None, "cdc")
     runner.start()
     with pytest.raises(ConfigurationError, match=r"public\.log has no primary key"):
-        await runner.wait()
+        await asyncio.wait_for(runner.wait(), 15)
     await runner.stop()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -140,7 +141,7 @@ async def test_a_source_error_stops_the_runner_with_it(rs_redis: Any, options: M
     runner = SourceRunner(rs_redis, options, source, "o", "s")
     runner.start()
     with pytest.raises(SourceError, match="dropped"):
-        await runner.wait()
+        await asyncio.wait_for(runner.wait(), 15)
     assert runner.status().state == "failed"
     await runner.stop()
 
@@ -152,7 +153,7 @@ async def test_positions_that_do_not_increase_are_a_clear_error(
     runner = SourceRunner(rs_redis, options, ListSource(records), "o", "s")
     runner.start()
     with pytest.raises(InvalidArgument, match="must increase"):
-        await runner.wait()
+        await asyncio.wait_for(runner.wait(), 15)
     await runner.stop()
 
 

@@ -3,6 +3,7 @@ once across kill -9."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import subprocess
@@ -89,7 +90,7 @@ async def test_a_missing_table_is_a_configuration_error(
     runner = SourceRunner(rs_redis, options, source, "events", "ev")
     runner.start()
     with pytest.raises(ConfigurationError, match="nope"):
-        await runner.wait()
+        await asyncio.wait_for(runner.wait(), 15)
     await runner.stop()
     with pytest.raises(ConfigurationError, match="exactly one"):
         SqlPollingSource(rs_pg_database, column="id")
