@@ -2,6 +2,7 @@
 
   .venv/bin/python benchmarks/runtime.py [--scenario NAME] [--entries N] [--partitions P]
                                          [--keys K] [--batch-size B] [--rounds R]
+                                         [--window-keys K] [--mem-windows W]
 
 Scenarios (``--scenario``, default all):
 
@@ -25,6 +26,25 @@ keyed-running-sum
     state loader's pipeline); the consumer's XACKs ride with its next XREADGROUP.
     The job's sums are checked against the expected ones.
 
+tumbling-count
+    A tumbling windowed count against Bytewax (``pip install .[bench]``: bytewax 0.21) on the
+    same generated input, in the same run: N events over ``--window-keys`` keys (1,000,
+    round-robin), event time advancing 1 ms every 10 events, windows of 1 s (so 10,000 events
+    a window, 10 per (key, window)). Ours: the events pre-filled once as ``{"k", "ts"}`` keyed
+    by ``k`` over P partitions; a job ``source(value_type=dict, timestamp=ts)`` ->
+    ``window(tumbling(1), grace=0)`` -> ``aggregate(agg.count())`` -> ``final()`` ->
+    ``to(topic)`` (exactly-once commits), timed from ``job.run()`` until all N are committed
+    (the last window of each partition stays open: nothing passes its end); every emitted
+    count is checked. Bytewax: one worker (``run_main``, in this process), ``TestingSource``
+    (batches of 1000, event times already ``datetime``) -> ``count_window`` (``EventClock``
+    without wait, its wall-clock advance frozen, ``TumblingWindower``) -> a sink that only
+    counts; it closes every window at the end of input. Prints events/s of both (median of
+    the rounds, alternating order), the ratio ours/Bytewax (target >= 0.7, goal > 1), per
+    CPU-second of this process too.
+    Then Redis memory per open (key, window): ``--mem-windows`` windows open for every key
+    (the watermark held back), ``MEMORY USAGE`` of the store hashes and timer ZSETs divided
+    by the open (key, window) pairs.
+
 Starts its own server unless REDIS_URL is set.
 """
 
@@ -45,6 +65,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import parser as make_parser
 from _common import run_with_server
+from _tumbling import TumblingCount
 from redis_streaming import (
     Consumer,
     Job,
@@ -262,7 +283,7 @@ class KeyedRunningSum:
             print(f"        {big}  other {rest:.2f}")
 
 
-SCENARIOS = {"keyed-running-sum": KeyedRunningSum}
+SCENARIOS: dict[str, Any] = {"keyed-running-sum": KeyedRunningSum, "tumbling-count": TumblingCount}
 
 
 def main() -> None:
@@ -273,6 +294,8 @@ def main() -> None:
     args.add_argument("--keys", type=int, default=10, help="keys per partition (default 10)")
     args.add_argument("--batch-size", type=int, default=100, help="default 100 (both sides)")
     args.add_argument("--rounds", type=int, default=3, help="default 3")
+    args.add_argument("--window-keys", type=int, default=1000, help="tumbling-count: keys")
+    args.add_argument("--mem-windows", type=int, default=10, help="open windows a key (memory)")
     args.add_argument("--ways", default="abc", help="which of (a) (b) (c) to run (default abc)")
     opts = args.parse_args()
 

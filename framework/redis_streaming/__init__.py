@@ -31,6 +31,7 @@ from redis_streaming.mq.maintenance.housekeeper import Housekeeper
 from redis_streaming.mq.options import DlqOptions, MQOptions, RetryPolicy
 from redis_streaming.mq.producer import Producer, partition_for_key
 from redis_streaming.mq.wire.message import Message, ProducerRecord, SendResult
+from redis_streaming.ratelimit import RateLimit, RateLimiter, SlidingWindow, TokenBucket
 from redis_streaming.registry import (
     HealthChecker,
     Registration,
@@ -95,6 +96,8 @@ __all__ = [
     "ProcessContext",
     "Producer",
     "ProducerRecord",
+    "RateLimit",
+    "RateLimiter",
     "RedisStreamingError",
     "RedisUnavailable",
     "Registration",
@@ -110,6 +113,7 @@ __all__ = [
     "ServiceInstance",
     "ServiceRegistry",
     "ServiceWatch",
+    "SlidingWindow",
     "StageStatus",
     "StateReader",
     "StoreSpec",
@@ -117,6 +121,7 @@ __all__ = [
     "Subscription",
     "SubscriptionState",
     "Table",
+    "TokenBucket",
     "TopicGauges",
     "TopicInfo",
     "TopicNotFound",

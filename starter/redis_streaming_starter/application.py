@@ -200,6 +200,7 @@ class RedisStreamingApplication:
                 retry=p.spec.retry,
                 start=p.spec.start,
                 batch_size=p.spec.batch_size,
+                rate_limit=p.spec.rate_limit,
                 id=p.id,
             )
 

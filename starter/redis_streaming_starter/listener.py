@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from dependency_injector import containers, providers
 
-from redis_streaming import ConfigurationError, RetryPolicy
+from redis_streaming import ConfigurationError, RateLimit, RetryPolicy
 from redis_streaming.integration import validate_name
 
 __all__ = ["ListenerSpec", "find_function_listeners", "find_provided_listeners", "listener"]
@@ -31,6 +31,7 @@ class ListenerSpec:
     retry: RetryPolicy | None
     start: Literal["earliest", "latest"]
     batch_size: int | None
+    rate_limit: RateLimit | None = None
 
 
 def listener(
@@ -41,6 +42,7 @@ def listener(
     retry: RetryPolicy | None = None,
     start: Literal["earliest", "latest"] = "earliest",
     batch_size: int | None = None,
+    rate_limit: str | RateLimit | None = None,
 ) -> Callable[[F], F]:
     """Mark a function (or a method of a class the container provides) as a listener.
 
@@ -52,13 +54,23 @@ def listener(
     acknowledges; raising retries per ``retry`` (default ``mq.retry``); a payload that fails
     validation is dead-lettered as ``undecodable``. The same function may carry several
     ``@listener`` decorators.
+
+    ``rate_limit`` (``"100/s"``, ``"20/min"``, ``"5/100ms"``, ``"100/s, burst=10"``,
+    ``"100/s, algorithm=sliding_window"`` or a :class:`~redis_streaming.RateLimit`): the most
+    messages the listener's group handles per period, over all its instances together; over
+    it, the listener waits (reading waits too), it never drops. A bad spec fails here, at
+    decoration, saying what to write.
     """
     validate_name(topic, "topic")
     if group is not None:
         validate_name(group, "group")
     if start not in ("earliest", "latest"):
         raise ConfigurationError(f"@listener start must be 'earliest' or 'latest', not {start!r}")
-    spec = ListenerSpec(topic, group, id, retry, start, batch_size)
+    try:
+        limit = None if rate_limit is None else RateLimit.parse(rate_limit)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"@listener({topic!r}, rate_limit=...): {exc}") from None
+    spec = ListenerSpec(topic, group, id, retry, start, batch_size, limit)
 
     def mark(fn: F) -> F:
         if not callable(fn):

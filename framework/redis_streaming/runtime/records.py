@@ -62,7 +62,7 @@ class ValueDecoder:
     """Decodes entries into values of ``value_type`` (a pydantic model, ``dict``, ``str``,
     ``bytes``, any type pydantic validates, or ``None`` for what the payload holds)."""
 
-    __slots__ = ("_adapter", "_model", "value_type")
+    __slots__ = ("_adapter", "_dict", "_model", "value_type")
 
     def __init__(self, value_type: Any = None) -> None:
         self.value_type = value_type
@@ -74,6 +74,7 @@ class ValueDecoder:
         self._adapter: TypeAdapter[Any] | None = (
             TypeAdapter(value_type) if value_type not in (None, Any) and not self._model else None
         )
+        self._dict = value_type is dict  # a decoded JSON object is one already
 
     def decode(self, fields: EntryFields) -> Any:
         """The entry's value; raises :class:`DecodeError` when it is not one of ``value_type``."""
@@ -84,6 +85,8 @@ class ValueDecoder:
             if self._model is not None:
                 return self._model.model_validate(value)
             if self._adapter is not None:
+                if self._dict and type(value) is dict:
+                    return value  # what validate_python would give: a dict of the same items
                 return self._adapter.validate_python(value)
             type_name = fields.headers.get(TYPE_HEADER)
             if type_name is not None:

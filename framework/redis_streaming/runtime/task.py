@@ -27,6 +27,7 @@ from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.loader import StateLoader
 from redis_streaming.runtime.lookups import TableLookups
+from redis_streaming.runtime.operators import Node, Pass
 from redis_streaming.runtime.records import SIDE_HEADER, Record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.state.batch import BatchState
@@ -327,7 +328,7 @@ class StageTask(BackgroundLoop):
         run again (state untouched: it is only in the overlay) up to ``max_attempts``, then
         only that record is undone and dead-lettered."""
         runtime = self.shared.runtime
-        root = self.stage.root
+        push = _entry(self.stage.root).push
         for attempt in range(1, runtime.max_attempts + 1):
             run = BatchRun(
                 BatchState(self.cache),
@@ -345,9 +346,11 @@ class StageTask(BackgroundLoop):
             last = attempt == runtime.max_attempts
             failed: list[tuple[Entry, Exception]] = []
             for entry, rec in records:
-                mark = run.savepoint()
+                # Only the last attempt undoes a failing record; an earlier one runs the
+                # whole batch again in a new BatchRun, so it needs no savepoints.
+                mark = run.savepoint() if last else ()
                 try:
-                    await root.push(run, rec)
+                    await push(run, rec)
                     clock.observe(rec.ts)
                 except Exception as exc:
                     if not last:
@@ -405,6 +408,14 @@ class StageTask(BackgroundLoop):
 _FIRE_LIMIT = 1000  # timers fired per batch at most (the rest in the next ones)
 
 
+def _entry(node: Node) -> Node:
+    """The node a stage's records go to first: past a ``Pass`` with one successor (the
+    stage's root before a single operator), which would only hand each record on."""
+    while type(node) is Pass and len(node.next) == 1:
+        node = node.next[0]
+    return node
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -419,6 +430,8 @@ def event_time(extract: Any, value: Any) -> int:
             f"the event time could not be read: the timestamp extractor raised "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+    if type(ts) is int:  # the common case, checked first
+        return ts
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
         raise DecodeError(
             f"the event time must be a number (epoch milliseconds), the extractor gave {ts!r}"

@@ -37,7 +37,7 @@ class WindowResult(BaseModel):
 class WindowAggregate(Node):
     """``window(kind).aggregate(...)`` then ``.final()`` or ``.current()``."""
 
-    __slots__ = ("agg", "final", "fold", "kind", "late_to", "op", "spec")
+    __slots__ = ("_prefix", "agg", "final", "fold", "kind", "late_to", "op", "spec")
 
     def __init__(
         self,
@@ -65,13 +65,28 @@ class WindowAggregate(Node):
         bind = getattr(kind, "bind_merge", None)
         if bind is not None:
             bind(agg.merge)
+        # A timer's member encode_key([op, key]) is a MessagePack array: its header and op,
+        # then the key's own bytes (the state field, which the batch has at hand).
+        none = encode_key(None)
+        prefix = encode_key([op, None])
+        assert prefix.endswith(none)
+        self._prefix = prefix[: -len(none)]
 
     def member(self, key: str | None) -> bytes:
-        """The timer of ``key`` in this operator."""
-        return encode_key([self.op, key])
+        """The timer of ``key`` in this operator: ``encode_key([op, key])``."""
+        return self._prefix + encode_key(key)
 
     def _store(self, run: BatchRun, field: bytes, state: Any) -> None:
         run.state.set(self.spec.name, field, ABSENT if state is None else state, self.spec.ttl_ms)
+
+    def _timer(self, run: BatchRun, field: bytes, state: Any) -> None:
+        """Move the key's timer to its next close, writing only when that changed (most
+        records fall into windows whose close is already set)."""
+        member = self._prefix + field
+        at = self.kind.next_close(state) if state else None
+        timers = run.timers
+        if timers.get(member) != at:
+            timers.set(member, at)
 
     async def push(self, run: BatchRun, rec: Record) -> None:
         field = run.key_bytes(rec.key)
@@ -92,7 +107,7 @@ class WindowAggregate(Node):
             state, closed = kind.close(state, wm, self.agg.merge)
         self._store(run, field, state)
         if kind.event_time:
-            run.timers.set(self.member(rec.key), kind.next_close(state) if state else None)
+            self._timer(run, field, state)
         if not self.final:
             await self._emit(run, rec.key, updated)
         elif closed:
@@ -108,11 +123,11 @@ class WindowAggregate(Node):
         field = run.key_bytes(key)
         state = run.state.get(self.spec.name, field)
         if state is None:
-            run.timers.set(self.member(key), None)
+            self._timer(run, field, None)
             return
         state, closed = self.kind.close(state, run.clock.watermark, self.agg.merge)
         self._store(run, field, state)
-        run.timers.set(self.member(key), self.kind.next_close(state) if state else None)
+        self._timer(run, field, state)
         run.counts[1] += len(closed)
         if self.final:
             await self._emit(run, key, closed)

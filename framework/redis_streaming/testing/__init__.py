@@ -9,5 +9,14 @@ builds a cluster client for its ``redis+cluster://`` URL and a plain one otherwi
 
 from redis_streaming.embedded import RedisServer, find_server_binary, free_port
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
+from redis_streaming.testing.postgres import PostgresServer, find_postgres_bin_dir
 
-__all__ = ["RedisCluster", "RedisServer", "client_from_url", "find_server_binary", "free_port"]
+__all__ = [
+    "PostgresServer",
+    "RedisCluster",
+    "RedisServer",
+    "client_from_url",
+    "find_postgres_bin_dir",
+    "find_server_binary",
+    "free_port",
+]

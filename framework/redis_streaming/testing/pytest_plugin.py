@@ -15,6 +15,11 @@ Fixtures:
 - ``rs_redis``: a ``redis.asyncio`` client (bytes replies) for the test's backend, closed after
   the test: a ``Redis``, or a ``RedisCluster`` in the cluster run.
 - ``rs_server``: a private server for this test alone, for fault injection (stop, restart, kill).
+- ``rs_postgres_url`` (session): ``POSTGRES_URL`` when set, else the URL of a private PostgreSQL
+  server (``wal_level=logical``, see ``redis_streaming.testing.postgres``) started on first use
+  and always stopped afterwards.
+- ``rs_pg_database``: the URL of a database created for this test alone on that server, dropped
+  after it (with its replication slots; its sessions are terminated). Needs ``psycopg``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from redis_streaming.cluster import ready
 from redis_streaming.embedded import RedisServer
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
+from redis_streaming.testing.postgres import PostgresServer
 
 BACKENDS = ("server", "cluster")
 
@@ -47,7 +53,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("rs_backend", BACKENDS, indirect=True)
 
 
-def _session_url(variable: str, start: Callable[[], RedisServer | RedisCluster]) -> Iterator[str]:
+def _session_url(
+    variable: str, start: Callable[[], RedisServer | RedisCluster | PostgresServer]
+) -> Iterator[str]:
     """The URL in ``variable`` if it is set, else that of a server ``start`` starts (and the
     session's end stops)."""
     url = os.environ.get(variable)
@@ -69,6 +77,24 @@ def rs_server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def rs_cluster_url() -> Iterator[str]:
     yield from _session_url("REDIS_CLUSTER_URL", lambda: RedisCluster().start())
+
+
+@pytest.fixture(scope="session")
+def rs_postgres_url() -> Iterator[str]:
+    yield from _session_url("POSTGRES_URL", lambda: PostgresServer().start())
+
+
+@pytest.fixture
+def rs_pg_database(rs_postgres_url: str) -> Iterator[str]:
+    # psycopg only here: the plugin works without the postgres extra.
+    from redis_streaming.testing.pg_database import create_database, drop_database
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    url = create_database(rs_postgres_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(rs_postgres_url, name)
 
 
 @pytest.fixture

@@ -129,6 +129,30 @@ class Tumbling(Hopping):
     def __init__(self, size_ms: int, offset_ms: int = 0) -> None:
         super().__init__(size_ms, size_ms, offset_ms)
 
+    def add(
+        self, state: Any, ts: int, value: Any, wm: int, initial: Callable[[], Any], fold: Fold
+    ) -> tuple[Any, bool, list[Window], int]:
+        # Hopping.add with its one window: no list of starts, no index of the key's windows.
+        start = ts - (ts - self.offset) % self.size
+        end = start + self.size
+        windows: list[list[Any]] = state or []
+        if end + self.grace_ms <= wm:
+            return windows, True, [], 0
+        for w in windows:
+            if w[0] == start:
+                w[2] = fold(w[2], value, ts)
+                return windows, False, [(start, end, w[2])], 0
+        w = [start, end, initial()]
+        windows.append(w)
+        w[2] = fold(w[2], value, ts)
+        if len(windows) > 1:
+            windows.sort(key=lambda w: w[0])
+        return windows, False, [(start, end, w[2])], 1
+
+    def next_close(self, state: Any) -> int | None:
+        # The windows are kept in start order, and all have one size: the first ends first.
+        return state[0][1] + self.grace_ms if state else None
+
 
 class Session(WindowKind):
     """Per key, records closer than ``gap`` (``<=``) in event time form one session ``[first

@@ -14,6 +14,7 @@ from redis_streaming.cluster import route
 from redis_streaming.metrics import Metrics
 from redis_streaming.mq.consume._consumer_names import delete_consumer_names
 from redis_streaming.mq.consume._delivery import Delivery, Entry
+from redis_streaming.mq.consume._throttle import Throttle
 from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.consume.subscription import Subscription
 from redis_streaming.mq.keys import Keys
@@ -73,6 +74,20 @@ class PartitionWorker(BackgroundLoop):
             metrics=metrics,
         )
         self.metrics = self.delivery.metrics
+        self.throttle = (
+            None
+            if sub.rate_limit is None
+            else Throttle(
+                redis,
+                options.namespace,
+                sub.topic,
+                sub.group,
+                sub.rate_limit,
+                self._taking,
+                self._stopping,
+                slice_s=options.block_ms / 1000,
+            )
+        )
         self._recovered = False  # groups created and pending entries claimed since (re)start
         self._next_check = 0.0
 
@@ -185,9 +200,12 @@ class PartitionWorker(BackgroundLoop):
         # next read.
         pipe = self.redis.pipeline(transaction=False)
         queued = self.delivery.queue_outcomes(pipe)
+        count = self.sub.batch_size
+        if self.throttle is not None:  # a slow limit reads a little at a time
+            count = self.throttle.read_count(count)
         pipe.execute_command(
             "XREADGROUP", "GROUP", self.sub.group, self.consumer_id,
-            "COUNT", self.sub.batch_size, "BLOCK", block_ms,
+            "COUNT", count, "BLOCK", block_ms,
             "STREAMS", self.redeliver, self.stream, ">", ">",
             **route(self.redis, self.stream),  # cluster: the partition's node, found locally
         )  # fmt: skip
@@ -199,10 +217,14 @@ class PartitionWorker(BackgroundLoop):
 
     async def _process(self, batch: list[Entry]) -> None:
         taken = 0
+        if self.throttle is not None:
+            self.throttle.new_batch()
         try:
-            for entry in batch:
+            for i, entry in enumerate(batch):
                 if self.sub.paused:  # checked before every entry: a pause takes effect at once
                     await self._hold_while_paused()
+                if self.throttle and not await self._wait_turn(self.throttle, len(batch) - i):
+                    return
                 if not self._taking():
                     return  # left pending: the next owner (or this one, later) claims it
                 taken += 1
@@ -210,6 +232,16 @@ class PartitionWorker(BackgroundLoop):
         finally:
             if taken:  # counted once per batch (and added to the counter twice a second)
                 self.delivery.counts.consumed(taken)
+
+    async def _wait_turn(self, throttle: Throttle, left: int) -> bool:
+        """Wait for the entry's turn under the subscription's rate limit (reading waits with
+        it; the coordinator goes on renewing the lease). A pause that came meanwhile holds the
+        entry, its turn kept. False when a stop or a lost lease ended the wait."""
+        if not await throttle.take(left, self.delivery.flush):
+            return False
+        if self.sub.paused:
+            await self._hold_while_paused()
+        return True
 
     async def _hold_while_paused(self) -> None:
         """Keep the rest of a batch (read before the pause, or claimed) until resumed.

@@ -20,6 +20,7 @@ from redis_streaming.mq.consume.subscription import Handler, Subscription, Subsc
 from redis_streaming.mq.keys import validate_name
 from redis_streaming.mq.maintenance.delayed import OwnedDelayedMover
 from redis_streaming.mq.options import MQOptions, RetryPolicy
+from redis_streaming.ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -96,12 +97,20 @@ class Consumer(Lifecycle):
         start: Literal["earliest", "latest"] = "earliest",
         batch_size: int | None = None,
         id: str | None = None,
+        rate_limit: str | RateLimit | None = None,
     ) -> Subscription:
         """Subscribe ``handler`` to ``topic`` as a member of ``group``.
 
         ``start`` applies when the group is first created on a partition: ``"earliest"`` sees
         the backlog, ``"latest"`` only messages sent afterwards. ``retry`` defaults to
         ``mq.retry``, ``batch_size`` to ``mq.batch_size``. May be called while running.
+
+        ``rate_limit`` (``"100/s"``, ``"20/min"``, ``"5/100ms, burst=5"``, a
+        :class:`~redis_streaming.RateLimit`): at most that many entries handled, over all
+        consumers of ``group`` on ``topic`` together (one limiter per topic and group). Over
+        the limit, partition workers wait their turn before handling the next entry and read
+        no more meanwhile; nothing is dropped, leases are kept, and pause and stop act at
+        once. A bad spec is a :class:`~redis_streaming.ConfigurationError` here.
         """
         validate_name(topic, "topic")
         validate_name(group, "group")
@@ -109,6 +118,7 @@ class Consumer(Lifecycle):
             raise ConfigurationError(f"handler for {topic!r} must be callable, got {handler!r}")
         if start not in ("earliest", "latest"):
             raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
+        limit = None if rate_limit is None else RateLimit.parse(rate_limit)
         if batch_size is not None and not 1 <= batch_size <= 10_000:
             raise ConfigurationError(f"batch_size must be 1..10000, got {batch_size}")
         if (topic, group) in self._subs:
@@ -121,6 +131,7 @@ class Consumer(Lifecycle):
             "retry": retry or self.options.retry,
             "start": start,
             "batch_size": batch_size or self.options.batch_size,
+            "rate_limit": limit,
         }
         if self.tracer is None:
             sub = Subscription(topic, group, handler, **settings)

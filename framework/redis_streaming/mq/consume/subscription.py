@@ -12,6 +12,7 @@ from typing import Any, Literal
 from redis_streaming._redis.background import wait_event
 from redis_streaming.mq.options import RetryPolicy
 from redis_streaming.mq.wire.message import Message
+from redis_streaming.ratelimit import RateLimit
 
 __all__ = ["Handler", "Subscription", "SubscriptionState"]
 
@@ -41,7 +42,8 @@ class Subscription:
     (sorted), ``in_flight`` (handlers running now), ``processed`` (handled successfully),
     ``failed`` (handler calls that raised), ``retried`` (retries scheduled or performed),
     ``dead_lettered`` (entries sent to the dead-letter stream), ``last_error`` and
-    ``last_error_at`` (epoch seconds).
+    ``last_error_at`` (epoch seconds). ``rate_limit``: the group's limit on handled entries
+    (shared by all its consumers), or None.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class Subscription:
         retry: RetryPolicy,
         start: Literal["earliest", "latest"],
         batch_size: int,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.topic = topic
         self.group = group
@@ -62,6 +65,7 @@ class Subscription:
         self.retry = retry
         self.start = start
         self.batch_size = batch_size
+        self.rate_limit = rate_limit
         self.is_async = is_async_callable(handler)
         self.state = SubscriptionState.CREATED
         self.owned: set[int] = set()
