@@ -17,6 +17,7 @@ __all__ = [
     "RedisStreamingError",
     "RedisUnavailable",
     "Retry",
+    "SourceError",
     "TopicNotFound",
 ]
 
@@ -127,3 +128,11 @@ class DeadLetter(RedisStreamingError):
     def __init__(self, reason: str = "rejected by handler") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SourceError(RedisStreamingError):
+    """A source (:mod:`redis_streaming.source`, :mod:`redis_streaming.cdc`) cannot go on without
+    losing or repeating data: its replication slot or publication was dropped, a captured table
+    lost its primary key. The runner stops with it (``SourceRunner.wait()`` raises it) instead of
+    retrying; the message says what to do. Passing outages (a database restarting) are retried.
+    """

@@ -81,3 +81,19 @@ class RuntimeKeys:
         :func:`hash_tag`): the forwarder's high-water marks, as :meth:`forwarded`. For a
         partition stream this is :meth:`forwarded` itself."""
         return f"{self.namespace}:fwd:{{{hash_tag(key)}}}:{job}"
+
+    def source(self, name: str) -> str:
+        """HASH of a source runner (:mod:`redis_streaming.source`): ``position`` (the last
+        position whose records are all in their topics), ``meta`` (the source's own context,
+        e.g. a CDC snapshot), ``owner``, ``updated_ms``."""
+        return f"{self.namespace}:source:{{src:{name}}}"
+
+    def source_lease(self, name: str) -> str:
+        """STRING lease of a source runner (value = owner id, PX TTL); in the slot of
+        :meth:`source`, so storing a position can check the lease atomically."""
+        return f"{self.namespace}:srclease:{{src:{name}}}"
+
+    def source_mark(self, topic: str, partition: int, name: str) -> str:
+        """STRING in a topic partition's slot: the highest position of source ``name`` appended
+        to that partition (appends at or below it are skipped: exactly-once across crashes)."""
+        return f"{self.namespace}:srcpos:{{{topic}:{partition}}}:{name}"
