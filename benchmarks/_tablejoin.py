@@ -30,7 +30,8 @@ async def committed(handle: JobHandle, topic: str, n: int) -> None:
     while True:
         (stage,) = [s for s in handle.status().stages if s.topic == topic]
         if stage.records_in >= n:
-            assert stage.dead_lettered == 0 and stage.last_error is None, stage
+            assert stage.dead_lettered == 0, stage
+            assert stage.last_error is None, stage
             return
         await asyncio.sleep(POLL_S)
 

@@ -51,7 +51,9 @@ async def test_interval_joins_emit_what_a_brute_force_join_does(
     }
     unmatched_left = sum(n for (_, v, _), n in expected["left"].items() if v[1] is None)
     unmatched_right = sum(n for (_, v, _), n in expected["outer"].items() if v[0] is None)
-    assert sum(expected["inner"].values()) >= 50 and unmatched_left >= 10 and unmatched_right >= 10
+    assert sum(expected["inner"].values()) >= 50
+    assert unmatched_left >= 10
+    assert unmatched_right >= 10
     await create(rs_redis, rs_options, a=1, b=1, **{f"out-{how}": 1 for how in HOWS})
     await append(rs_redis, rs_options, "a", 1, left_in)
     await append(rs_redis, rs_options, "b", 1, right_in)
@@ -126,7 +128,9 @@ async def test_a_left_record_waits_for_its_after_bound_plus_grace(
         await append(rs_redis, rs_options, "b", 1, [("k", {"id": "r1", "ts": T0 + 800}, T0 + 800)])
         await wait_committed(handle, topic, 3)
         # T0 + 1500 expires l1 (matched: nothing more) and l2 (unmatched: [l2, None]).
-        await append(rs_redis, rs_options, "b", 1, [("z", {"id": "r2", "ts": T0 + 1500}, T0 + 1500)])
+        await append(
+            rs_redis, rs_options, "b", 1, [("z", {"id": "r2", "ts": T0 + 1500}, T0 + 1500)]
+        )
         await wait_committed(handle, topic, 4)
         await wait_idle(rs_redis, rs_options, handle)
         assert late(handle, "bounds", "j") == 0
