@@ -3,6 +3,7 @@
   .venv/bin/python benchmarks/runtime.py [--scenario NAME] [--entries N] [--partitions P]
                                          [--keys K] [--batch-size B] [--rounds R]
                                          [--window-keys K] [--mem-windows W]
+                                         [--table-keys K]
 
 Scenarios (``--scenario``, default all):
 
@@ -45,6 +46,19 @@ tumbling-count
     (the watermark held back), ``MEMORY USAGE`` of the store hashes and timer ZSETs divided
     by the open (key, window) pairs.
 
+table-join
+    A stream-table join against the keyed running sum's job (b), in the same run (rounds in
+    rotating order). A table of ``--table-keys`` keys (10,000; ``{"name", "tier"}`` keyed by
+    customer id) and N stream entries ``{"id", "customer", "amount"}`` keyed by a customer of
+    the table (every key, scattered), both topics with P partitions (co-partitioned). Per round
+    and way, a fresh job ``tj<r>``: first its table alone runs until the table's stage has
+    committed every key (the table load, also reported), then the job with
+    ``source(value_type=dict).join_table(table, how="inner", joiner=...)`` is timed from
+    ``job.run()`` until the stream's N entries are committed: (j) no outputs, (o) with
+    ``.to(topic)``. Each batch looks its keys up with one pipelined HMGET per table partition.
+    The joiner counts its calls: every record must find its customer. Prints entries/s and the
+    ratios (j)/(b) and (o)/(b), also per client CPU-second.
+
 Starts its own server unless REDIS_URL is set.
 """
 
@@ -65,6 +79,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import parser as make_parser
 from _common import run_with_server
+from _tablejoin import TableJoin
 from _tumbling import TumblingCount
 from redis_streaming import (
     Consumer,
@@ -283,7 +298,11 @@ class KeyedRunningSum:
             print(f"        {big}  other {rest:.2f}")
 
 
-SCENARIOS: dict[str, Any] = {"keyed-running-sum": KeyedRunningSum, "tumbling-count": TumblingCount}
+SCENARIOS: dict[str, Any] = {
+    "keyed-running-sum": KeyedRunningSum,
+    "tumbling-count": TumblingCount,
+    "table-join": lambda redis, args: TableJoin(redis, args, KeyedRunningSum(redis, args)),
+}
 
 
 def main() -> None:
@@ -296,6 +315,7 @@ def main() -> None:
     args.add_argument("--rounds", type=int, default=3, help="default 3")
     args.add_argument("--window-keys", type=int, default=1000, help="tumbling-count: keys")
     args.add_argument("--mem-windows", type=int, default=10, help="open windows a key (memory)")
+    args.add_argument("--table-keys", type=int, default=10_000, help="table-join: table keys")
     args.add_argument("--ways", default="abc", help="which of (a) (b) (c) to run (default abc)")
     opts = args.parse_args()
 
