@@ -7,6 +7,8 @@ is a clear ConfigurationError, and the job waits for the fix."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
@@ -235,3 +237,14 @@ def test_bad_arguments_are_refused_at_once() -> None:
         PostgresSink("postgresql://x", "t", columns="key")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="sequence"):
         PostgresSink("postgresql://x", "t", key_columns="key")
+
+
+def test_the_framework_imports_without_psycopg() -> None:
+    """psycopg (the postgres extra) is imported on the first write only."""
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"  # any import of it fails
+        "import redis_streaming\n"
+        "redis_streaming.PostgresSink('postgresql://nowhere/db', 'events')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr.decode()
