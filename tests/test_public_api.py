@@ -39,6 +39,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "PartitionOutOfRange",
         "PayloadTooLarge",
         "PendingEntry",
+        "PostgresSink",
         "ProcessContext",
         "Producer",
         "ProducerRecord",

@@ -58,7 +58,7 @@ from redis_streaming.runtime import (
     Table,
 )
 from redis_streaming.runtime.windowing import WindowResult
-from redis_streaming.sink import CallableSink, RedisSink, Sink, SinkBatch, SinkRecord
+from redis_streaming.sink import CallableSink, PostgresSink, RedisSink, Sink, SinkBatch, SinkRecord
 from redis_streaming.state import ListState, MapState, StoreSpec, ValueState
 from redis_streaming.window import windows
 
@@ -95,6 +95,7 @@ __all__ = [
     "PartitionOutOfRange",
     "PayloadTooLarge",
     "PendingEntry",
+    "PostgresSink",
     "ProcessContext",
     "Producer",
     "ProducerRecord",
