@@ -3,7 +3,7 @@
   .venv/bin/python benchmarks/runtime.py [--scenario NAME] [--entries N] [--partitions P]
                                          [--keys K] [--batch-size B] [--rounds R]
                                          [--window-keys K] [--mem-windows W]
-                                         [--table-keys K]
+                                         [--table-keys K] [--changes N] [--batch T]
 
 Scenarios (``--scenario``, default all):
 
@@ -59,6 +59,15 @@ table-join
     The joiner counts its calls: every record must find its customer. Prints entries/s and the
     ratios (j)/(b) and (o)/(b), also per client CPU-second.
 
+cdc
+    PostgreSQL changes per second into a topic (``SourceRunner`` + ``PostgresCdcSource``, a
+    private ``PostgresServer``): after the runner has taken the snapshot of a 10,000-row table,
+    each round commits ``--changes`` updates (50,000) in transactions of ``--batch`` rows (100)
+    while nothing reads, then times (f) a runner started on it until the topic holds them all,
+    and (r) a raw loop over a second slot: ``pg_logical_slot_peek_binary_changes`` of
+    ``--read-batch`` (1,000) changes, one redis-py pipeline ``XADD``-ing each undecoded row
+    change, ``pg_replication_slot_advance``. Prints changes/s and the ratio (f)/(r).
+
 Starts its own server unless REDIS_URL is set.
 """
 
@@ -77,6 +86,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _cdc import CdcThroughput
 from _common import parser as make_parser
 from _common import run_with_server
 from _tablejoin import TableJoin
@@ -302,6 +312,7 @@ SCENARIOS: dict[str, Any] = {
     "keyed-running-sum": KeyedRunningSum,
     "tumbling-count": TumblingCount,
     "table-join": lambda redis, args: TableJoin(redis, args, KeyedRunningSum(redis, args)),
+    "cdc": CdcThroughput,
 }
 
 
@@ -316,6 +327,9 @@ def main() -> None:
     args.add_argument("--window-keys", type=int, default=1000, help="tumbling-count: keys")
     args.add_argument("--mem-windows", type=int, default=10, help="open windows a key (memory)")
     args.add_argument("--table-keys", type=int, default=10_000, help="table-join: table keys")
+    args.add_argument("--changes", type=int, default=50_000, help="cdc: changes a round")
+    args.add_argument("--batch", type=int, default=100, help="cdc: rows a transaction")
+    args.add_argument("--read-batch", type=int, default=1000, help="cdc: changes a read")
     args.add_argument("--ways", default="abc", help="which of (a) (b) (c) to run (default abc)")
     opts = args.parse_args()
 
