@@ -258,6 +258,8 @@ class Stream:
         batch whose commit then fails is written again (at-least-once, unless the sink
         deduplicates by entry id like :class:`PostgresSink`)."""
         if isinstance(sink, RedisSink):
+            if sink.rate_limit is not None and not any(s is sink for s in self.stage.sinks):
+                self.stage.sinks.append(sink)  # its permits are taken by the SinkWriter
             self._then(RedisSinkNode(sink))
             return
         if not callable(getattr(sink, "write", None)):

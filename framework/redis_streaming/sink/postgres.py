@@ -11,7 +11,8 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from redis_streaming.errors import ConfigurationError, InvalidArgument
-from redis_streaming.sink.base import SinkBatch, SinkRecord, stream_id
+from redis_streaming.ratelimit.spec import RateLimit
+from redis_streaming.sink.base import SinkBatch, SinkRecord, sink_rate_limit, stream_id
 
 __all__ = ["PostgresSink"]
 
@@ -74,7 +75,9 @@ class PostgresSink:
     connection per task (input partition), opened on its first batch, closed after an error
     (the next try opens a new one); :meth:`close` closes them once the job has stopped. A
     missing table or column is a :class:`ConfigurationError` (the batch is retried, so the
-    stage waits, with the error in its status, until the table is fixed).
+    stage waits, with the error in its status, until the table is fixed). ``rate_limit`` /
+    ``rate_limit_name``: see :func:`~redis_streaming.sink.base.sink_rate_limit` (the limiter's
+    default name uses ``name``).
     """
 
     def __init__(
@@ -86,7 +89,10 @@ class PostgresSink:
         key_columns: Sequence[str] = ("key",),
         offsets_table: str = "rs_sink_offsets",
         name: str | None = None,
+        rate_limit: str | RateLimit | None = None,
+        rate_limit_name: str | None = None,
     ) -> None:
+        self.rate_limit, self.rate_limit_name = sink_rate_limit(rate_limit, rate_limit_name)
         if not table or not isinstance(table, str):
             raise InvalidArgument(f"PostgresSink needs a table name, got {table!r}")
         if columns is not None and not callable(columns):

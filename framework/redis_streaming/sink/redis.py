@@ -10,7 +10,8 @@ from typing import Any, Literal
 from pydantic_core import to_json
 
 from redis_streaming.errors import InvalidArgument
-from redis_streaming.sink.base import SinkRecord
+from redis_streaming.ratelimit.spec import RateLimit
+from redis_streaming.sink.base import SinkRecord, sink_rate_limit
 
 __all__ = ["RedisOp", "RedisSink", "encode_value"]
 
@@ -60,10 +61,12 @@ class RedisSink:
     fails like an operator's function: the batch runs again, then the record is
     dead-lettered. On a cluster each key's hash tag (or the whole key) gets a small hash of
     forwarding marks, ``<namespace>:fwd:{<tag>}:<job>``: give many keys a common hash tag
-    (``"user:{counts}:42"``) to share one.
+    (``"user:{counts}:42"``) to share one. ``rate_limit`` / ``rate_limit_name``: see
+    :func:`~redis_streaming.sink.base.sink_rate_limit` (the permits are taken before the
+    batch's commit).
     """
 
-    __slots__ = ("field", "key", "kind", "score", "value")
+    __slots__ = ("field", "key", "kind", "rate_limit", "rate_limit_name", "score", "value")
 
     def __init__(
         self,
@@ -73,7 +76,10 @@ class RedisSink:
         field: Part | None = None,
         value: Part | None = None,
         score: Part | None = None,
+        rate_limit: str | RateLimit | None = None,
+        rate_limit_name: str | None = None,
     ) -> None:
+        self.rate_limit, self.rate_limit_name = sink_rate_limit(rate_limit, rate_limit_name)
         if kind not in _KINDS:
             raise InvalidArgument(f"RedisSink kind must be one of {_KINDS}, got {kind!r}")
         if not (isinstance(key, str) and key) and not callable(key):
