@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not serial"
+	$(BIN)/pytest -m serial
 
 # Plant each bug of tests/mutants/*.toml in a copy of the tree and check its tests catch it
 # (on demand: about a minute a mutant; not part of `make test`).

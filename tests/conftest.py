@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,39 @@ from redis_streaming import MQOptions
 from tests.helpers import fast_mq
 
 pytest_plugins = ["redis_streaming.testing.pytest_plugin"]
+
+# Modules whose tests assert on elapsed time (delays, rates, deadlines): `make test` runs them
+# alone after the rest has run on two workers, so a neighbour's CPU use cannot push a bound.
+SERIAL_MODULES = frozenset(
+    (
+        "tests/examples/test_registry_example.py",
+        "tests/examples/test_scaling_example.py",
+        "tests/metrics/test_gauges.py",
+        "tests/mq/test_consumer.py",
+        "tests/mq/test_consumer_processes.py",
+        "tests/mq/test_delayed.py",
+        "tests/mq/test_rate_limit.py",
+        "tests/mq/test_retry_dlq.py",
+        "tests/ratelimit/test_limiters.py",
+        "tests/registry/test_sweeper.py",
+        "tests/runtime/test_failover.py",
+        "tests/sink/test_postgres_sink_exactly_once.py",
+        "tests/sink/test_sink_rate_limit.py",
+        "tests/starter/test_actuator_health.py",
+        "tests/starter/test_lifecycle.py",
+        "tests/starter/test_listener_rate_limit.py",
+        "tests/testing/test_postgres.py",
+        "tests/window/test_close.py",
+    )
+)
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(_ROOT).as_posix() in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
+
 
 _DUMP_AFTER_S = float(os.environ.get("RS_TEST_DUMP_AFTER_S", "100"))  # < the 120 s timeout
 
