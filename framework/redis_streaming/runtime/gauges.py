@@ -52,7 +52,7 @@ def _task_attrs(shared: StageShared, partition: int) -> dict[str, str | int]:
 def _timers(shared: StageShared) -> Iterable[Observation]:
     if shared.stage.timer_ops:
         for partition, task in list(shared.tasks.items()):
-            pending = len(task.timer_index) + len(task.wall_index)
+            pending = len(task.time.timer_index) + len(task.time.wall_index)
             yield Observation(pending, _task_attrs(shared, partition))
 
 
@@ -60,8 +60,8 @@ def _watermark_lag(shared: StageShared) -> Iterable[Observation]:
     if shared.stage.timer_ops:
         now = time.time() * 1000
         for partition, task in list(shared.tasks.items()):
-            if task.clock.max_ts is not None:
-                lag = max(0.0, (now - task.clock.watermark) / 1000)
+            if task.time.clock.max_ts is not None:
+                lag = max(0.0, (now - task.time.clock.watermark) / 1000)
                 yield Observation(lag, _task_attrs(shared, partition))
 
 

@@ -207,9 +207,9 @@ class JobHandle:
                 windows_closed=s.windows_closed,
                 late_records=s.late_records,
                 watermarks={
-                    p: t.clock.watermark
+                    p: t.time.clock.watermark
                     for p, t in list(s.tasks.items())
-                    if t.clock.max_ts is not None
+                    if t.time.clock.max_ts is not None
                 },
             )
             for s in self.stages

@@ -9,6 +9,7 @@ header.
 
 from __future__ import annotations
 
+import math
 import sys
 from functools import lru_cache
 from typing import Any
@@ -24,9 +25,18 @@ from redis_streaming.mq.wire.codec import (
     encode_headers,
     encode_payload,
     entry_args,
+    parse_fields,
 )
 
-__all__ = ["SIDE_HEADER", "TYPE_HEADER", "Record", "ValueDecoder", "output_fields"]
+__all__ = [
+    "SIDE_HEADER",
+    "TYPE_HEADER",
+    "Record",
+    "ValueDecoder",
+    "decode_record",
+    "event_time",
+    "output_fields",
+]
 
 TYPE_HEADER = "rs-type"
 SIDE_HEADER = "rs-side"  # the input of a stream-stream join an internal entry came from
@@ -123,3 +133,35 @@ def output_fields(
     if side is not None:
         names[SIDE_HEADER] = side
     return entry_args(raw, content_type, key, encode_headers(names), ts)
+
+
+def event_time(extract: Any, value: Any) -> int:
+    """The event time ``extract`` gives for ``value``, in epoch ms; raises
+    :class:`DecodeError` when it fails or is not a finite number."""
+    try:
+        ts = extract(value)
+    except Exception as exc:
+        raise DecodeError(
+            f"the event time could not be read: the timestamp extractor raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if type(ts) is int:  # the common case, checked first
+        return ts
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise DecodeError(
+            f"the event time must be a number (epoch milliseconds), the extractor gave {ts!r}"
+        )
+    return int(ts)
+
+
+def decode_record(
+    fields: dict[bytes, bytes], decoder: ValueDecoder, timestamp: Any = None
+) -> Record:
+    """The record of a stream entry's fields: its key, value (as ``decoder`` types it), event
+    time (the entry's ``ts``, or what ``timestamp`` extracts from the value) and, for an entry
+    of a join's internal topic, its side; raises :class:`DecodeError` when any is unusable."""
+    parsed = parse_fields(fields)
+    value = decoder.decode(parsed)
+    ts = parsed.ts if timestamp is None else event_time(timestamp, value)
+    side = parsed.headers.get(SIDE_HEADER) if parsed.headers else None
+    return Record(parsed.key, value, ts, side)

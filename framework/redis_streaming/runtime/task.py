@@ -12,36 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from typing import Any
 
 from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retry
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import is_busygroup, is_noscript
-from redis_streaming.cluster import route
 from redis_streaming.errors import DecodeError
 from redis_streaming.mq.consume.leases import Leases
-from redis_streaming.mq.wire.codec import parse_fields
 from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.loader import StateLoader
 from redis_streaming.runtime.lookups import TableLookups
 from redis_streaming.runtime.operators import Node, Pass
-from redis_streaming.runtime.records import SIDE_HEADER, Record
+from redis_streaming.runtime.reading import Entry, PartitionReader, entries, id_order
+from redis_streaming.runtime.records import Record, decode_record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.runtime.sinking import SinkWriter
+from redis_streaming.runtime.timekeeping import TaskTime, now_ms
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.cache import StateCache
-from redis_streaming.state.codec import decode
-from redis_streaming.window.clock import NEVER, BatchClock, PartitionClock
-from redis_streaming.window.timers import BatchTimers, TimerIndex
+from redis_streaming.window.clock import BatchClock
+from redis_streaming.window.timers import BatchTimers
 
 __all__ = ["StageTask"]
 
 log = logging.getLogger(__name__)
-_CLAIM_COUNT = 500
-Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 class Fenced(Exception):
@@ -80,12 +76,15 @@ class StageTask(BackgroundLoop):
             if self.stage.lookups
             else None
         )
-        stage = self.stage
-        self.clock = PartitionClock(stage.ooo_ms, stage.idle_ms, None, NEVER, _now_ms())
-        self.timer_index = TimerIndex()
-        self.wall_index = TimerIndex()
+        self.reader = PartitionReader(
+            self.redis, self.stream, self.stage.group, shared.consumer_id,
+            shared.runtime.batch_size,
+        )  # fmt: skip
+        self.time = TaskTime(shared, self.committer, self.loader, self.lookups, self.log)
         self.sinks = (
-            SinkWriter(shared, partition, self._taking, self._stopping) if stage.sinks else None
+            SinkWriter(shared, partition, self._taking, self._stopping)
+            if self.stage.sinks
+            else None
         )
 
     # -- lifecycle (the coordinator's PartitionRunner) ----------------------------------------
@@ -192,75 +191,35 @@ class StageTask(BackgroundLoop):
         self.backlog = []
         self._ahead = []
         if self.stage.timer_ops:
-            await self._load_time()
+            await self.time.load()
         await self._claim(min_idle_ms=0)
 
-    async def _load_time(self) -> None:
-        """Read the partition's clock and timers as the last commit left them."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.committer.base[1], ["max_ts", "wm_floor", "ticks"])
-        pipe.zrange(self.committer.timers, 0, -1, withscores=True)
-        pipe.zrange(self.committer.wall_timers, 0, -1, withscores=True)
-        (max_ts, floor, ticks), timers, wall = await pipe.execute()
-        self.committer.ticks = int(ticks or 0)
-        stage = self.stage
-        self.clock = PartitionClock(
-            stage.ooo_ms,
-            stage.idle_ms,
-            None if max_ts is None else int(max_ts),
-            NEVER if floor is None else int(floor),
-            _now_ms(),
-        )
-        self.timer_index = TimerIndex((m, int(score)) for m, score in timers)
-        self.wall_index = TimerIndex((m, int(score)) for m, score in wall)
-
     async def _claim(self, *, min_idle_ms: int) -> None:
-        """Take pending entries of the group (all of them on start; on later checks those idle
-        for a lease TTL: a former owner's read that landed after it lost the lease)."""
-        cursor: Any = "0-0"
-        claimed: list[Entry] = []
-        while True:
-            reply = await self.redis.xautoclaim(
-                self.stream, self.stage.group, self.shared.consumer_id, min_idle_ms,
-                start_id=cursor, count=_CLAIM_COUNT,
-            )  # fmt: skip
-            cursor = reply[0]
-            claimed += [(eid, f) for eid, f in reply[1] if f is not None]
-            for eid in reply[2] if len(reply) > 2 else ():  # trimmed while pending
-                await self.redis.xack(self.stream, self.stage.group, eid)
-            if cursor in (b"0-0", "0-0"):
-                break
+        """Add pending entries of the group to the backlog (all of them on start; on later
+        checks those idle for a lease TTL: a former owner's read that landed after it lost
+        the lease)."""
+        claimed = await self.reader.claim(min_idle_ms)
         if claimed:
             known = {eid for eid, _ in self.backlog}
             self.backlog += [e for e in claimed if e[0] not in known]
-            self.backlog.sort(key=lambda e: _id_tuple(e[0]))
+            self.backlog.sort(key=id_order)
 
     async def _read(self) -> list[Entry]:
         block_ms = min(self.shared.options.block_ms, int((self._lease_left_s() - 0.1) * 1000))
         if block_ms <= 0:
             return []
-        reply = await self.redis.execute_command(
-            "XREADGROUP", "GROUP", self.stage.group, self.shared.consumer_id,
-            "COUNT", self.shared.runtime.batch_size, "BLOCK", block_ms,
-            "STREAMS", self.stream, ">",
-            **route(self.redis, self.stream),
-        )  # fmt: skip
-        return _entries(reply)
+        return await self.reader.read(block_ms)
 
     # -- one batch ---------------------------------------------------------------------------
 
     async def _process(self, batch: list[Entry]) -> None:
         shared = self.shared
-        decoder = shared.decoder
         records: list[tuple[Entry, Record]] = []
-        timestamp = self.stage.timestamp
         for entry in batch:
             try:
-                fields = parse_fields(entry[1])
-                value = decoder.decode(fields)
-                ts = fields.ts if timestamp is None else event_time(timestamp, value)
-                side = fields.headers.get(SIDE_HEADER) if fields.headers else None
-                records.append((entry, Record(fields.key, value, ts, side)))
+                records.append(
+                    (entry, decode_record(entry[1], shared.decoder, self.stage.timestamp))
+                )
             except DecodeError as exc:
                 await shared.dead_letter(self.partition, entry, "undecodable", 1, exc)
         found: dict[Any, Any] = {}
@@ -277,13 +236,8 @@ class StageTask(BackgroundLoop):
     async def _tick(self) -> None:
         """No entries came: fire the timers the clock alone has made due (the watermark an
         idle partition has reached), in a commit of no entries."""
-        now = _now_ms()
-        target = self.clock.idle_watermark(now)
+        target = self.time.tick_watermark()
         if target is None:
-            target = self.clock.watermark
-        earliest = self.timer_index.earliest()
-        wall = self.wall_index.earliest()
-        if (earliest is None or earliest > target) and (wall is None or wall > now):
             return
         run = await self._run_operators([], advance_to=target)
         if self.sinks is not None:
@@ -299,17 +253,13 @@ class StageTask(BackgroundLoop):
         # the next step blocks on its own). Not while the backlog of claimed entries lasts.
         read_ahead = bool(ids) and not self.backlog and self._taking() and not shared.sub.paused
         if read_ahead:
-            pipe.execute_command(
-                "XREADGROUP", "GROUP", self.stage.group, shared.consumer_id,
-                "COUNT", shared.runtime.batch_size, "STREAMS", self.stream, ">",
-                **route(self.redis, self.stream),
-            )  # fmt: skip
+            self.reader.queue_read(pipe)
         replies = await pipe.execute()
         result = self.committer.result(replies[0], written)
         if result.status == "FENCED":
             raise Fenced()
         if read_ahead:
-            self._ahead = _entries(replies[1])
+            self._ahead = entries(replies[1])
         if not ids:
             if result.status == "ALREADY":
                 # A tick sent again whose first send had committed (or a stale count): read
@@ -341,10 +291,10 @@ class StageTask(BackgroundLoop):
             run = BatchRun(
                 BatchState(self.cache),
                 self.shared.options.max_payload_bytes,
-                BatchClock(self.clock),
-                BatchTimers(self.timer_index),
-                BatchTimers(self.wall_index),
-                _now_ms(),
+                BatchClock(self.time.clock),
+                BatchTimers(self.time.timer_index),
+                BatchTimers(self.time.wall_index),
+                now_ms(),
             )
             if advance_to is not None:
                 run.clock.advance_to(advance_to)
@@ -370,7 +320,7 @@ class StageTask(BackgroundLoop):
             else:
                 run.entry_id = records[-1][0][0] if records else None  # timers: the batch's end
                 try:
-                    await self._fire(run, last)
+                    await self.time.fire(run, last)
                 except Exception as exc:
                     if last:
                         raise  # the task's error handling: back off, then start over
@@ -389,52 +339,6 @@ class StageTask(BackgroundLoop):
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _fire(self, run: BatchRun, last: bool) -> None:
-        """Fire the event-time timers the batch's watermark has reached (their state loaded in
-        one round trip first); their effects commit with the batch, which also removes them.
-        On the last attempt, a timer whose functions raise has its effects undone and fires
-        again without emitting (a window closes, a ``process`` timer is dropped): one bad
-        window must not hold the partition's other work back forever."""
-        ops = self.stage.timer_ops
-        if not ops:
-            return
-        fired: list[tuple[Any, str, list[Any]]] = []
-        for domain, timers, now in (
-            ("event", run.timers, run.clock.watermark),
-            ("wall", run.wall_timers, run.now_ms),
-        ):
-            for member in timers.due(now, _FIRE_LIMIT):
-                op, *rest = decode(member)
-                node = ops.get(op)
-                if node is None:  # an operator the job no longer has: drop its timer
-                    timers.set(member, None)
-                    continue
-                fired.append((node, domain, rest))
-        if not fired:
-            return
-        stores = {name for node, _, _ in fired for name in node.store_names()}
-        keys = {rest[0] for _, _, rest in fired}
-        await self.loader.load(stores, keys)
-        if self.lookups is not None:  # what the timers emit may join a table: their keys' values
-            run.lookups.update(await self.lookups.load(keys))
-        for node, domain, rest in fired:
-            mark = run.savepoint()
-            try:
-                await node.fire(run, *rest, domain=domain)
-            except Exception as exc:
-                if not last:
-                    raise
-                run.rollback(mark)
-                await node.fire(run, *rest, domain=domain, emit=False)
-                self.shared.record_error(exc)
-                self.log.error(
-                    "a function raised on a timer of %s (key %r); its results are dropped: %s",
-                    node.op, rest[0], self.shared.last_error,
-                )  # fmt: skip
-
-
-_FIRE_LIMIT = 1000  # timers fired per batch at most (the rest in the next ones)
-
 
 def _entry(node: Node) -> Node:
     """The node a stage's records go to first: past a ``Pass`` with one successor (the
@@ -442,40 +346,3 @@ def _entry(node: Node) -> Node:
     while type(node) is Pass and len(node.next) == 1:
         node = node.next[0]
     return node
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def event_time(extract: Any, value: Any) -> int:
-    """The event time ``extract`` gives for ``value``, in epoch ms; raises
-    :class:`DecodeError` when it fails or is not a finite number."""
-    try:
-        ts = extract(value)
-    except Exception as exc:
-        raise DecodeError(
-            f"the event time could not be read: the timestamp extractor raised "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    if type(ts) is int:  # the common case, checked first
-        return ts
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-        raise DecodeError(
-            f"the event time must be a number (epoch milliseconds), the extractor gave {ts!r}"
-        )
-    return int(ts)
-
-
-def _entries(reply: Any) -> list[Entry]:
-    """The entries of an ``XREADGROUP`` reply on one stream (RESP2 or RESP3)."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        return [e for entries in reply.values() for e in entries[0]]
-    return [e for _, entries in reply for e in entries]
-
-
-def _id_tuple(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
