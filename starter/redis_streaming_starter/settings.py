@@ -197,7 +197,8 @@ class Settings(BaseSettings):
             type(self),
             arguments=values,
             defaults=_DEFAULTS.get(),
-            yaml_file=YAML_FILE,
+            yaml_file=None if _ISOLATED.get() else YAML_FILE,
+            environ={} if _ISOLATED.get() else None,
             foreign_sections=_FOREIGN_SECTIONS.get(),
         )
         if problems:
@@ -225,6 +226,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _ISOLATED.get():  # load_settings(isolated=True): code only, for tests
+            defaults = _DEFAULTS.get()
+            return (init_settings, _CodeDefaults(settings_cls, defaults or {}))
         sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
         if Path(YAML_FILE).is_file():
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=YAML_FILE))
@@ -236,6 +240,7 @@ class Settings(BaseSettings):
 
 _DEFAULTS: ContextVar[dict[str, Any] | None] = ContextVar("settings_defaults", default=None)
 _FOREIGN_SECTIONS: ContextVar[bool] = ContextVar("settings_foreign_sections", default=False)
+_ISOLATED: ContextVar[bool] = ContextVar("settings_isolated", default=False)
 
 
 class _CodeDefaults(PydanticBaseSettingsSource):
@@ -291,13 +296,18 @@ def load_settings(
     settings_cls: type[S],
     defaults: dict[str, Any] | None = None,
     foreign_sections: bool = False,
+    isolated: bool = False,
     **overrides: Any,
 ) -> S: ...
 
 
 @overload
 def load_settings(
-    *, defaults: dict[str, Any] | None = None, foreign_sections: bool = False, **overrides: Any
+    *,
+    defaults: dict[str, Any] | None = None,
+    foreign_sections: bool = False,
+    isolated: bool = False,
+    **overrides: Any,
 ) -> Settings: ...
 
 
@@ -306,6 +316,7 @@ def load_settings(
     settings_cls: type[Settings] = Settings,
     defaults: dict[str, Any] | None = None,
     foreign_sections: bool = False,
+    isolated: bool = False,
     **overrides: Any,
 ) -> Settings:
     """Build :class:`Settings` (or ``settings_cls``, a subclass with the application's own
@@ -318,11 +329,17 @@ def load_settings(
     sections that resemble no section of ``settings_cls`` (those of another application's
     ``Settings`` subclass; the CLI uses it), while a near miss such as
     ``REDIS_STREAMING_REDIS_URL`` is still an error.
+
+    ``isolated`` reads nothing but ``overrides`` and ``defaults``: no environment variable, no
+    ``.env`` and no ``application*.yaml`` (what tests want: the shell and the working directory
+    cannot change them; ``redis_streaming_starter.testing`` uses it).
     """
     token = _DEFAULTS.set(defaults)
     foreign = _FOREIGN_SECTIONS.set(foreign_sections)
+    alone = _ISOLATED.set(isolated)
     try:
         return settings_cls(**overrides)
     finally:
+        _ISOLATED.reset(alone)
         _FOREIGN_SECTIONS.reset(foreign)
         _DEFAULTS.reset(token)
