@@ -12,6 +12,8 @@ __all__ = [
     "DecodeError",
     "InvalidArgument",
     "InvalidName",
+    "JobNotFound",
+    "JobRunning",
     "PartitionOutOfRange",
     "PayloadTooLarge",
     "RedisStreamingError",
@@ -136,3 +138,11 @@ class SourceError(RedisStreamingError):
     lost its primary key. The runner stops with it (``SourceRunner.wait()`` raises it) instead of
     retrying; the message says what to do. Passing outages (a database restarting) are retried.
     """
+
+
+class JobNotFound(RedisStreamingError, LookupError):
+    """No job of that name has run on the namespace (the job catalogue does not list it)."""
+
+
+class JobRunning(RedisStreamingError):
+    """The operation needs the job stopped (a reset), and some process owns a partition of it."""

@@ -7,6 +7,7 @@ module:app``).
 
 from redis_streaming_starter.application import RedisStreamingApplication
 from redis_streaming_starter.container import Container, resolve
+from redis_streaming_starter.jobs import job
 from redis_streaming_starter.listener import listener
 from redis_streaming_starter.settings import Settings, load_settings
 
@@ -14,6 +15,7 @@ __all__ = [
     "Container",
     "RedisStreamingApplication",
     "Settings",
+    "job",
     "listener",
     "load_settings",
     "resolve",

@@ -22,10 +22,12 @@ from redis_streaming_starter.actuator.health import (
     mq_health,
     redis_health,
     registry_health,
+    runtime_health,
 )
 from redis_streaming_starter.actuator.security import exposure_warning
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
+from redis_streaming_starter.jobs import AppJob, AppJobs
 from redis_streaming_starter.settings import Settings, load_settings
 from redis_streaming_starter.wiring import PlannedListener, plan_listeners
 
@@ -84,6 +86,7 @@ class RedisStreamingApplication:
         self.registration: Any = None
         self._services: dict[str, Any] = {}  # by provider name, in start order
         self._runners: list[Callable[[Any], Awaitable[None]]] = []
+        self.jobs = AppJobs()
         self._tasks: list[asyncio.Task[None]] = []
         self._asgi: FastAPI | None = None
         self._management_asgi: FastAPI | None = None
@@ -103,6 +106,9 @@ class RedisStreamingApplication:
         planned = plan_listeners(self.listener_packages, self.container, self.settings.app.name)
         try:
             self.redis = await resolve(self.container.redis)
+            await self.jobs.build(self.listener_packages, self.container, self.settings)
+            if self.jobs.jobs:
+                self.health.register("runtime", runtime_health(self.jobs, lambda: self.running))
             self.consumer = await resolve(self.container.consumer)
             await self._subscribe_listeners(self.consumer, planned)
             await self.consumer.start()
@@ -111,6 +117,9 @@ class RedisStreamingApplication:
                     service = await resolve(getattr(self.container, name))
                     await service.start()
                     self._services[name] = service
+            for app_job in self.jobs.jobs.values():  # after the listeners, before registration
+                if app_job.enabled:
+                    await self.jobs.start(app_job, self.run_job)
             if self.settings.registry.enabled:  # last: others find this instance once it is ready
                 self.registration = await resolve(self.container.registration)
                 await self.registration.start()
@@ -158,6 +167,21 @@ class RedisStreamingApplication:
         if self.gauges is not None:
             await self.gauges.refresh(max_age_s=self.settings.metrics.gauge_max_age_s)
 
+    async def run_job(self, app_job: AppJob) -> Any:
+        """Start ``app_job`` in this process (the application does it at start; the actuator
+        after a stop) and return its handle."""
+        return await app_job.job.run(
+            self.redis,
+            self.settings.mq,
+            runtime=app_job.options,
+            metrics=await resolve(self.container.metrics),
+            consumer_id=await resolve(self.container.instance_id),
+        )
+
+    def _job_timeout(self, timeout_s: float) -> float:
+        own = self.settings.runtime.shutdown_timeout_s
+        return timeout_s if own is None else min(own, timeout_s)
+
     def runner(self, fn: R) -> R:
         """Register ``async def fn(container)`` to run once the application has started (like
         Spring's ApplicationRunner); it is cancelled when the application stops."""
@@ -175,6 +199,7 @@ class RedisStreamingApplication:
         for task in self._tasks:
             await cancel_and_wait(task)
         self._tasks.clear()
+        await self.jobs.stop_all(self._job_timeout(timeout_s))  # before the listeners
         if self.consumer is not None:
             await self.consumer.stop(timeout=timeout_s)
         for service in reversed(self._services.values()):

@@ -165,3 +165,8 @@ def bind(fn: Callable[..., Any], container: containers.Container, where: str) ->
     handler.__name__ = getattr(fn, "__name__", "listener")
     handler.__qualname__ = getattr(fn, "__qualname__", handler.__name__)
     return handler
+
+
+def injected_provider(marker: Any, container: containers.Container, where: str) -> Any:
+    """The provider a ``Provide[...]`` default names (``@job`` functions bind them too)."""
+    return _injected(marker, container, where)

@@ -175,3 +175,8 @@ def provided_classes(container: containers.Container) -> set[type]:
         if inspect.isclass(cls):
             out.add(cls)
     return out
+
+
+def package_modules(package: str) -> Iterable[ModuleType]:
+    """``package`` and its submodules, imported (``@job`` discovery uses it too)."""
+    return _modules(package)

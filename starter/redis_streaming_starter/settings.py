@@ -21,6 +21,7 @@ from pydantic_settings import (
 from redis_streaming import ConfigurationError, MQOptions, RetryPolicy
 from redis_streaming.integration import validate_name
 from redis_streaming_starter.masking import shown_value
+from redis_streaming_starter.runtime_settings import RuntimeSettings
 from redis_streaming_starter.setting_names import unknown_names
 from redis_streaming_starter.settings_sections import (
     ActuatorSettings,
@@ -191,6 +192,9 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     actuator: ActuatorSettings = Field(default_factory=ActuatorSettings, description="Actuator.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+    runtime: RuntimeSettings = Field(
+        default_factory=RuntimeSettings, description="Stream-processing jobs (@job)."
+    )
 
     def __init__(self, **values: Any) -> None:
         problems = unknown_names(

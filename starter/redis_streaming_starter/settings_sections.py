@@ -47,6 +47,7 @@ ENDPOINT_IDS = (
     "env",
     "health",
     "info",
+    "jobs",
     "listeners",
     "loggers",
     "metrics",

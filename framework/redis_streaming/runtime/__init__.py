@@ -2,6 +2,7 @@
 in Redis beside each partition and one atomic, lease-fenced commit per batch (docs/runtime.md).
 """
 
+from redis_streaming.runtime.admin import JobCatalog, JobDescription
 from redis_streaming.runtime.context import ProcessContext
 from redis_streaming.runtime.handle import JobHandle, JobState, JobStatus, StageStatus
 from redis_streaming.runtime.job import Job
@@ -14,6 +15,8 @@ from redis_streaming.runtime.stream import Stream
 __all__ = [
     "FiredTimer",
     "Job",
+    "JobCatalog",
+    "JobDescription",
     "JobHandle",
     "JobState",
     "JobStatus",

@@ -16,6 +16,7 @@ from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.consume.subscription import Subscription
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.topics import TopicMeta, TopicStore
+from redis_streaming.runtime.admin import JobCatalog
 from redis_streaming.runtime.gauges import watch
 from redis_streaming.runtime.options import RuntimeOptions
 from redis_streaming.runtime.shared import StageShared
@@ -108,6 +109,7 @@ class JobHandle:
         _RUNNING.add(self._key)
         try:
             metas = await self._topics()
+            await JobCatalog(self.redis, self.options).register(self.job)
             for stage in self.job.stages:
                 sub = Subscription(
                     stage.topic, stage.group, _noop, id=stage.group, retry=self.options.retry,

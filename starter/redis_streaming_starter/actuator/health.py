@@ -194,3 +194,33 @@ def registry_health(get_registration: Callable[[], Any]) -> Check:
         return Health(UP, details)
 
     return check
+
+
+def runtime_health(jobs: Any, is_running: Callable[[], bool]) -> Check:
+    """The application's ``@job`` s: DOWN when a job has failed (its start raised) or a
+    running job's coordination rounds fail; details per job with each stage's last error."""
+
+    async def check() -> Health:
+        if not is_running():
+            return Health(OUT_OF_SERVICE, {"reason": "jobs are not running"})
+        details: dict[str, Any] = {}
+        down = False
+        for name, app_job in jobs.jobs.items():
+            handle = app_job.handle
+            coordinating = handle is None or all(c.last_tick_ok for c in handle.coordinators)
+            if app_job.failed or (app_job.state in ("running", "paused") and not coordinating):
+                down = True
+            stages = {}
+            if handle is not None:
+                for st in handle.status().stages:
+                    stages[st.group] = {
+                        "topic": st.topic,
+                        "ownedPartitions": st.owned_partitions,
+                        "recordsIn": st.records_in,
+                        "lastCommitMs": st.last_commit_ms,
+                        "lastError": st.last_error,
+                    }
+            details[name] = {"state": app_job.state, "error": app_job.error, "stages": stages}
+        return Health(DOWN if down else UP, {"jobs": details})
+
+    return check
