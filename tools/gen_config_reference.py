@@ -169,6 +169,15 @@ def _doc(model: type[BaseModel]) -> str:
     return _cell(" ".join(inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].split()))
 
 
+def _keyed_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a ``dict[str, Model]`` field, else None."""
+    if typing.get_origin(annotation) is dict:
+        value = typing.get_args(annotation)[1]
+        if _is_model(value):
+            return value
+    return None
+
+
 def _table(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
     lines = [
         "| Setting | Type | Default | Description |",
@@ -183,6 +192,14 @@ def _table(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
                 f"{_cell(info.description or '')} See [below](#{'-'.join((*path, name))}). |"
             )
             continue
+        keyed = _keyed_model(info.annotation)
+        if keyed is not None:  # a map of sections by name (runtime.jobs.<name>)
+            nested.append((f"{name}.NAME", keyed))
+            lines.append(
+                f"| `{'.'.join((*path, name))}` | sections by name | empty | "
+                f"{_cell(info.description or '')} See [below](#{'-'.join((*path, name))}). |"
+            )
+            continue
         kind = _cell(_type_name(info.annotation))
         extra = [_cell(x) for x in (_bounds(info), _collection_format(info)) if x]
         if extra:
@@ -192,10 +209,11 @@ def _table(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
         description = _cell(info.description or "") + (f" {note}" if note else "")
         lines.append(f"| {setting} | {kind} | {_default(info)} | {description} |")
     for name, sub in nested:
-        sub_path = (*path, name)
+        sub_path = (*path, *name.split("."))
+        anchor = "-".join(p for p in sub_path if p != "NAME")
         lines += [
             "",
-            f"### {'.'.join(sub_path)} {{ #{'-'.join(sub_path)} }}",
+            f"### {'.'.join(sub_path)} {{ #{anchor} }}",
             "",
             f"`{sub.__name__}`: {_doc(sub)}",
             "",

@@ -25,7 +25,7 @@ _OVERRIDABLE = (
 
 
 class JobSettings(Section):
-    """``runtime.jobs.<name>``: one job's switch and overrides (unset = the ``runtime`` value)."""
+    """One job's switch and overrides, under runtime.jobs.NAME (unset = the runtime value)."""
 
     enabled: bool = Field(True, description="Run the job in this application.")
     batch_size: int | None = Field(
