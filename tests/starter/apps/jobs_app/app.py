@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from dependency_injector import providers
 from dependency_injector.wiring import Provide
 
@@ -15,7 +18,13 @@ class JobsContainer(Container):
     separator = providers.Object("=")
 
 
+# A pause per record (JOBS_APP_SLOW_MS), so that a test can stop the job while it is busy.
+SLOW_S = float(os.environ.get("JOBS_APP_SLOW_MS", "0")) / 1000
+
+
 def counter(state: int | None, word: str) -> tuple[int, str]:
+    if SLOW_S:
+        time.sleep(SLOW_S)
     n = (state or 0) + 1
     return n, f"{word}{SEPARATOR[0]}{n}"
 
