@@ -46,6 +46,14 @@ tumbling-count
     (the watermark held back), ``MEMORY USAGE`` of the store hashes and timer ZSETs divided
     by the open (key, window) pairs.
 
+metrics
+    The cost of the runtime's metrics: job (c) of keyed-running-sum with metrics off (the
+    default no-op meter) and on (an OpenTelemetry SDK ``MeterProvider`` with the Prometheus
+    reader, scraped every second in a thread, as the starter's ``/actuator/prometheus``),
+    alternating over at least 6 rounds. Prints the ratio on/off of the median rates (budget:
+    the metrics cost at most 5 %, ratio >= 0.95), the median of the per-round ratios and the
+    ratio per client CPU-second.
+
 table-join
     A stream-table join against the keyed running sum's job (b), in the same run (rounds in
     rotating order). A table of ``--table-keys`` keys (10,000; ``{"name", "tier"}`` keyed by
@@ -86,6 +94,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
+import contextlib
+
 from _cdc import CdcThroughput
 from _common import parser as make_parser
 from _common import run_with_server
@@ -95,6 +105,7 @@ from redis_streaming import (
     Consumer,
     Job,
     Message,
+    Metrics,
     MQOptions,
     Producer,
     ProducerRecord,
@@ -225,15 +236,17 @@ class KeyedRunningSum:
         await consumer.stop()
         return self.n / elapsed, -1  # batches: taken from its XREADGROUP calls
 
-    async def job(self, r: int, outputs: bool) -> tuple[float, int]:
-        name = f"sum{'out' if outputs else ''}{r}"
+    async def job(
+        self, r: int, outputs: bool, metrics: Any = None, prefix: str = "sum"
+    ) -> tuple[float, int]:
+        name = f"{prefix}{'out' if outputs else ''}{r}"
         job = Job(name, partitions=self.partitions)
         sums = job.source(TOPIC, value_type=dict).stateful_map(add, name="sums")
         if outputs:
             sums.to(OUTPUT)
         runtime = RuntimeOptions(batch_size=self.batch_size)
         start = time.perf_counter()
-        handle = await job.run(self.redis, self.options, runtime=runtime)
+        handle = await job.run(self.redis, self.options, runtime=runtime, metrics=metrics)
         while True:
             status = handle.status()
             if sum(s.records_in for s in status.stages) >= self.n:
@@ -308,8 +321,66 @@ class KeyedRunningSum:
             print(f"        {big}  other {rest:.2f}")
 
 
+class MetricsOverhead(KeyedRunningSum):
+    """The ``metrics`` scenario: job (c) with metrics off and on (see the module docstring)."""
+
+    async def run(self, rounds: int, ways: str) -> None:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.sdk.metrics import MeterProvider
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        await self.prefill()
+        registry = CollectorRegistry()
+        provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+        metrics_on = Metrics(meter=provider.get_meter("redis_streaming"))
+        scrapes: list[float] = []
+        stop = asyncio.Event()
+
+        async def scraper() -> None:  # as Prometheus would, every second, in a thread
+            while not stop.is_set():
+                start = time.perf_counter()
+                await asyncio.to_thread(generate_latest, registry)
+                scrapes.append(time.perf_counter() - start)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+        rates: dict[str, list[float]] = {"off": [], "on": []}
+        cpu: dict[str, list[float]] = {"off": [], "on": []}
+        rounds = max(rounds, 6)
+        for r in range(rounds):
+            order = ["off", "on"] if r % 2 == 0 else ["on", "off"]
+            for way in order:
+                task = asyncio.create_task(scraper()) if way == "on" else None
+                metrics = metrics_on if way == "on" else None
+                cpu_before = time.process_time()
+                rate, _ = await self.job(r, True, metrics, prefix=f"m{way}")
+                cpu[way].append(self.n / (time.process_time() - cpu_before))
+                rates[way].append(rate)
+                if task is not None:
+                    stop.set()
+                    await task
+                    stop.clear()
+        on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
+        on_cpu, off_cpu = statistics.median(cpu["on"]), statistics.median(cpu["off"])
+        paired = statistics.median(a / b for a, b in zip(rates["on"], rates["off"], strict=True))
+        print(
+            f"metrics: job (c) {self.n:,} entries, {rounds} rounds alternating, metrics off (the "
+            f"no-op meter) vs on (SDK + Prometheus reader, scraped every second: "
+            f"{len(scrapes)} scrapes of {statistics.mean(scrapes or [0]) * 1000:.1f} ms)"
+        )
+        print(f"    off {' '.join(f'{x:,.0f}' for x in rates['off'])} entries/s")
+        print(f"    on  {' '.join(f'{x:,.0f}' for x in rates['on'])} entries/s")
+        verdict = "ok" if on / off >= 0.95 else "ABOVE THE 5 % BUDGET"
+        print(
+            f"    on/off {on / off:.3f} (budget: cost <= 5 %) {verdict}; median of the per-round "
+            f"ratios {paired:.3f}; per client CPU-second {on_cpu / off_cpu:.3f}"
+        )
+        provider.shutdown()
+
+
 SCENARIOS: dict[str, Any] = {
     "keyed-running-sum": KeyedRunningSum,
+    "metrics": MetricsOverhead,
     "tumbling-count": TumblingCount,
     "table-join": lambda redis, args: TableJoin(redis, args, KeyedRunningSum(redis, args)),
     "cdc": CdcThroughput,

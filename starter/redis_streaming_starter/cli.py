@@ -24,6 +24,7 @@ from redis_streaming import (
     TopicNotFound,
 )
 from redis_streaming_starter.autoconfigure.redis import connect
+from redis_streaming_starter.cli_jobs import add_jobs_parser, jobs_command
 from redis_streaming_starter.masking import mask_url, mask_urls
 from redis_streaming_starter.settings import Settings, load_settings
 
@@ -271,6 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     qp.add_argument("--id", action="append", help="only this entry (repeatable)")
     qp.add_argument("--yes", action="store_true", help="confirm purging all")
 
+    add_jobs_parser(sub)
     sub.add_parser("health", help="check that Redis answers (exit 1 when DOWN)")
     return parser
 
@@ -285,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The application's own sections (a Settings subclass) are unknown here: accept
         # names that resemble no setting; near misses (REDIS_STREAMING_REDIS_URL) still fail.
         settings = load_settings(foreign_sections=True)
-        commands: dict[str, Command] = {"topics": _topics, "dlq": _dlq, "health": _health}
+        commands: dict[str, Command] = {
+            "topics": _topics, "dlq": _dlq, "health": _health, "jobs": jobs_command,
+        }  # fmt: skip
         return asyncio.run(_with_redis(commands[args.command], args, settings))
     except CliError as exc:
         print(f"redis-streaming: {mask_urls(str(exc))}", file=sys.stderr)
