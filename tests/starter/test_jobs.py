@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from redis_streaming import ConfigurationError, Producer, StateReader
+from redis_streaming import ConfigurationError, JobCatalog, Producer, StateReader
 from redis_streaming.mq.keys import Keys
 from redis_streaming_starter import RedisStreamingApplication, Settings
 from tests.helpers import fast_settings, serving, wait_until
@@ -161,12 +161,16 @@ async def test_disabled_job_and_overrides(rs_server_url: str, rs_namespace: str)
         assert r.status_code == 409
         assert "enabled=false" in r.json()["detail"]
         assert app.jobs.get("wordcount").options.batch_size == 7
+        assert await JobCatalog(app.redis, app.settings.mq).names() == []  # it never ran
 
 
 async def test_settings_for_no_job_stop_startup(rs_server_url: str, rs_namespace: str) -> None:
     app = _app(_settings(rs_server_url, rs_namespace, jobs={"wordcont": {"enabled": False}}))
-    with pytest.raises(ConfigurationError, match="'wordcont' but the application has no such job"):
-        await app.start()
+    try:
+        with pytest.raises(ConfigurationError, match="'wordcont' but the application has no"):
+            await app.start()
+    finally:
+        await app.stop()
 
 
 async def test_bad_runtime_value_names_the_variable(

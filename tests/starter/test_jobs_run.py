@@ -74,6 +74,16 @@ async def test_sigterm_mid_job_neither_loses_nor_doubles_a_batch(
             await wait_until(busy, what="the job busy with its backlog")
         assert stop_app(proc) == b""  # SIGTERM
         assert proc.returncode == 0
+        keys = Keys(options.namespace)  # stopped gracefully: every partition's lease released
+        leases = [
+            keys.lease(topic, p, group)
+            for topic, group in (
+                ("words", "wordcount.s0"),
+                ("wordcount.s1.repartition", "wordcount.s1"),
+            )
+            for p in range(4)
+        ]
+        assert await redis.exists(*leases) == 0
         assert sum(len(v) for v in (await _outputs(redis, options)).values()) < SENT // 2
         await producer.send_many("words", [ProducerRecord(w, key=w) for w in rest])
         proc = start_app("tests.starter.apps.jobs_main:app", env, cwd=ROOT)
