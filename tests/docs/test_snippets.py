@@ -78,7 +78,9 @@ def test_program_runs(page: str, path: str, tmp_path: Path, rs_server: RedisServ
     env = _clean_env(
         REDIS_URL=rs_server.url,
         REDIS_STREAMING_REDIS__URL=rs_server.url,
-        PYTHONPATH=str(tmp_path),
+        # The project first; then whatever the suite runs with (tools/mutants.py puts a mutated
+        # copy of the framework there, which the program must import too).
+        PYTHONPATH=os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p),
     )
     run = subprocess.run(
         [sys.executable, path],
