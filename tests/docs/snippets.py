@@ -24,6 +24,9 @@ Conventions (for whoever writes a page under ``docs/``):
   every name it imports from ``redis_streaming`` or ``redis_streaming_starter`` must exist.
 - ``<!-- snippet: skip -->`` on the line before a block exempts it from all of this (for code
   that is deliberately incomplete or wrong). Use it rarely.
+- ``<!-- snippet: peer -->`` on the line before a block marks another library's code (the peers
+  a page compares with, as docs/migration-streaming.md does): it is never run nor imported,
+  only compiled like a fragment, and it must have no title and import nothing of ours.
 
 ``docs/design.md`` is not scanned: it is maintained with the design, not as a tutorial.
 """
@@ -39,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 NOT_SCANNED = frozenset({"design.md"})
 SKIP_MARKER = "<!-- snippet: skip -->"
+PEER_MARKER = "<!-- snippet: peer -->"
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 _TITLE = re.compile(r'title="(?P<title>[^"]+)"')
@@ -57,6 +61,7 @@ class Block:
     title: str | None
     code: str
     skip: bool
+    peer: bool = False
 
     @property
     def id(self) -> str:
@@ -97,6 +102,7 @@ def blocks(page: Path) -> list[Block]:
                 title=title["title"] if title else None,
                 code="\n".join(body) + "\n",
                 skip=previous == SKIP_MARKER,
+                peer=previous == PEER_MARKER,
             )
         )
     return found
@@ -119,7 +125,7 @@ def project(page: str) -> dict[str, str]:
     """The titled blocks of one page: file path -> content."""
     files: dict[str, str] = {}
     for block in blocks(DOCS / page):
-        if block.title and not block.skip:
+        if block.title and not block.skip and not block.peer:
             if block.title in files:
                 raise AssertionError(f"{page}: two blocks are titled {block.title!r}")
             files[block.title] = block.code

@@ -64,6 +64,17 @@ def test_fences_use_only_known_options() -> None:
         assert snippets.FENCE_INFO.fullmatch(block.info), f"{block.id}: fence {block.info!r}"
 
 
+def test_peer_blocks_are_other_libraries_code() -> None:
+    """A block marked as a peer's is compiled only: it has no title (so it is never written,
+    run or imported) and uses none of our packages (a snippet of ours must run instead)."""
+    peers = [b for b in PYTHON_BLOCKS if b.peer]
+    assert peers, "docs/migration-streaming.md shows peers' code"
+    for block in peers:
+        assert block.title is None, f"{block.id}: a peer's block has a title"
+        assert not list(_imported_names(block.code)), f"{block.id}: imports redis_streaming"
+        assert "redis_streaming" not in block.code, f"{block.id}: uses redis_streaming"
+
+
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
 def test_snippet_compiles_and_its_imports_exist(block: snippets.Block) -> None:
     compile(block.code, block.id, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
@@ -78,7 +89,9 @@ def test_program_runs(page: str, path: str, tmp_path: Path, rs_server: RedisServ
     env = _clean_env(
         REDIS_URL=rs_server.url,
         REDIS_STREAMING_REDIS__URL=rs_server.url,
-        PYTHONPATH=str(tmp_path),
+        # The project first; then whatever the suite runs with (tools/mutants.py puts a mutated
+        # copy of the framework there, which the program must import too).
+        PYTHONPATH=os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p),
     )
     run = subprocess.run(
         [sys.executable, path],
