@@ -17,7 +17,7 @@ import redis_streaming_starter.testing as testing
 from redis_streaming import ConfigurationError, ProducerRecord
 from redis_streaming_starter import Container, RedisStreamingApplication, load_settings, resolve
 from redis_streaming_starter.testing import AppTestFactory, app_test
-from tests.starter.apps.tested import Greeter, GreeterContainer, GreeterSettings, create_app
+from tests.starter.apps.tested import Greeter, GreeterContainer, GreeterSettings, Ticker, create_app
 from tests.starter.apps.tested import listeners as tested
 from tests.starter.apps.tested.listeners import greet, heard
 
@@ -129,6 +129,16 @@ async def test_handled_counts_each_message_once_and_only_its_outcome(
 
 async def test_handled_names_listeners_by_id_or_function(rs_app: AppTestFactory) -> None:
     async with rs_app(create_app) as t:
+        await t.send("ticks", 7)
+        await t.handled(Ticker.tick)  # a method of a provided class
+        assert t.container.ticker().ticks == [7]
+        await t.send("names", "ada")
+        await t.handled("audit-names")
+        await t.send("ticks", 8)
+        await t.handled(t.container.ticker().tick)  # or the bound method
+        assert t.container.ticker().ticks == [7, 8]
+        with pytest.raises(ConfigurationError, match=r"several listeners .*pass the id of one"):
+            await t.handled(tested.audit)
         with pytest.raises(
             ConfigurationError, match=r"no listener 'nobody'; its listeners: .*greet"
         ):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dependency_injector import providers
 from pydantic import BaseModel, Field
 
-from redis_streaming_starter import Container, RedisStreamingApplication, Settings
+from redis_streaming_starter import Container, RedisStreamingApplication, Settings, listener
 
 
 class Section(BaseModel):
@@ -25,8 +25,20 @@ class Greeter:
         return f"{self.greeting}, {name}"
 
 
+class Ticker:
+    """A provided class with a listener method."""
+
+    def __init__(self) -> None:
+        self.ticks: list[int] = []
+
+    @listener("ticks")
+    async def tick(self, n: int) -> None:
+        self.ticks.append(n)
+
+
 class GreeterContainer(Container):
     greeter = providers.Singleton(Greeter, settings=Container.settings)
+    ticker = providers.Singleton(Ticker)
 
 
 def create_app(settings: GreeterSettings | None = None) -> RedisStreamingApplication:

@@ -37,3 +37,9 @@ async def latecomer(name: str) -> None:
 @listener("counts")
 async def fan_out(count: int, producer: Producer = Provide[GreeterContainer.producer]) -> None:
     await producer.send_many("items", [ProducerRecord(i, key=f"k{i}") for i in range(count)])
+
+
+@listener("names", group="audit")
+@listener("greetings", group="audit")
+async def audit(text: str) -> None:
+    """Two listeners of one function: ``audit-names`` and ``audit-greetings``."""
