@@ -285,3 +285,17 @@ async def test_on_a_cluster_too(rs_app: AppTestFactory, rs_redis: Any) -> None:
         await t.handled(heard)
         assert t.published("greetings") == ["hello, ada"]
     assert await keys_of(rs_redis, t.namespace) == []
+
+
+async def test_a_failing_start_raises_its_own_error_and_leaves_no_keys(
+    rs_app: AppTestFactory, rs_redis: Any
+) -> None:
+    def broken(settings: GreeterSettings) -> RedisStreamingApplication:
+        packages = ["tests.starter.apps.tested.listeners", "tests.starter.apps.broken_import"]
+        return RedisStreamingApplication(settings=settings, listener_packages=packages)
+
+    t = rs_app(broken)
+    with pytest.raises(ConfigurationError, match="broken_import"):
+        async with t:
+            pass
+    assert await keys_of(rs_redis, t.namespace) == []
