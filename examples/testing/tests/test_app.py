@@ -1,5 +1,4 @@
-"""The checkout's tests: each starts the application on the suite's server, isolated from the
-shell's variables and application.yaml, in a namespace of its own (conftest.py: the plugin)."""
+"""The checkout's tests: each on the session's server, in its own namespace, settings isolated."""
 
 import pytest
 
