@@ -14,7 +14,7 @@ import pytest
 from redis_streaming import MQOptions
 from tests.helpers import fast_mq
 
-pytest_plugins = ["redis_streaming.testing.pytest_plugin"]
+pytest_plugins = ["redis_streaming.testing.pytest_plugin", "redis_streaming_starter.testing_plugin"]
 
 # Modules whose tests assert on elapsed time (delays, rates, deadlines): `make test` runs them
 # alone after the rest has run on two workers, so a neighbour's CPU use cannot push a bound.

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from examples.quickstart.listeners import Totals
-from examples.quickstart.main import place_orders
+from examples.quickstart import main
+from examples.quickstart.listeners import Totals, bill, ship
 
 from redis_streaming.testing import free_port
-from redis_streaming_starter import RedisStreamingApplication
-from tests.helpers import fast_settings, serving, wait_until
+from redis_streaming_starter.testing import AppTestFactory
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,18 +28,15 @@ def _fresh_totals(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(Totals, name, type(getattr(Totals, name))())
 
 
-async def test_orders_reach_billing_and_shipping(rs_server_url: str, rs_namespace: str) -> None:
-    # the listeners' details below
-    settings = fast_settings(rs_server_url, rs_namespace, actuator={"show_details": "always"})
-    # examples/quickstart/main.py's application, on the suite's server
-    app = RedisStreamingApplication(
-        settings=settings, listener_packages=["examples.quickstart.listeners"]
-    )
-    app.runner(place_orders)
-    async with serving(app.asgi) as http:
-        await wait_until(lambda: Totals.billed >= 5 and Totals.shipped >= 5, 10, "orders")
+async def test_orders_reach_billing_and_shipping(rs_app: AppTestFactory) -> None:
+    # examples/quickstart/main.py's application and runner; the listeners' details below
+    async with rs_app(main.app, settings={"actuator": {"show_details": "always"}}) as t:
+        await t.handled(bill, 5)
+        await t.handled(ship, 5)
+        assert Totals.billed >= 5
+        assert Totals.shipped >= 5
         assert Totals.revenue > 0
-        health = await http.get("/actuator/health")
+        health = await t.http.get("/actuator/health")
         assert health.status_code == 200
         body = health.json()
         assert body["status"] == "UP"
@@ -50,7 +47,7 @@ async def test_orders_reach_billing_and_shipping(rs_server_url: str, rs_namespac
             ("ship", "shipping"),
         }
         assert all(v["processed"] >= 5 for v in listeners.values())
-    assert not app.running
+    assert not t.app.running
 
 
 async def test_python_m_quickstart_runs_on_the_embedded_server() -> None:

@@ -14,8 +14,7 @@ import pytest
 from examples.retry_dlq import payments
 from examples.retry_dlq.main import EXPOSE, create_app
 
-from redis_streaming_starter import Settings
-from tests.helpers import fast_settings, serving, wait_until
+from redis_streaming_starter.testing import AppTestFactory
 
 TOKEN = "retry-dlq-example-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -29,10 +28,7 @@ def _fresh_payments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(payments, "SUPPORTED_CURRENCIES", set(payments.SUPPORTED_CURRENCIES))
 
 
-def _settings(url: str, namespace: str) -> Settings:
-    return fast_settings(
-        url, namespace, app={"name": "payments"}, actuator={"expose": EXPOSE, "token": TOKEN}
-    )
+SETTINGS = {"app": {"name": "payments"}, "actuator": {"expose": EXPOSE, "token": TOKEN}}
 
 
 def _cli(url: str, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -45,19 +41,20 @@ def _cli(url: str, namespace: str, *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, check=False)
 
 
-async def test_retries_dead_letters_replay_and_purge(rs_server_url: str, rs_namespace: str) -> None:
-    app = create_app(_settings(rs_server_url, rs_namespace))
-    async with serving(app.asgi) as http:
+async def test_retries_dead_letters_replay_and_purge(rs_app: AppTestFactory) -> None:
+    async with rs_app(create_app, settings=SETTINGS) as t:  # its runner sends the payments
+        http = t.http
 
         async def dead_letters(count: int) -> bool:
             return bool((await http.get(DLQ)).json()["total"] == count)
 
         # the gateway timed out once on the large payments: settled on their second attempt
-        await wait_until(lambda: len(payments.SETTLED) == 3, 10, "three payments settled")
+        await t.handled(payments.settle, 3, timeout=10)
         assert (await http.get("/payments")).json() == {"p-1": 1, "p-2": 2, "p-4": 2}
 
         # CHF failed three times (two retries with backoff), the legacy payload not at all
-        await wait_until(lambda: dead_letters(3), 10, "three dead letters")
+        await t.handled(payments.settle, 3, timeout=10, outcome="dead_lettered")
+        assert await dead_letters(3)
         entries = {e["key"]: e for e in (await http.get(DLQ)).json()["entries"]}
         assert {
             key: (e["reason"], e["attempts"], e["errorType"]) for key, e in entries.items()
@@ -76,9 +73,7 @@ async def test_retries_dead_letters_replay_and_purge(rs_server_url: str, rs_name
         assert (settle["processed"], settle["retried"], settle["deadLettered"]) == (3, 6, 3)
 
         # the CLI reads the same dead letters from Redis
-        listed = await asyncio.to_thread(
-            _cli, rs_server_url, rs_namespace, "dlq", "list", "payments"
-        )
+        listed = await asyncio.to_thread(_cli, t.url, t.namespace, "dlq", "list", "payments")
         assert listed.returncode == 0, listed.stderr
         # one line per dead letter (a multi-line error continues on the lines below it)
         lines = [line for line in listed.stdout.splitlines() if re.match(r"\d+-\d+  ", line)]
@@ -102,7 +97,7 @@ async def test_retries_dead_letters_replay_and_purge(rs_server_url: str, rs_name
         replayed = await http.post(f"{DLQ}/replay", json={"ids": ids}, headers=AUTH)
         assert replayed.status_code == 200, replayed.text
         assert replayed.json() == {"replayed": 2}
-        await wait_until(lambda: len(payments.SETTLED) == 5, 10, "the replayed payments settled")
+        await t.handled(payments.settle, 2, timeout=10)  # the replayed payments
         assert payments.SETTLED == {"p-1": 1, "p-2": 2, "p-3": 1, "p-4": 2, "p-5": 1}
 
         # what no fix can help is purged
@@ -112,4 +107,4 @@ async def test_retries_dead_letters_replay_and_purge(rs_server_url: str, rs_name
         assert purged.status_code == 200, purged.text
         assert purged.json() == {"purged": 1}
         assert await dead_letters(0)
-    assert not app.running
+    assert not t.app.running

@@ -1,0 +1,1 @@
+pytest_plugins = ["redis_streaming_starter.testing_plugin"]
