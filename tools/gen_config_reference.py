@@ -195,8 +195,9 @@ def _table(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
         keyed = _keyed_model(info.annotation)
         if keyed is not None:  # a map of sections by name (runtime.jobs.<name>)
             nested.append((f"{name}.NAME", keyed))
+            setting = f"`{'.'.join((*path, name))}`<br>`{env_var((*path, name))}`"
             lines.append(
-                f"| `{'.'.join((*path, name))}` | sections by name | empty | "
+                f"| {setting} | sections by name (JSON) | empty | "
                 f"{_cell(info.description or '')} See [below](#{'-'.join((*path, name))}). |"
             )
             continue
