@@ -63,7 +63,9 @@ class Delivery:
     atomic schedule-and-ack, sent at once when the retry has a delay, so the retry mover is
     woken in time; blocking: wait and call again, the entry staying pending) or dead-lettered
     (written, then acknowledged; a failed write leaves the entry pending). The final write is
-    shielded from cancellation and kept in :attr:`final_writes` until it ends.
+    shielded from cancellation and kept in :attr:`final_writes` until it ends. A subscription's
+    filter runs before the handler: a message it skips queues an XACK (counted in
+    ``Subscription.filtered``), a filter that raises fails the message as a handler would.
 
     Metrics: handler durations (all calls, or a sample above 200 a second: see
     :class:`~redis_streaming.metrics.batching.DurationSampler`); acked counts as Redis confirms
