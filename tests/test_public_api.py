@@ -9,6 +9,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
     assert redis_streaming.__all__ == [
         "Admin",
         "Aggregator",
+        "BatchFailed",
         "CallableSink",
         "ConfigurationError",
         "Consumer",

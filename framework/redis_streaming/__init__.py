@@ -7,6 +7,7 @@ The framework is usable on its own from any asyncio program: build components wi
 from redis_streaming._version import __version__
 from redis_streaming.aggregation import Aggregator, agg
 from redis_streaming.errors import (
+    BatchFailed,
     ConfigurationError,
     DeadLetter,
     DecodeError,
@@ -69,6 +70,7 @@ from redis_streaming.window import windows
 __all__ = [
     "Admin",
     "Aggregator",
+    "BatchFailed",
     "CallableSink",
     "ConfigurationError",
     "Consumer",

@@ -6,7 +6,10 @@ also derive from :class:`ValueError`, and every message says what to do about th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
+    "BatchFailed",
     "ConfigurationError",
     "DeadLetter",
     "DecodeError",
@@ -130,6 +133,41 @@ class DeadLetter(RedisStreamingError):
     def __init__(self, reason: str = "rejected by handler") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BatchFailed(RedisStreamingError):
+    """Raise from a batch handler when some members of the batch failed and the others did not.
+
+    ``failures`` maps the id (``message.id``) of each failed member to the exception it failed
+    with. Those members are retried or dead-lettered one by one, as if a single-message handler
+    had raised that exception: ``Retry(after=...)`` retries after that delay, ``DeadLetter``
+    dead-letters as ``rejected``, a non-retryable exception as ``non_retryable``,
+    ``DecodeError`` as ``undecodable``, and the last attempt as ``max_attempts``. Every other
+    member of the batch is acknowledged. Ids that name no member of the batch are logged and
+    ignored. A ``failures`` that is not such a mapping raises :class:`InvalidArgument` here, so
+    the handler raises that instead and the whole batch is retried: nothing is acknowledged by
+    mistake.
+    """
+
+    def __init__(self, failures: Mapping[str, Exception]) -> None:
+        if not isinstance(failures, Mapping):
+            raise InvalidArgument(
+                f"BatchFailed takes a mapping of message id to exception, not "
+                f"{type(failures).__name__}; raise BatchFailed({{message.id: exc, ...}})"
+            )
+        for mid, exc in failures.items():
+            if not isinstance(mid, str) or not isinstance(exc, Exception):
+                raise InvalidArgument(
+                    "BatchFailed maps each failed member's id (message.id, a str) to the "
+                    f"exception it failed with; got {mid!r}: {exc!r}. Raise "
+                    "BatchFailed({message.id: exc, ...})"
+                )
+        self.failures: dict[str, Exception] = dict(failures)
+        shown = ", ".join(
+            f"{mid} ({type(e).__name__}: {e})" for mid, e in list(failures.items())[:5]
+        )
+        more = ", ..." if len(failures) > 5 else ""
+        super().__init__(f"{len(failures)} member(s) of the batch failed: {shown}{more}")
 
 
 class SourceError(RedisStreamingError):

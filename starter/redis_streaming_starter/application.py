@@ -25,6 +25,7 @@ from redis_streaming_starter.actuator.health import (
     runtime_health,
 )
 from redis_streaming_starter.actuator.security import exposure_warning
+from redis_streaming_starter.batch_binding import is_batch
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.jobs import AppJob, AppJobs
@@ -217,7 +218,8 @@ class RedisStreamingApplication:
             handler = p.handler
             if handler is None:  # a method of a provided class: bound to the instance now
                 instance = await resolve(p.provider)
-                handler = bind(getattr(instance, p.method), self.container, f"listener {p.where}")
+                method = getattr(instance, p.method)
+                handler = bind(method, self.container, f"listener {p.where}", p.spec.batch)
             consumer.subscribe(
                 p.spec.topic,
                 handler,
@@ -227,6 +229,8 @@ class RedisStreamingApplication:
                 batch_size=p.spec.batch_size,
                 rate_limit=p.spec.rate_limit,
                 id=p.id,
+                batch=is_batch(handler),
+                filter=p.spec.filter,
             )
 
     def _configure_logging(self) -> None:

@@ -16,7 +16,8 @@ from redis_streaming import ConfigurationError, DecodeError, Message
 
 __all__ = ["bind"]
 
-Handler = Callable[[Message], Awaitable[None]]
+# A Message handler; for a batch listener (see batch_binding) one of list[Message].
+Handler = Callable[[Message], Awaitable[None]] | Callable[[list[Message]], Awaitable[None]]
 
 
 def _payload_converter(annotation: Any, where: str) -> Callable[[Message], Any]:
@@ -139,13 +140,20 @@ def _binders(fn: Callable[..., Any], container: containers.Container, where: str
     return binders
 
 
-def bind(fn: Callable[..., Any], container: containers.Container, where: str) -> Handler:
+def bind(
+    fn: Callable[..., Any], container: containers.Container, where: str, batch: bool | None = None
+) -> Handler:
     """Build the ``Message`` handler calling ``fn`` with payload, envelope and injections.
 
     Raises ``ConfigurationError`` at startup when ``fn`` cannot be bound (no parameters,
     unknown injection). At run time a payload that does not fit the annotation raises
-    ``DecodeError``, which dead-letters the message as ``undecodable``.
+    ``DecodeError``, which dead-letters the message as ``undecodable``. A batch listener
+    (``batch``, or a ``list[...]`` payload annotation) is bound by ``batch_binding``.
     """
+    from redis_streaming_starter import batch_binding  # it builds on this module's converters
+
+    if batch_binding.wants_batch(fn, batch, where):
+        return batch_binding.bind_batch(fn, container, where)
     binders = _binders(fn, container, where)
     is_async = inspect.iscoroutinefunction(fn)
 

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from dependency_injector import containers, providers
 
-from redis_streaming import ConfigurationError, RateLimit, RetryPolicy
+from redis_streaming import ConfigurationError, Message, RateLimit, RetryPolicy
 from redis_streaming.integration import validate_name
 
 __all__ = ["ListenerSpec", "find_function_listeners", "find_provided_listeners", "listener"]
@@ -32,6 +32,8 @@ class ListenerSpec:
     start: Literal["earliest", "latest"]
     batch_size: int | None
     rate_limit: RateLimit | None = None
+    batch: bool | None = None
+    filter: Callable[[Message], bool] | None = None
 
 
 def listener(
@@ -43,6 +45,8 @@ def listener(
     start: Literal["earliest", "latest"] = "earliest",
     batch_size: int | None = None,
     rate_limit: str | RateLimit | None = None,
+    batch: bool | None = None,
+    filter: Callable[[Message], bool] | None = None,
 ) -> Callable[[F], F]:
     """Mark a function (or a method of a class the container provides) as a listener.
 
@@ -60,6 +64,14 @@ def listener(
     messages the listener's group handles per period, over all its instances together; over
     it, the listener waits (reading waits too), it never drops. A bad spec fails here, at
     decoration, saying what to write.
+
+    ``batch``: a payload parameter annotated ``list[X]`` (``list[Order]``, ``list[dict]``,
+    ``list[Message]``) makes a batch listener, called with up to ``batch_size`` messages of a
+    partition at once (see docs/listeners.md, "Batch listeners"); ``batch=True`` asks for it
+    explicitly, ``batch=False`` binds a ``list[X]`` annotation to one message's JSON array
+    instead. ``filter``: a plain function of the :class:`~redis_streaming.Message` returning
+    whether the listener handles it; skipped messages are acknowledged (docs/listeners.md,
+    "Filters").
     """
     validate_name(topic, "topic")
     if group is not None:
@@ -70,7 +82,13 @@ def listener(
         limit = None if rate_limit is None else RateLimit.parse(rate_limit)
     except ConfigurationError as exc:
         raise ConfigurationError(f"@listener({topic!r}, rate_limit=...): {exc}") from None
-    spec = ListenerSpec(topic, group, id, retry, start, batch_size, limit)
+    if filter is not None and (not callable(filter) or inspect.iscoroutinefunction(filter)):
+        raise ConfigurationError(
+            f"@listener({topic!r}, filter=...) takes a plain (not async) function of the "
+            f"Message returning a bool, not {filter!r}; e.g. filter=lambda m: "
+            "m.headers.get('type') == 'order'"
+        )
+    spec = ListenerSpec(topic, group, id, retry, start, batch_size, limit, batch, filter)
 
     def mark(fn: F) -> F:
         if not callable(fn):

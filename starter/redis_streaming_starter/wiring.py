@@ -68,7 +68,7 @@ def plan_listeners(
     planned: list[PlannedListener] = []
     for fn, spec in find_function_listeners(packages, provided_classes(container)):
         where = f"{fn.__module__}.{fn.__qualname__}"
-        handler = bind(fn, container, f"listener {where}")
+        handler = bind(fn, container, f"listener {where}", spec.batch)
         group = spec.group or default_group
         planned.append(
             PlannedListener(spec, spec.id or default_id(fn, spec), group, where, handler)
@@ -77,7 +77,7 @@ def plan_listeners(
         cls: type = provider.provides  # type: ignore[attr-defined]
         fn = _method_of(cls, method)
         where = f"{cls.__module__}.{cls.__qualname__}.{method}"
-        bind(fn, container, f"listener {where}")  # checked now, bound to the instance at start
+        bind(fn, container, f"listener {where}", spec.batch)  # checked now, bound at start
         group = spec.group or default_group
         lid = spec.id or default_id(fn, spec)
         planned.append(PlannedListener(spec, lid, group, where, provider=provider, method=method))

@@ -41,6 +41,8 @@ class ListenerInfo(_Model):
     failed: int = Field(description="Handler calls that raised.")
     retried: int = Field(description="Retries scheduled or performed.")
     dead_lettered: int = Field(description="Messages sent to the dead-letter stream.")
+    filtered: int = Field(description="Messages its filter skipped (acknowledged, not handled).")
+    batch: bool = Field(description="Whether it takes batches (lists of messages).")
     last_error: str | None = Field(description="The latest error, 'Type: message'.")
     last_error_at: float | None = Field(description="When it happened, epoch seconds.")
     consumer_id: str = Field(description="This process's consumer name in the group.")
@@ -74,6 +76,7 @@ def _info(sub: Subscription, consumer_id: str) -> ListenerInfo:
         id=sub.id, topic=sub.topic, group=sub.group, state=sub.state.value,
         owned_partitions=sub.owned_partitions, in_flight=sub.in_flight, processed=sub.processed,
         failed=sub.failed, retried=sub.retried, dead_lettered=sub.dead_lettered,
+        filtered=sub.filtered, batch=sub.batch,
         last_error=sub.last_error, last_error_at=sub.last_error_at, consumer_id=consumer_id,
     )  # fmt: skip
 

@@ -22,10 +22,17 @@ from redis_streaming.mq.wire.codec import decode_payload, entry_args, parse_fiel
 from redis_streaming.mq.wire.envelope import encode_envelope
 from redis_streaming.mq.wire.message import Message
 
-__all__ = ["Delivery", "Entry", "QueuedOutcomes"]
+__all__ = ["SKIPPED", "Delivery", "Entry", "QueuedOutcomes"]
 
 log = logging.getLogger(__name__)
 _SCHEDULE_RETRY = script("schedule_retry")
+
+
+class _Skipped(Exception):
+    """The outcome of a message its subscription's filter skipped (never raised)."""
+
+
+SKIPPED = _Skipped("skipped by the filter")
 
 
 class Entry:
@@ -56,7 +63,9 @@ class Delivery:
     atomic schedule-and-ack, sent at once when the retry has a delay, so the retry mover is
     woken in time; blocking: wait and call again, the entry staying pending) or dead-lettered
     (written, then acknowledged; a failed write leaves the entry pending). The final write is
-    shielded from cancellation and kept in :attr:`final_writes` until it ends.
+    shielded from cancellation and kept in :attr:`final_writes` until it ends. A subscription's
+    filter runs before the handler: a message it skips queues an XACK (counted in
+    ``Subscription.filtered``), a filter that raises fails the message as a handler would.
 
     Metrics: handler durations (all calls, or a sample above 200 a second: see
     :class:`~redis_streaming.metrics.batching.DurationSampler`); acked counts as Redis confirms
@@ -182,13 +191,29 @@ class Delivery:
         """Process one entry to its outcome (acked, retried, dead-lettered, or left pending)."""
         message = await self._message(entry)
         while message is not None:
-            error = await self._call(message)
+            error = None if self.sub.filter is None else self._screen(message)
             if error is None:
-                self.sub.processed += 1
+                error = await self._call(message)
+                if error is None:
+                    self.sub.processed += 1
+                    self._queue(entry)
+                    await self._flush_if_old()
+                    return
+            elif error is SKIPPED:
+                self.sub.filtered += 1
                 self._queue(entry)
                 await self._flush_if_old()
                 return
             message = await self._failed(entry, message, error)
+
+    def _screen(self, message: Message) -> Exception | None:
+        """Apply the subscription's filter: None to handle the message, :data:`SKIPPED` to
+        acknowledge it unhandled, or the exception the filter raised (a failure)."""
+        try:
+            keep = self.sub.filter(message)  # type: ignore[misc]  # only called with a filter
+        except Exception as exc:
+            return exc
+        return None if keep else SKIPPED
 
     async def _message(self, entry: Entry) -> Message | None:
         """Decode the entry; dead-letters it (and returns None) when it is undecodable or a
@@ -244,6 +269,25 @@ class Delivery:
     async def _failed(self, entry: Entry, message: Message, error: Exception) -> Message | None:
         """Retry or dead-letter after a failed call. Returns the message to call again now
         (blocking retries), or None when the entry has its outcome or stays pending."""
+        delay_s = await self._settle(entry, message, error)
+        if delay_s is None:
+            return None
+        if self.sub.retry.mode == "delayed":
+            if delay_s > 0:
+                # Sent now, not in front of the next read: that read blocks up to block_ms,
+                # and the retry mover is woken only once Redis has confirmed the schedule.
+                await self.final_writes.shield(self.flush())
+            else:  # due at once: straight to the redelivery stream, read by the next read
+                await self._flush_if_old()
+            return None
+        if not await self._wait(delay_s):
+            return None  # stopping or lease lost: the entry stays pending for the next owner
+        return dataclasses.replace(message, attempt=message.attempt + 1)
+
+    async def _settle(self, entry: Entry, message: Message, error: Exception) -> float | None:
+        """Count the failure and decide: dead-letter the entry now (returns None), or retry it
+        after the returned delay, in seconds. A delayed-mode retry is queued here (sent by the
+        caller); a blocking-mode one is the caller's to wait for and call again."""
         sub, policy = self.sub, self.sub.retry
         sub.failed += 1
         sub.record_error(error)
@@ -274,16 +318,7 @@ class Delivery:
             )
         if policy.mode == "delayed":
             self._queue(entry, self._retry_args(entry, message, delay_s))
-            if delay_s > 0:
-                # Sent now, not in front of the next read: that read blocks up to block_ms,
-                # and the retry mover is woken only once Redis has confirmed the schedule.
-                await self.final_writes.shield(self.flush())
-            else:  # due at once: straight to the redelivery stream, read by the next read
-                await self._flush_if_old()
-            return None
-        if not await self._wait(delay_s):
-            return None  # stopping or lease lost: the entry stays pending for the next owner
-        return dataclasses.replace(message, attempt=message.attempt + 1)
+        return delay_s
 
     async def _wait(self, delay_s: float) -> bool:
         """Sleep ``delay_s`` unless stopping, then while paused; True when processing may go

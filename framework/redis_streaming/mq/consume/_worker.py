@@ -12,6 +12,7 @@ from redis_streaming._redis.errors import is_busygroup, is_nogroup, is_unblocked
 from redis_streaming._redis.replies import as_text
 from redis_streaming.cluster import route
 from redis_streaming.metrics import Metrics
+from redis_streaming.mq.consume._batch import BatchDelivery
 from redis_streaming.mq.consume._consumer_names import delete_consumer_names
 from redis_streaming.mq.consume._delivery import Delivery, Entry
 from redis_streaming.mq.consume._throttle import Throttle
@@ -62,7 +63,7 @@ class PartitionWorker(BackgroundLoop):
         self.stream = keys.stream(sub.topic, partition)
         self.redeliver = keys.redeliver(sub.topic, partition, sub.group)
         self.mover = RetryMover(redis, options, keys, sub.topic, partition, sub.group)
-        self.delivery = Delivery(
+        self.delivery = (BatchDelivery if sub.batch else Delivery)(
             redis,
             options,
             sub,
@@ -216,6 +217,9 @@ class PartitionWorker(BackgroundLoop):
             await self._process([Entry(source, eid, fields, 1) for eid, fields in entries])
 
     async def _process(self, batch: list[Entry]) -> None:
+        if isinstance(self.delivery, BatchDelivery):
+            await self._process_batches(self.delivery, batch)
+            return
         taken = 0
         if self.throttle is not None:
             self.throttle.new_batch()
@@ -231,6 +235,31 @@ class PartitionWorker(BackgroundLoop):
                 await self.delivery.handle(entry)
         finally:
             if taken:  # counted once per batch (and added to the counter twice a second)
+                self.delivery.counts.consumed(taken)
+
+    async def _process_batches(self, delivery: BatchDelivery, entries: list[Entry]) -> None:
+        """Hand ``entries`` to a batch handler, ``batch_size`` at a time, in order. Pause, stop,
+        lease loss and the rate limit (a turn per entry) act between batches: a batch not
+        started stays pending, whole."""
+        size = self.sub.batch_size
+        taken = 0
+        if self.throttle is not None:
+            self.throttle.new_batch()
+        try:
+            for start in range(0, len(entries), size):
+                chunk = entries[start : start + size]
+                if self.sub.paused:
+                    await self._hold_while_paused()
+                if self.throttle is not None:
+                    for i in range(len(chunk)):
+                        if not await self._wait_turn(self.throttle, len(entries) - start - i):
+                            return
+                if not self._taking():
+                    return  # left pending: the next owner (or this one, later) claims it
+                taken += len(chunk)
+                await delivery.handle_batch(chunk)
+        finally:
+            if taken:
                 self.delivery.counts.consumed(taken)
 
     async def _wait_turn(self, throttle: Throttle, left: int) -> bool:

@@ -16,7 +16,14 @@ from redis_streaming.errors import ConfigurationError
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.consume._traced import TracedSubscription
 from redis_streaming.mq.consume.coordinator import GroupCoordinator
-from redis_streaming.mq.consume.subscription import Handler, Subscription, SubscriptionState
+from redis_streaming.mq.consume.subscription import (
+    BatchHandler,
+    Filter,
+    Handler,
+    Subscription,
+    SubscriptionState,
+    is_async_callable,
+)
 from redis_streaming.mq.keys import validate_name
 from redis_streaming.mq.maintenance.delayed import OwnedDelayedMover
 from redis_streaming.mq.options import MQOptions, RetryPolicy
@@ -90,7 +97,7 @@ class Consumer(Lifecycle):
     def subscribe(
         self,
         topic: str,
-        handler: Handler,
+        handler: Handler | BatchHandler,
         *,
         group: str,
         retry: RetryPolicy | None = None,
@@ -98,6 +105,8 @@ class Consumer(Lifecycle):
         batch_size: int | None = None,
         id: str | None = None,
         rate_limit: str | RateLimit | None = None,
+        batch: bool = False,
+        filter: Filter | None = None,
     ) -> Subscription:
         """Subscribe ``handler`` to ``topic`` as a member of ``group``.
 
@@ -111,11 +120,31 @@ class Consumer(Lifecycle):
         the limit, partition workers wait their turn before handling the next entry and read
         no more meanwhile; nothing is dropped, leases are kept, and pause and stop act at
         once. A bad spec is a :class:`~redis_streaming.ConfigurationError` here.
+
+        ``batch=True``: the handler takes a ``list[Message]``, up to ``batch_size`` messages of
+        one read (or one claim) of a partition, in order. Returning acknowledges them all;
+        raising retries or dead-letters each member per ``retry``, as if each had raised that
+        exception; raising :class:`~redis_streaming.BatchFailed` does so for the members it
+        names and acknowledges the others. Undecodable and poison entries are dead-lettered
+        before the call and are not in the list. See docs/listeners.md, "Batch listeners".
+
+        ``filter``: a plain function of the :class:`~redis_streaming.Message` (headers, key,
+        payload) called on the event loop before the handler; when it returns false the
+        message is acknowledged without a handler call and counted in
+        ``Subscription.filtered``. A filter that raises fails the message as a raising
+        handler would (retry, then dead letter). In batch mode it runs on each member and the
+        skipped ones leave the batch.
         """
         validate_name(topic, "topic")
         validate_name(group, "group")
         if not callable(handler):
             raise ConfigurationError(f"handler for {topic!r} must be callable, got {handler!r}")
+        if filter is not None and (not callable(filter) or is_async_callable(filter)):
+            raise ConfigurationError(
+                f"filter for {topic!r} must be a plain (not async) function of the Message "
+                f"returning a bool, got {filter!r}; e.g. filter=lambda m: m.headers.get("
+                "'type') == 'order'"
+            )
         if start not in ("earliest", "latest"):
             raise ConfigurationError(f"start must be 'earliest' or 'latest', got {start!r}")
         limit = None if rate_limit is None else RateLimit.parse(rate_limit)
@@ -132,6 +161,8 @@ class Consumer(Lifecycle):
             "start": start,
             "batch_size": batch_size or self.options.batch_size,
             "rate_limit": limit,
+            "batch": bool(batch),
+            "filter": filter,
         }
         if self.tracer is None:
             sub = Subscription(topic, group, handler, **settings)

@@ -14,9 +14,11 @@ from redis_streaming.mq.options import RetryPolicy
 from redis_streaming.mq.wire.message import Message
 from redis_streaming.ratelimit import RateLimit
 
-__all__ = ["Handler", "Subscription", "SubscriptionState"]
+__all__ = ["BatchHandler", "Filter", "Handler", "Subscription", "SubscriptionState"]
 
 Handler = Callable[[Message], Awaitable[None]] | Callable[[Message], None]
+BatchHandler = Callable[[list[Message]], Awaitable[None]] | Callable[[list[Message]], None]
+Filter = Callable[[Message], bool]
 
 
 class SubscriptionState(enum.StrEnum):
@@ -41,31 +43,38 @@ class Subscription:
     The counters and fields are live state for health checks and metrics: ``owned_partitions``
     (sorted), ``in_flight`` (handlers running now), ``processed`` (handled successfully),
     ``failed`` (handler calls that raised), ``retried`` (retries scheduled or performed),
-    ``dead_lettered`` (entries sent to the dead-letter stream), ``last_error`` and
-    ``last_error_at`` (epoch seconds). ``rate_limit``: the group's limit on handled entries
-    (shared by all its consumers), or None.
+    ``dead_lettered`` (entries sent to the dead-letter stream), ``filtered`` (entries the
+    filter skipped: acknowledged without a handler call), ``last_error`` and ``last_error_at``
+    (epoch seconds). A batch subscription counts members, not calls, in ``in_flight``,
+    ``processed`` and ``failed``. ``rate_limit``: the group's limit on handled entries (shared
+    by all its consumers), or None; ``batch``: the handler takes lists of messages;
+    ``filter``: the predicate deciding which messages reach the handler, or None.
     """
 
     def __init__(
         self,
         topic: str,
         group: str,
-        handler: Handler,
+        handler: Handler | BatchHandler,
         *,
         id: str,
         retry: RetryPolicy,
         start: Literal["earliest", "latest"],
         batch_size: int,
         rate_limit: RateLimit | None = None,
+        batch: bool = False,
+        filter: Filter | None = None,
     ) -> None:
         self.topic = topic
         self.group = group
-        self.handler = handler
+        self.handler: Any = handler  # a Handler, or a BatchHandler when ``batch``
         self.id = id
         self.retry = retry
         self.start = start
         self.batch_size = batch_size
         self.rate_limit = rate_limit
+        self.batch = batch
+        self.filter = filter
         self.is_async = is_async_callable(handler)
         self.state = SubscriptionState.CREATED
         self.owned: set[int] = set()
@@ -74,6 +83,7 @@ class Subscription:
         self.failed = 0
         self.retried = 0
         self.dead_lettered = 0
+        self.filtered = 0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self._resumed = asyncio.Event()
@@ -118,9 +128,16 @@ class Subscription:
     async def call(self, message: Message) -> None:
         """Run the handler: awaited if async, else in a worker thread."""
         if self.is_async:
-            await self.handler(message)  # type: ignore[misc]
+            await self.handler(message)
         else:
             await asyncio.to_thread(self.handler, message)
+
+    async def call_batch(self, messages: list[Message]) -> None:
+        """Run a batch handler with ``messages``: awaited if async, else in a worker thread."""
+        if self.is_async:
+            await self.handler(messages)
+        else:
+            await asyncio.to_thread(self.handler, messages)
 
     def __repr__(self) -> str:
         return (
