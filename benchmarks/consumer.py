@@ -10,9 +10,10 @@
 (c) With --memory M: RSS growth of this process while the Consumer handles M messages (fed in
     chunks so the backlog stays bounded), measured after a 50,000-message warm-up.
 (d) With --metrics: the drain of (a) with metrics off (no SDK: the default no-op meter) and on
-    (an SDK MeterProvider with a PrometheusMetricReader on its own CollectorRegistry, TopicGauges
-    refreshing every second, and a scrape of the registry every second in a worker thread, as
-    an HTTP endpoint would), in alternating order, round by round. Prints the on/off ratio of
+    (an SDK MeterProvider with a PrometheusMetricReader on its own CollectorRegistry, the
+    starter's process metrics, TopicGauges refreshing every second, and a scrape of the registry
+    every second in a worker thread, as an HTTP endpoint would), in alternating order, round by
+    round. Prints the on/off ratio of
     the medians (target >= 0.9) of the throughput and of the messages per CPU-second of this
     process (less disturbed by other load on the machine). Only (d) runs with --metrics.
 Starts its own server unless REDIS_URL is set.
@@ -223,6 +224,8 @@ async def metrics_overhead(url: str, messages: int, rounds: int) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from prometheus_client import CollectorRegistry, generate_latest
 
+    from redis_streaming_starter.autoconfigure.process_metrics import ProcessMetrics
+
     redis = aioredis.Redis.from_url(url)
     options = MQOptions(namespace=f"benchx{int(time.time())}", default_partitions=1)
     await TopicStore(redis, options).create(TOPIC, 1)
@@ -231,6 +234,7 @@ async def metrics_overhead(url: str, messages: int, rounds: int) -> None:
         await producer.send_many(TOPIC, [{"n": n, "pad": "x" * 64} for n in range(i, i + 1000)])
     registry = CollectorRegistry()
     provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    ProcessMetrics(provider.get_meter("redis_streaming_starter.process"))  # read when scraped
     metrics_on = Metrics(meter=provider.get_meter("redis_streaming"))
     scraped: list[float] = []
 

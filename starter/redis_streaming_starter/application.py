@@ -24,6 +24,7 @@ from redis_streaming_starter.actuator.health import (
     registry_health,
     runtime_health,
 )
+from redis_streaming_starter.actuator.http_metrics import add_http_metrics
 from redis_streaming_starter.actuator.security import exposure_warning
 from redis_streaming_starter.batch_binding import is_batch
 from redis_streaming_starter.binding import bind
@@ -259,7 +260,8 @@ class RedisStreamingApplication:
     @property
     def asgi(self) -> FastAPI:
         """A FastAPI app with this application's lifecycle, serving the actuator too unless
-        ``actuator.port`` puts it on its own port (then see ``management_asgi``)."""
+        ``actuator.port`` puts it on its own port (then see ``management_asgi``); its requests
+        (routes you add to it too) are measured when ``metrics.http`` is on."""
         if self._asgi is None:
             app = FastAPI(
                 title=self.settings.app.name,
@@ -268,19 +270,21 @@ class RedisStreamingApplication:
             )
             if self.settings.actuator.enabled and self.settings.actuator.port is None:
                 app.include_router(self.router)
+            add_http_metrics(app, self)
             self._asgi = app
         return self._asgi
 
     @property
     def management_asgi(self) -> FastAPI:
         """The actuator alone, without the lifecycle: what ``run()`` serves on
-        ``actuator.port`` when it is set."""
+        ``actuator.port`` when it is set; measured like ``asgi``."""
         if self._management_asgi is None:
             app = FastAPI(
                 title=f"{self.settings.app.name} actuator", version=self.settings.app.version
             )
             if self.settings.actuator.enabled:
                 app.include_router(self.router)
+            add_http_metrics(app, self)
             self._management_asgi = app
         return self._management_asgi
 

@@ -262,6 +262,16 @@ class MetricsSettings(Section):
     gauge_max_partitions: int = Field(
         1024, ge=1, description="Most partitions whose gauges one read covers (bounds its cost)."
     )
+    process: bool = Field(
+        True,
+        description="Process and Python metrics (CPU, memory, open file descriptors, threads, "
+        "uptime, garbage collections), read when the metrics are collected.",
+    )
+    http: bool = Field(
+        True,
+        description="HTTP server metrics of the application's and the actuator's FastAPI apps: "
+        "request duration by method, route template and status, and requests in progress.",
+    )
 
 
 class TracingSettings(Section):

@@ -1,6 +1,7 @@
 """Telemetry: the OpenTelemetry SDK with a Prometheus reader on the application's own registry,
-the framework's instruments, and tracing. (The container builds the gauges, ``TopicGauges``,
-from the ``metrics`` section directly.)"""
+the framework's instruments, the process metrics, and tracing. (The container builds the
+gauges, ``TopicGauges``, from the ``metrics`` section directly; the HTTP server metrics are
+recorded by ``actuator.http_metrics``.)"""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 
 from redis_streaming import ConfigurationError, __version__
 from redis_streaming.metrics import Metrics
+from redis_streaming_starter.autoconfigure.process_metrics import ProcessMetrics
 from redis_streaming_starter.settings import Settings, TracingSettings
 
 if TYPE_CHECKING:
@@ -97,7 +99,8 @@ def meter_provider(
     settings: Settings, reader: ActuatorMetricReader | None, instance_id: str
 ) -> Iterator[MeterProvider | None]:
     """Resource: an SDK ``MeterProvider`` reading into ``reader`` (not installed globally, so
-    the application's metrics stay its own); shut down with the container."""
+    the application's metrics stay its own), with the process metrics when ``metrics.process``
+    is on; shut down with the container."""
     if reader is None:
         yield None
         return
@@ -111,6 +114,8 @@ def meter_provider(
             )
         ],
     )
+    if settings.metrics.process:
+        ProcessMetrics(provider.get_meter("redis_streaming_starter.process", __version__))
     try:
         yield provider
     finally:
