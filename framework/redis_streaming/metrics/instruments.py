@@ -156,13 +156,18 @@ class Metrics:
         """The attribute set of one task of a job (build once and keep)."""
         return {"job": job, "stage": stage, "topic": topic, "partition": partition}
 
-    def runtime_committed(self, attrs: Attributes, n: int, outputs: int, seconds: float) -> None:
-        """Record one committed batch of ``n`` entries that appended ``outputs``."""
+    def runtime_committed(
+        self, attrs: Attributes, n: int, outputs: int, seconds: float, timed: bool = True
+    ) -> None:
+        """Record one committed batch of ``n`` entries that appended ``outputs``; its duration
+        and size only when ``timed`` (a sample of the commits: see
+        :class:`~redis_streaming.metrics.batching.DurationSampler`)."""
         self._rt_in.add(n, attrs)
         if outputs:
             self._rt_out.add(outputs, attrs)
-        self._rt_commit.record(seconds, attrs)
-        self._rt_batch.record(n, attrs)
+        if timed:
+            self._rt_commit.record(seconds, attrs)
+            self._rt_batch.record(n, attrs)
 
     def runtime_windows(self, attrs: Attributes, opened: int, closed: int, late: int) -> None:
         """Count windows opened and closed, and late records, of one committed batch."""

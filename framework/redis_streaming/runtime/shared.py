@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from redis_streaming.metrics import Metrics
+from redis_streaming.metrics.batching import DurationSampler
 from redis_streaming.mq.consume.subscription import Subscription
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.retry.dead_letter import DeadLetterWriter
@@ -48,6 +49,7 @@ class StageShared:
         self.targets = targets
         self.sub = sub
         self.metrics = metrics
+        self.sampler = DurationSampler()  # which commits' duration and size are recorded
         self.cluster = cluster
         self.keys = RuntimeKeys(options.namespace)
         self.table_partitions = {t.topic: targets[t.topic].partitions for t in stage.lookups}
@@ -110,7 +112,8 @@ class StageShared:
         for store, count in result.store_keys.items():
             self.store_keys[store][task.partition] = count
         labels = task.labels
-        self.metrics.runtime_committed(labels, n, len(run.outputs), seconds)
+        timed = self.sampler.sample()  # histograms: a sample above 200 commits a second
+        self.metrics.runtime_committed(labels, n, len(run.outputs), seconds, timed)
         opened, closed, late = run.counts
         if opened or closed or late:
             self.windows_opened += opened
