@@ -94,6 +94,7 @@ def test_starter_exports_are_pinned_and_sorted() -> None:
         "Container",
         "RedisStreamingApplication",
         "Settings",
+        "StartupError",
         "listener",
         "load_settings",
         "resolve",

@@ -7,7 +7,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import uvicorn
@@ -23,15 +23,18 @@ from redis_streaming_starter.actuator.health import (
     redis_health,
     registry_health,
 )
+from redis_streaming_starter.actuator.info import check_section_name
 from redis_streaming_starter.actuator.security import exposure_warning
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
-from redis_streaming_starter.settings import Settings, load_settings
+from redis_streaming_starter.lifecycle import Hooks, check_takes_container
+from redis_streaming_starter.settings import Settings, config_sources, load_settings
 from redis_streaming_starter.wiring import PlannedListener, plan_listeners
 
 __all__ = ["RedisStreamingApplication"]
 
 R = TypeVar("R", bound=Callable[[Any], Awaitable[None]])
+H = TypeVar("H", bound=Callable[[Any], Any])
 
 log = logging.getLogger("redis_streaming_starter")
 
@@ -51,10 +54,12 @@ class RedisStreamingApplication:
 
     ``settings`` defaults to :func:`load_settings` (environment and ``application.yaml``);
     ``container`` to :class:`Container` (a subclass or an instance may be given);
-    ``listener_packages`` adds to ``mq.listener_packages``. Start order: Redis, listeners
-    (consumer), delayed mover, housekeeper, gauges, registry sweeper and health checker, and
-    last the registration of this instance (``registry.enabled``); stop deregisters first,
-    then drains the listeners gracefully within ``mq.shutdown_timeout_s`` and stops the rest.
+    ``listener_packages`` adds to ``mq.listener_packages``. Start order: Redis, the
+    ``@app.on_startup`` hooks, listeners (consumer), delayed mover, housekeeper, gauges,
+    registry sweeper and health checker, and last the registration of this instance
+    (``registry.enabled``); stop deregisters first, then drains the listeners gracefully within
+    ``mq.shutdown_timeout_s``, stops the rest, runs the ``@app.on_shutdown`` hooks and closes
+    Redis (docs/lifecycle.md).
     ``asgi`` is a FastAPI app with the actuator and this lifecycle in its lifespan; ``run()``
     serves it with uvicorn (SIGTERM/SIGINT stop it gracefully). To add it to your own FastAPI
     app, pass ``lifespan=app.lifespan`` and include ``app.router``.
@@ -84,6 +89,8 @@ class RedisStreamingApplication:
         self.registration: Any = None
         self._services: dict[str, Any] = {}  # by provider name, in start order
         self._runners: list[Callable[[Any], Awaitable[None]]] = []
+        self._hooks = Hooks()
+        self._info_contributors: dict[str, Callable[[Any], Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._asgi: FastAPI | None = None
         self._management_asgi: FastAPI | None = None
@@ -95,14 +102,17 @@ class RedisStreamingApplication:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, subscribe every listener, start consumer and background services."""
+        """Connect, run the startup hooks, subscribe every listener, start consumer and
+        background services. A startup hook that raises stops it with ``StartupError``."""
         if self.running:
             return
         self._configure_logging()
+        self._log_profiles()
         # Wiring mistakes first: before Redis is connected and before anything runs.
         planned = plan_listeners(self.listener_packages, self.container, self.settings.app.name)
         try:
             self.redis = await resolve(self.container.redis)
+            await self._hooks.run_startup(self.container)  # before any listener consumes
             self.consumer = await resolve(self.container.consumer)
             await self._subscribe_listeners(self.consumer, planned)
             await self.consumer.start()
@@ -164,6 +174,44 @@ class RedisStreamingApplication:
         self._runners.append(fn)
         return fn
 
+    def on_startup(self, fn: H) -> H:
+        """Register ``fn(container)`` (plain or ``async``) to run at start, after Redis is
+        connected and before any listener consumes, in registration order, each awaited
+        before the next. If one raises, startup stops: nothing was consumed, what started is
+        stopped, and ``start()`` (and ``run()``) raise ``StartupError`` naming the hook.
+        A function that cannot take the container raises ``ConfigurationError`` here."""
+        self._hooks.add("startup", fn)
+        return fn
+
+    def on_shutdown(self, fn: H) -> H:
+        """Register ``fn(container)`` (plain or ``async``) to run at stop, after the
+        listeners have drained and the background services stopped, before Redis is closed;
+        the last registered runs first. An exception is logged and the next hook runs. They
+        run once per start, and only when every startup hook completed."""
+        self._hooks.add("shutdown", fn)
+        return fn
+
+    def info_contributor(self, name: str) -> Callable[[H], H]:
+        """Register ``fn(container)`` (plain or ``async``), returning a JSON-able ``dict``, as
+        section ``name`` of ``/actuator/info``, called on each request (within the health
+        timeout). If it raises, times out or returns something else, the section is
+        ``{"error": "..."}`` and the rest of the answer is unchanged. A name that is taken
+        (``app``, ``framework``, ``python``, ``redis``, ``profiles`` or another contributor's)
+        raises ``ConfigurationError``."""
+
+        def register(fn: H) -> H:
+            check_takes_container(fn, f"@app.info_contributor({name!r})")
+            check_section_name(name, self._info_contributors)
+            self._info_contributors[name] = fn
+            return fn
+
+        return register
+
+    @property
+    def info_contributors(self) -> Mapping[str, Callable[[Any], Any]]:
+        """The ``/actuator/info`` contributors by section name, in registration order."""
+        return dict(self._info_contributors)
+
     async def _run_runner(self, fn: Callable[[Any], Awaitable[None]]) -> None:
         try:
             await fn(self.container)
@@ -180,6 +228,7 @@ class RedisStreamingApplication:
         for service in reversed(self._services.values()):
             await service.stop()
         self._services.clear()
+        await self._hooks.run_shutdown(self.container)  # listeners drained, Redis still open
         result = self.container.shutdown_resources()
         if result is not None:
             await result
@@ -203,6 +252,13 @@ class RedisStreamingApplication:
                 rate_limit=p.spec.rate_limit,
                 id=p.id,
             )
+
+    def _log_profiles(self) -> None:
+        read = config_sources(self.settings)
+        if read.profiles:
+            log.info("profiles active: %s", ", ".join(read.profiles))
+        for profile in read.missing:
+            log.info("profile %s: no application-%s.yaml, nothing read for it", profile, profile)
 
     def _configure_logging(self) -> None:
         cfg = self.settings.logging
