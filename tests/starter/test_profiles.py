@@ -282,4 +282,5 @@ def test_run_shows_profiles_and_origins(
         "origin": 'System Environment Property "REDIS_STREAMING_MQ__BATCH_SIZE"',
     }
     assert effective["mq.block_ms"] == {"value": 700, "origin": "application-eu.yaml:3:13"}
+    assert effective["app.name"] == {"value": "prod", "origin": "application-prod.yaml:2:9"}
     assert effective["app.version"] == {"value": "3", "origin": ".env:2"}
