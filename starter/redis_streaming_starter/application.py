@@ -23,11 +23,11 @@ from redis_streaming_starter.actuator.health import (
     redis_health,
     registry_health,
 )
-from redis_streaming_starter.actuator.info import check_section_name
+from redis_streaming_starter.actuator.info import InfoContributors
 from redis_streaming_starter.actuator.security import exposure_warning
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
-from redis_streaming_starter.lifecycle import Hooks, check_takes_container
+from redis_streaming_starter.lifecycle import Hooks
 from redis_streaming_starter.settings import Settings, config_sources, load_settings
 from redis_streaming_starter.wiring import PlannedListener, plan_listeners
 
@@ -90,7 +90,7 @@ class RedisStreamingApplication:
         self._services: dict[str, Any] = {}  # by provider name, in start order
         self._runners: list[Callable[[Any], Awaitable[None]]] = []
         self._hooks = Hooks()
-        self._info_contributors: dict[str, Callable[[Any], Any]] = {}
+        self._info_contributors = InfoContributors()
         self._tasks: list[asyncio.Task[None]] = []
         self._asgi: FastAPI | None = None
         self._management_asgi: FastAPI | None = None
@@ -107,7 +107,8 @@ class RedisStreamingApplication:
         if self.running:
             return
         self._configure_logging()
-        self._log_profiles()
+        for line in config_sources(self.settings).described():
+            log.info("%s", line)
         # Wiring mistakes first: before Redis is connected and before anything runs.
         planned = plan_listeners(self.listener_packages, self.container, self.settings.app.name)
         try:
@@ -199,18 +200,12 @@ class RedisStreamingApplication:
         (``app``, ``framework``, ``python``, ``redis``, ``profiles`` or another contributor's)
         raises ``ConfigurationError``."""
 
-        def register(fn: H) -> H:
-            check_takes_container(fn, f"@app.info_contributor({name!r})")
-            check_section_name(name, self._info_contributors)
-            self._info_contributors[name] = fn
-            return fn
-
-        return register
+        return self._info_contributors.register(name)
 
     @property
     def info_contributors(self) -> Mapping[str, Callable[[Any], Any]]:
         """The ``/actuator/info`` contributors by section name, in registration order."""
-        return dict(self._info_contributors)
+        return dict(self._info_contributors.by_name)
 
     async def _run_runner(self, fn: Callable[[Any], Awaitable[None]]) -> None:
         try:
@@ -252,13 +247,6 @@ class RedisStreamingApplication:
                 rate_limit=p.spec.rate_limit,
                 id=p.id,
             )
-
-    def _log_profiles(self) -> None:
-        read = config_sources(self.settings)
-        if read.profiles:
-            log.info("profiles active: %s", ", ".join(read.profiles))
-        for profile in read.missing:
-            log.info("profile %s: no application-%s.yaml, nothing read for it", profile, profile)
 
     def _configure_logging(self) -> None:
         cfg = self.settings.logging

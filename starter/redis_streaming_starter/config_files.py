@@ -68,6 +68,15 @@ class ConfigSources:
     dotenv: ConfigFile | None = None
     missing: tuple[str, ...] = ()
 
+    def described(self) -> list[str]:
+        """What the start logs (INFO) about the profiles: those active, and those whose file
+        is missing."""
+        lines = [f"profiles active: {', '.join(self.profiles)}"] if self.profiles else []
+        lines += [
+            f"profile {p}: no application-{p}.yaml, nothing read for it" for p in self.missing
+        ]
+        return lines
+
     @property
     def files(self) -> tuple[ConfigFile, ...]:
         """Every file read, the one that wins first: ``.env``, then the YAML files."""

@@ -9,7 +9,7 @@ import logging
 import platform
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,10 +19,13 @@ import redis_streaming
 from redis_streaming import ConfigurationError
 from redis_streaming_starter.actuator.context import ActuatorContext
 from redis_streaming_starter.actuator.health import server_info
+from redis_streaming_starter.lifecycle import check_takes_container
 
-__all__ = ["Info", "check_section_name", "routes"]
+__all__ = ["Info", "InfoContributors", "routes"]
 
 log = logging.getLogger("redis_streaming_starter")
+
+C = TypeVar("C", bound=Callable[[Any], Any])
 
 BUILT_IN = ("app", "profiles", "framework", "python", "redis")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
@@ -120,7 +123,27 @@ async def _redis(client: Any, timeout_s: float) -> RedisInfo | RedisUnavailable:
     return RedisInfo.model_validate(server_info(reply))
 
 
-def check_section_name(name: str, taken: Mapping[str, object]) -> None:
+class InfoContributors:
+    """The application's info contributors, by section name in registration order."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Callable[[Any], Any]] = {}
+
+    def register(self, name: str) -> Callable[[C], C]:
+        """A decorator registering ``fn(container)`` as section ``name``; a name that is
+        malformed or taken, or a function that cannot take the container, raises
+        ``ConfigurationError``."""
+
+        def register(fn: C) -> C:
+            check_takes_container(fn, f"@app.info_contributor({name!r})")
+            _check_section_name(name, self.by_name)
+            self.by_name[name] = fn
+            return fn
+
+        return register
+
+
+def _check_section_name(name: str, taken: Mapping[str, object]) -> None:
     """Raise ``ConfigurationError`` unless ``name`` can be a new section of ``/info``."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigurationError(
