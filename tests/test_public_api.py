@@ -99,6 +99,7 @@ def test_starter_exports_are_pinned_and_sorted() -> None:
         "Container",
         "RedisStreamingApplication",
         "Settings",
+        "StartupError",
         "job",
         "listener",
         "load_settings",

@@ -47,7 +47,10 @@ setting is given, in order of precedence, as:
    `Settings(mq={...})`): nothing can change it;
 2. an environment variable `REDIS_STREAMING_<SECTION>__<FIELD>`; a field of a nested model adds
    `__<FIELD>` again (`REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS=3`). Names are case-insensitive;
-3. `application.yaml` in the working directory, with the sections as top-level keys:
+3. the same variable in a `.env` file in the working directory;
+4. for each active profile (`REDIS_STREAMING_PROFILES=prod,eu`), its `application-<profile>.yaml`
+   in the working directory, the last profile first;
+5. `application.yaml` in the working directory, with the sections as top-level keys:
 
     ```yaml
     mq:
@@ -56,10 +59,12 @@ setting is given, in order of precedence, as:
         max_attempts: 3
     ```
 
-4. a default in code: `load_settings(defaults={"mq": {"default_partitions": 12}})`, for values
+6. a default in code: `load_settings(defaults={"mq": {"default_partitions": 12}})`, for values
    your application wants unless its environment says otherwise (as Spring Boot's default
    properties);
-5. the default below.
+7. the default below.
+
+Profiles and `.env`: [Lifecycle, profiles and info](lifecycle.md).
 
 Sections merge field by field across all of these: `REDIS_STREAMING_APP__NAME` changes the name
 and keeps the version given in code.
@@ -68,9 +73,9 @@ Values are validated when the settings are built. `load_settings()` (which
 `RedisStreamingApplication` and the CLI use) and `Settings()` turn every problem into one
 `ConfigurationError` that names the variable, its value and the rule, and startup stops; a
 value whose name looks secret (password, secret, token, key, credential) or that is a URL with
-a password shows as `******`. Names are checked too: a `REDIS_STREAMING_*` variable, an
-`application.yaml` key or an argument that names no setting is an error that names it and the
-closest setting (`REDIS_STREAMING_REDIS_URL is not a setting: did you mean
+a password shows as `******`. Names are checked too: a `REDIS_STREAMING_*` variable (also in
+`.env`), an `application*.yaml` key or an argument that names no setting is an error that names
+it and the closest setting (`REDIS_STREAMING_REDIS_URL is not a setting: did you mean
 REDIS_STREAMING_REDIS__URL?`), so a typo never falls back to a default such as the embedded
 server. The application's own sections: [Your own settings](settings.md).
 Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`. Where the type says *comma-separated*, an

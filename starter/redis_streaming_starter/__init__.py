@@ -8,6 +8,7 @@ module:app``).
 from redis_streaming_starter.application import RedisStreamingApplication
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.jobs import job
+from redis_streaming_starter.lifecycle import StartupError
 from redis_streaming_starter.listener import listener
 from redis_streaming_starter.settings import Settings, load_settings
 
@@ -15,6 +16,7 @@ __all__ = [
     "Container",
     "RedisStreamingApplication",
     "Settings",
+    "StartupError",
     "job",
     "listener",
     "load_settings",

@@ -7,7 +7,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import uvicorn
@@ -25,17 +25,20 @@ from redis_streaming_starter.actuator.health import (
     runtime_health,
 )
 from redis_streaming_starter.actuator.http_metrics import add_http_metrics
+from redis_streaming_starter.actuator.info import InfoContributors
 from redis_streaming_starter.actuator.security import exposure_warning
 from redis_streaming_starter.batch_binding import is_batch
 from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.jobs import AppJob, AppJobs
-from redis_streaming_starter.settings import Settings, load_settings
+from redis_streaming_starter.lifecycle import Hooks
+from redis_streaming_starter.settings import Settings, config_sources, load_settings
 from redis_streaming_starter.wiring import PlannedListener, plan_listeners
 
 __all__ = ["RedisStreamingApplication"]
 
 R = TypeVar("R", bound=Callable[[Any], Awaitable[None]])
+H = TypeVar("H", bound=Callable[[Any], Any])
 
 log = logging.getLogger("redis_streaming_starter")
 
@@ -55,10 +58,12 @@ class RedisStreamingApplication:
 
     ``settings`` defaults to :func:`load_settings` (environment and ``application.yaml``);
     ``container`` to :class:`Container` (a subclass or an instance may be given);
-    ``listener_packages`` adds to ``mq.listener_packages``. Start order: Redis, listeners
-    (consumer), delayed mover, housekeeper, gauges, registry sweeper and health checker, and
-    last the registration of this instance (``registry.enabled``); stop deregisters first,
-    then drains the listeners gracefully within ``mq.shutdown_timeout_s`` and stops the rest.
+    ``listener_packages`` adds to ``mq.listener_packages``. Start order: Redis, the
+    ``@app.on_startup`` hooks, listeners (consumer), delayed mover, housekeeper, gauges,
+    registry sweeper and health checker, and last the registration of this instance
+    (``registry.enabled``); stop deregisters first, then drains the listeners gracefully within
+    ``mq.shutdown_timeout_s``, stops the rest, runs the ``@app.on_shutdown`` hooks and closes
+    Redis (docs/lifecycle.md).
     ``asgi`` is a FastAPI app with the actuator and this lifecycle in its lifespan; ``run()``
     serves it with uvicorn (SIGTERM/SIGINT stop it gracefully). To add it to your own FastAPI
     app, pass ``lifespan=app.lifespan`` and include ``app.router``.
@@ -89,6 +94,8 @@ class RedisStreamingApplication:
         self._services: dict[str, Any] = {}  # by provider name, in start order
         self._runners: list[Callable[[Any], Awaitable[None]]] = []
         self.jobs = AppJobs()
+        self._hooks = Hooks()
+        self._info_contributors = InfoContributors()
         self._tasks: list[asyncio.Task[None]] = []
         self._asgi: FastAPI | None = None
         self._management_asgi: FastAPI | None = None
@@ -100,14 +107,18 @@ class RedisStreamingApplication:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, subscribe every listener, start consumer and background services."""
+        """Connect, run the startup hooks, subscribe every listener, start consumer and
+        background services. A startup hook that raises stops it with ``StartupError``."""
         if self.running:
             return
         self._configure_logging()
+        for line in config_sources(self.settings).described():
+            log.info("%s", line)
         # Wiring mistakes first: before Redis is connected and before anything runs.
         planned = plan_listeners(self.listener_packages, self.container, self.settings.app.name)
         try:
             self.redis = await resolve(self.container.redis)
+            await self._hooks.run_startup(self.container)  # before any listener consumes
             await self.jobs.build(self.listener_packages, self.container, self.settings)
             if self.jobs.jobs:
                 self.health.register("runtime", runtime_health(self.jobs, lambda: self.running))
@@ -190,6 +201,38 @@ class RedisStreamingApplication:
         self._runners.append(fn)
         return fn
 
+    def on_startup(self, fn: H) -> H:
+        """Register ``fn(container)`` (plain or ``async``) to run at start, after Redis is
+        connected and before any listener consumes, in registration order, each awaited
+        before the next. If one raises, startup stops: nothing was consumed, what started is
+        stopped, and ``start()`` (and ``run()``) raise ``StartupError`` naming the hook.
+        A function that cannot take the container raises ``ConfigurationError`` here."""
+        self._hooks.add("startup", fn)
+        return fn
+
+    def on_shutdown(self, fn: H) -> H:
+        """Register ``fn(container)`` (plain or ``async``) to run at stop, after the
+        listeners have drained and the background services stopped, before Redis is closed;
+        the last registered runs first. An exception is logged and the next hook runs. They
+        run once per start, and only when every startup hook completed."""
+        self._hooks.add("shutdown", fn)
+        return fn
+
+    def info_contributor(self, name: str) -> Callable[[H], H]:
+        """Register ``fn(container)`` (plain or ``async``), returning a JSON-able ``dict``, as
+        section ``name`` of ``/actuator/info``, called on each request (within the health
+        timeout). If it raises, times out or returns something else, the section is
+        ``{"error": "..."}`` and the rest of the answer is unchanged. A name that is taken
+        (``app``, ``framework``, ``python``, ``redis``, ``profiles`` or another contributor's)
+        raises ``ConfigurationError``."""
+
+        return self._info_contributors.register(name)
+
+    @property
+    def info_contributors(self) -> Mapping[str, Callable[[Any], Any]]:
+        """The ``/actuator/info`` contributors by section name, in registration order."""
+        return dict(self._info_contributors.by_name)
+
     async def _run_runner(self, fn: Callable[[Any], Awaitable[None]]) -> None:
         try:
             await fn(self.container)
@@ -207,6 +250,7 @@ class RedisStreamingApplication:
         for service in reversed(self._services.values()):
             await service.stop()
         self._services.clear()
+        await self._hooks.run_shutdown(self.container)  # listeners drained, Redis still open
         result = self.container.shutdown_resources()
         if result is not None:
             await result

@@ -25,6 +25,7 @@ from redis_streaming import (
 )
 from redis_streaming_starter.autoconfigure.redis import connect
 from redis_streaming_starter.cli_jobs import add_jobs_parser, jobs_command
+from redis_streaming_starter.lifecycle import StartupError
 from redis_streaming_starter.masking import mask_url, mask_urls
 from redis_streaming_starter.settings import Settings, load_settings
 
@@ -299,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
     except (RedisStreamingError, ValueError) as exc:
         print(f"redis-streaming: {_error_text(exc)}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAIL
+        return EXIT_USAGE if isinstance(exc, ValueError | StartupError) else EXIT_FAIL
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Unknown setting names: a ``REDIS_STREAMING_*`` variable, an ``application.yaml`` key or a
+"""Unknown setting names: a ``REDIS_STREAMING_*`` variable (of the environment or ``.env``), a
+key of ``application.yaml`` or of a profile's ``application-<profile>.yaml``, or a
 ``Settings(...)`` argument that names no setting is an error, with the closest valid name.
 
 pydantic-settings reads only the variables it knows and drops the rest, so without this check
@@ -10,15 +11,20 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import os
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
+
+from redis_streaming_starter.config_files import (
+    DOTENV_FILE,
+    PROFILES_VARIABLE,
+    ConfigFile,
+    dotenv_variables,
+)
 
 __all__ = ["unknown_names"]
 
@@ -28,8 +34,9 @@ OPEN = "open"
 LEAF = "leaf"
 Node = type[BaseModel] | str
 # Variables with the prefix that are read elsewhere, not settings: the server binary of the
-# embedded server (redis_streaming.embedded.find_server_binary).
-OTHER_VARIABLES = frozenset({"REDIS_STREAMING_SERVER_BINARY"})
+# embedded server (redis_streaming.embedded.find_server_binary) and the active profiles
+# (config_files.discover).
+OTHER_VARIABLES = frozenset({"REDIS_STREAMING_SERVER_BINARY", PROFILES_VARIABLE})
 
 
 def _node(annotation: Any) -> Node:
@@ -101,6 +108,11 @@ class _Check:
             return  # a section of another Settings class (the application's own)
         if suggestion is not None:
             why = f"did you mean {suggestion}?"
+        elif not parent and missing == "profiles":
+            why = (
+                f"profiles are chosen by the variable {PROFILES_VARIABLE}=prod,eu (or "
+                "load_settings(profiles=...)), not in a file"
+            )
         elif not parent:
             why = (
                 f"{self.cls.__name__} has no section {missing!r} (its sections: {self.sections}); "
@@ -111,7 +123,10 @@ class _Check:
             why = f"{'.'.join(parent)} has no setting {missing!r}"
         self.problems.append(f"{shown} is not a setting: {why}")
 
-    def environment(self, environ: Mapping[str, str]) -> None:
+    def environment(
+        self, environ: Mapping[str, Any], lines: Mapping[str, int] | None = None
+    ) -> None:
+        """Variables of ``environ``; with ``lines`` (of ``.env``), each shown with its line."""
         config = self.cls.model_config
         prefix = str(config.get("env_prefix") or "")
         delimiter = str(config.get("env_nested_delimiter") or "")
@@ -130,7 +145,8 @@ class _Check:
             join = delimiter or "_"
             closest = _closest(rest, [join.join(p.upper() for p in path) for path in self.paths])
             parent = tuple(p.lower() for p in parts[:bad])
-            self.report(var, parent, parts[bad].lower(), closest and prefix.upper() + closest)
+            shown = var if lines is None else f"{DOTENV_FILE}:{lines.get(var, 0)}: {var}"
+            self.report(shown, parent, parts[bad].lower(), closest and prefix.upper() + closest)
 
     def mapping(self, data: Any, where: str, marks: Any = None) -> None:
         """Keys of ``data`` (application.yaml, arguments), nested sections included."""
@@ -180,23 +196,30 @@ def unknown_names(
     *,
     arguments: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
-    yaml_file: str | None = None,
-    environ: Mapping[str, str] | None = None,
+    files: Iterable[ConfigFile] = (),
+    environ: Mapping[str, str],
     foreign_sections: bool = False,
 ) -> list[str]:
     """One line per name that is no setting of ``settings_cls``: its variables (by its
-    ``env_prefix``), the keys of ``yaml_file`` (when it exists), ``arguments`` and
+    ``env_prefix``) in ``environ`` and in a ``.env`` among ``files``, the keys of the YAML
+    ``files`` (``application.yaml``, ``application-<profile>.yaml``), ``arguments`` and
     ``defaults``; each with the closest valid name when one is close.
 
     With ``foreign_sections``, a top-level name that resembles no section is accepted: it may
     belong to another ``Settings`` class (the CLI does not know the application's own).
     """
     check = _Check(settings_cls, foreign_sections)
-    check.environment(os.environ if environ is None else environ)
-    if yaml_file is not None and Path(yaml_file).is_file():
+    check.environment(environ)
+    for file in files:
+        if file.name == DOTENV_FILE:
+            found = dotenv_variables(file)
+            check.environment(
+                {k: v for k, (v, _) in found.items()}, {k: n for k, (_, n) in found.items()}
+            )
+            continue
         try:
-            text = Path(yaml_file).read_text(encoding="utf-8")
-            check.mapping(yaml.safe_load(text), yaml_file, yaml.compose(text, yaml.SafeLoader))
+            text = file.path.read_text(encoding="utf-8")
+            check.mapping(yaml.safe_load(text), file.name, yaml.compose(text, yaml.SafeLoader))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             pass  # reading the file for the settings reports it
     given = {k: v for k, v in (arguments or {}).items() if not k.startswith("_")}

@@ -1,16 +1,18 @@
-"""Settings: environment variables (prefix ``REDIS_STREAMING_``, nested with ``__``) and an
-optional ``application.yaml`` in the working directory; the environment wins."""
+"""Settings: environment variables (prefix ``REDIS_STREAMING_``, nested with ``__``), then a
+``.env`` file, the active profiles' ``application-<profile>.yaml`` and ``application.yaml`` in
+the working directory (:mod:`.config_files`); the environment wins."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, overload
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -20,6 +22,7 @@ from pydantic_settings import (
 
 from redis_streaming import ConfigurationError, MQOptions, RetryPolicy
 from redis_streaming.integration import validate_name
+from redis_streaming_starter.config_files import ConfigSources, discover, set_in_file
 from redis_streaming_starter.masking import shown_value
 from redis_streaming_starter.runtime_settings import RuntimeSettings
 from redis_streaming_starter.setting_names import unknown_names
@@ -46,7 +49,6 @@ __all__ = [
 ]
 
 ENV_PREFIX = "REDIS_STREAMING_"
-YAML_FILE = "application.yaml"
 
 
 class AppSettings(Section):
@@ -161,12 +163,14 @@ class Settings(BaseSettings):
     """Everything the starter configures, by section.
 
     Environment variables: ``REDIS_STREAMING_<SECTION>__<FIELD>`` (e.g.
-    ``REDIS_STREAMING_MQ__DEFAULT_PARTITIONS=12``); lists are comma-separated or JSON. An
-    ``application.yaml`` in the working directory (sections as top-level keys) is read too;
-    environment variables win over it. A name that is no setting (``REDIS_STREAMING_REDIS_URL``
-    with one underscore, an ``actuater:`` section, an unknown argument) and a bad value raise
-    ``ConfigurationError`` naming the variable (or key) and what to do, whether built with
-    :func:`load_settings` or directly.
+    ``REDIS_STREAMING_MQ__DEFAULT_PARTITIONS=12``); lists are comma-separated or JSON. From
+    the working directory, a ``.env`` file (variables as in the environment), then for each
+    active profile (``REDIS_STREAMING_PROFILES=prod,eu``) its ``application-<profile>.yaml``,
+    the last profile winning, then ``application.yaml`` (sections as top-level keys) are read
+    too, each losing to the ones before; the environment wins over all files. A name that is
+    no setting (``REDIS_STREAMING_REDIS_URL`` with one underscore, an ``actuater:`` section,
+    an unknown argument) and a bad value raise ``ConfigurationError`` naming the variable (or
+    key) and what to do, whether built with :func:`load_settings` or directly.
 
     Subclass it to add the application's own sections (Spring's ``@ConfigurationProperties``):
     ``class ShopSettings(Settings): shop: Shop = Shop()`` reads ``REDIS_STREAMING_SHOP__*`` and
@@ -196,26 +200,41 @@ class Settings(BaseSettings):
         default_factory=RuntimeSettings, description="Stream-processing jobs (@job)."
     )
 
+    # What these settings were read from (config_files.discover); None when built without
+    # reading anything (model_validate, model_construct).
+    _sources: ConfigSources | None = PrivateAttr(default=None)
+
     def __init__(self, **values: Any) -> None:
+        sources = discover(_PROFILES.get(), isolated=_ISOLATED.get())
         problems = unknown_names(
             type(self),
             arguments=values,
             defaults=_DEFAULTS.get(),
-            yaml_file=None if _ISOLATED.get() else YAML_FILE,
-            environ={} if _ISOLATED.get() else None,
+            files=sources.files,
+            environ=os.environ if sources.environment else {},
             foreign_sections=_FOREIGN_SECTIONS.get(),
         )
         if problems:
             raise ConfigurationError(_problems(problems, "Fix the name and restart"))
+        token = _SOURCES.set(sources)
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise ConfigurationError(describe_error(exc, self._prefix())) from None
+            raise ConfigurationError(describe_error(exc, self._prefix(), sources)) from None
         except SettingsError as exc:
             raise ConfigurationError(
                 f"invalid settings: {exc} ({exc.__cause__}); lists are comma-separated or JSON, "
                 "nested fields use '__' (REDIS_STREAMING_MQ__RETRY__MAX_ATTEMPTS=3)"
             ) from None
+        finally:
+            _SOURCES.reset(token)
+        self._sources = sources
+
+    @property
+    def active_profiles(self) -> tuple[str, ...]:
+        """The profiles these settings were loaded with (``REDIS_STREAMING_PROFILES`` or
+        ``load_settings(profiles=...)``), in the order given; those without a file too."""
+        return self._sources.profiles if self._sources is not None else ()
 
     @classmethod
     def _prefix(cls) -> str:
@@ -230,13 +249,20 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        if _ISOLATED.get():  # load_settings(isolated=True): code only, for tests
-            defaults = _DEFAULTS.get()
-            return (init_settings, _CodeDefaults(settings_cls, defaults or {}))
-        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
-        if Path(YAML_FILE).is_file():
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=YAML_FILE))
+        found = _SOURCES.get() or discover(_PROFILES.get(), isolated=_ISOLATED.get())
         defaults = _DEFAULTS.get()
+        if not found.environment:  # load_settings(isolated=True): code only, for tests
+            return (init_settings, _CodeDefaults(settings_cls, defaults or {}))
+        # First wins: arguments, the environment, .env, the profiles' files (the last profile
+        # first), application.yaml, defaults in code. One source per file: pydantic-settings
+        # merges sources field by field, but one source with several files section by section.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if found.dotenv is not None:
+            sources.append(DotEnvSettingsSource(settings_cls, env_file=found.dotenv.path))
+        sources.append(file_secret_settings)
+        sources.extend(
+            YamlConfigSettingsSource(settings_cls, yaml_file=f.path) for f in found.yaml_files
+        )
         if defaults:
             sources.append(_CodeDefaults(settings_cls, defaults))
         return tuple(sources)
@@ -245,6 +271,16 @@ class Settings(BaseSettings):
 _DEFAULTS: ContextVar[dict[str, Any] | None] = ContextVar("settings_defaults", default=None)
 _FOREIGN_SECTIONS: ContextVar[bool] = ContextVar("settings_foreign_sections", default=False)
 _ISOLATED: ContextVar[bool] = ContextVar("settings_isolated", default=False)
+_PROFILES: ContextVar[Sequence[str] | str | None] = ContextVar("settings_profiles", default=None)
+_SOURCES: ContextVar[ConfigSources | None] = ContextVar("settings_sources", default=None)
+
+
+def config_sources(settings: Settings) -> ConfigSources:
+    """What ``settings`` were read from; for settings built without reading anything
+    (``Settings.model_validate``), what loading them now would read, without profiles."""
+    if settings._sources is not None:
+        return settings._sources
+    return ConfigSources(environment=True, yaml_files=discover((), isolated=False).yaml_files)
 
 
 class _CodeDefaults(PydanticBaseSettingsSource):
@@ -275,20 +311,27 @@ def _problems(lines: list[str], fix: str) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def describe_error(exc: ValidationError, prefix: str = ENV_PREFIX) -> str:
-    """Per problem: the variable, its value (``******`` when its name looks secret or it is a
-    URL with a password) and what to do."""
+def describe_error(
+    exc: ValidationError, prefix: str = ENV_PREFIX, read: ConfigSources | None = None
+) -> str:
+    """Per problem: the variable (or the line of ``.env`` or of a YAML file of ``read`` that
+    set it), its value (``******`` when its name looks secret or it is a URL with a password)
+    and what to do."""
     lines = []
     for err in exc.errors():
         var = env_name(err["loc"], prefix)
         msg = err["msg"].removeprefix("Value error, ")
-        if var in os.environ or not isinstance(err.get("input"), dict):
+        parts = tuple(str(p) for p in err["loc"] if not isinstance(p, int))
+        in_file = None if var in os.environ or read is None else set_in_file(read, parts, prefix)
+        if in_file is not None:
+            where = f"{in_file}={shown_value(var, err.get('input'))}"
+        elif var in os.environ or not isinstance(err.get("input"), dict):
             where = f"{var}={shown_value(var, os.environ.get(var, err.get('input')))}"
         else:  # a rule over several fields of a section: name the variables that are set
             related = sorted(n for n in os.environ if n.startswith(var + "__"))
             where = ", ".join(f"{n}={shown_value(n, os.environ[n])}" for n in related) or var
         lines.append(f"{where}: {msg}")
-    return _problems(lines, "Fix the variable (or application.yaml) and restart")
+    return _problems(lines, "Fix the variable (or the file) and restart")
 
 
 S = TypeVar("S", bound=Settings)
@@ -301,6 +344,7 @@ def load_settings(
     defaults: dict[str, Any] | None = None,
     foreign_sections: bool = False,
     isolated: bool = False,
+    profiles: Sequence[str] | str | None = None,
     **overrides: Any,
 ) -> S: ...
 
@@ -311,6 +355,7 @@ def load_settings(
     defaults: dict[str, Any] | None = None,
     foreign_sections: bool = False,
     isolated: bool = False,
+    profiles: Sequence[str] | str | None = None,
     **overrides: Any,
 ) -> Settings: ...
 
@@ -321,6 +366,7 @@ def load_settings(
     defaults: dict[str, Any] | None = None,
     foreign_sections: bool = False,
     isolated: bool = False,
+    profiles: Sequence[str] | str | None = None,
     **overrides: Any,
 ) -> Settings:
     """Build :class:`Settings` (or ``settings_cls``, a subclass with the application's own
@@ -334,16 +380,22 @@ def load_settings(
     ``Settings`` subclass; the CLI uses it), while a near miss such as
     ``REDIS_STREAMING_REDIS_URL`` is still an error.
 
+    ``profiles`` (``["prod", "eu"]`` or ``"prod,eu"``) replaces ``REDIS_STREAMING_PROFILES``:
+    each profile's ``application-<profile>.yaml`` is read over ``application.yaml``, the last
+    profile winning; a profile without its file is active all the same.
+
     ``isolated`` reads nothing but ``overrides`` and ``defaults``: no environment variable, no
-    ``.env`` and no ``application*.yaml`` (what tests want: the shell and the working directory
-    cannot change them; ``redis_streaming_starter.testing`` uses it).
+    ``.env``, no profile and no ``application*.yaml`` (what tests want: the shell and the working
+    directory cannot change them; ``redis_streaming_starter.testing`` uses it).
     """
     token = _DEFAULTS.set(defaults)
     foreign = _FOREIGN_SECTIONS.set(foreign_sections)
     alone = _ISOLATED.set(isolated)
+    chosen = _PROFILES.set(profiles)
     try:
         return settings_cls(**overrides)
     finally:
+        _PROFILES.reset(chosen)
         _ISOLATED.reset(alone)
         _FOREIGN_SECTIONS.reset(foreign)
         _DEFAULTS.reset(token)

@@ -94,7 +94,8 @@ def build(
 def _rebuild(
     source: RedisStreamingApplication, settings: Settings, runners: bool
 ) -> RedisStreamingApplication:
-    """A new application of ``source``'s container class, listener packages and runners."""
+    """A new application of ``source``'s container class, listener packages, lifecycle hooks
+    and info contributors, and (with ``runners``) its runners."""
     container = getattr(source.container, "declarative_parent", None)
     if container is None:
         raise ConfigurationError(
@@ -104,6 +105,12 @@ def _rebuild(
         )
     given = [p for p in source.listener_packages if p not in settings.mq.listener_packages]
     app = RedisStreamingApplication(settings=settings, container=container, listener_packages=given)
+    for hook in source._hooks.startup:
+        app.on_startup(hook)
+    for hook in source._hooks.shutdown:
+        app.on_shutdown(hook)
+    for name, contributor in source.info_contributors.items():
+        app.info_contributor(name)(contributor)
     if runners:
         for runner in source._runners:
             app.runner(runner)

@@ -299,3 +299,20 @@ async def test_a_failing_start_raises_its_own_error_and_leaves_no_keys(
         async with t:
             pass
     assert await keys_of(rs_redis, t.namespace) == []
+
+
+async def test_a_rebuilt_application_keeps_its_hooks_and_info_contributors(
+    rs_app: AppTestFactory,
+) -> None:
+    calls: list[str] = []
+    source = RedisStreamingApplication(
+        settings=load_settings(isolated=True), container=GreeterContainer
+    )
+    source.on_startup(lambda container: calls.append("up"))
+    source.on_shutdown(lambda container: calls.append("down"))
+    source.info_contributor("build")(lambda container: {"commit": "abc"})
+    async with rs_app(source, settings={"actuator": {"expose": ["info"]}}) as t:
+        assert calls == ["up"]
+        info = (await t.http.get("/actuator/info")).json()
+        assert info["build"] == {"commit": "abc"}
+    assert calls == ["up", "down"]

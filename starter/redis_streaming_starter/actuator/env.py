@@ -10,41 +10,62 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_core import to_jsonable_python
 
 from redis_streaming_starter.actuator.context import ActuatorContext
+from redis_streaming_starter.config_files import (
+    DOTENV_FILE,
+    ConfigFile,
+    ConfigSources,
+    dotenv_variables,
+    yaml_properties,
+)
 from redis_streaming_starter.masking import MASK, is_secret_name, mask_text
-from redis_streaming_starter.settings import ENV_PREFIX, YAML_FILE, Settings
+from redis_streaming_starter.settings import ENV_PREFIX, Settings, config_sources
 
 __all__ = ["ConfigProps", "Env", "EnvProperty", "routes"]
 
 _STARTER = "redis_streaming_starter."
 SETTINGS_SOURCE = "settings"
 ENV_SOURCE = "systemEnvironment"
-YAML_SOURCE = f"applicationConfig: [file:./{YAML_FILE}]"
+DOTENV_SOURCE = f"dotenv: [file:./{DOTENV_FILE}]"
+
+
+def file_source(file: ConfigFile) -> str:
+    """The property source name of a file, Spring's for a config file."""
+    if file.name == DOTENV_FILE:
+        return DOTENV_SOURCE
+    return f"applicationConfig: [file:./{file.name}]"
 
 
 class PropertyValue(BaseModel):
     value: Any = Field(description="The value, '******' when masked.")
-    origin: str = Field(description="Where it comes from (variable, file:line:column, default).")
+    origin: str = Field(
+        description="Where it comes from: a variable, .env:line, file:line:column, "
+        "Settings(...) argument or default."
+    )
 
 
 class PropertySource(BaseModel):
-    name: str = Field(description="settings, systemEnvironment or applicationConfig: [...].")
+    name: str = Field(
+        description="settings, systemEnvironment, dotenv: [file:./.env] or "
+        "applicationConfig: [file:./application-<profile>.yaml] and [file:./application.yaml], "
+        "in that order (the one that wins first)."
+    )
     properties: dict[str, PropertyValue]
 
 
 class Env(BaseModel):
     """``GET /env``: property sources, the effective settings first."""
 
-    activeProfiles: list[str] = Field(description="Always empty: there are no profiles.")
-    defaultProfiles: list[str]
+    activeProfiles: list[str] = Field(
+        description="REDIS_STREAMING_PROFILES (or load_settings(profiles=...)), in order."
+    )
+    defaultProfiles: list[str] = Field(description="Always ['default'].")
     propertySources: list[PropertySource]
 
 
@@ -91,10 +112,10 @@ def routes(ctx: ActuatorContext) -> APIRouter:
     settings = ctx.app.settings
     if ctx.is_exposed("env"):
 
-        @router.get("/env", summary="Environment variables, application.yaml and settings")
+        @router.get("/env", summary="Settings, environment variables, .env and YAML files")
         async def env(request: Request) -> Env:
             return Env(
-                activeProfiles=[],
+                activeProfiles=list(settings.active_profiles),
                 defaultProfiles=["default"],
                 propertySources=_sources(settings, ctx.show_values(request)),
             )
@@ -125,7 +146,7 @@ def routes(ctx: ActuatorContext) -> APIRouter:
                 )
             return EnvProperty(
                 property=PropertySummary(source=found[0].name, value=found[0].property.value),
-                activeProfiles=[],
+                activeProfiles=list(settings.active_profiles),
                 defaultProfiles=["default"],
                 propertySources=found,
             )
@@ -162,32 +183,34 @@ def _keys(name: str) -> list[str]:
 
 
 def _sources(settings: Settings, show: bool) -> list[PropertySource]:
-    leaves = settings_leaves(settings)
+    read = config_sources(settings)
     sources = [
         PropertySource(
             name=SETTINGS_SOURCE,
             properties={
                 leaf.name: PropertyValue(value=sanitize(leaf.name, leaf.value, show), origin=o)
-                for leaf in leaves
+                for leaf in settings_leaves(settings)
                 for o in [leaf.origin or "default"]
             },
-        ),
-        PropertySource(
-            name=ENV_SOURCE,
-            properties={
-                var: PropertyValue(value=sanitize(var, value, show), origin=env_origin(var))
-                for var, value in sorted(environment().items())
-            },
-        ),
+        )
     ]
-    from_yaml = yaml_properties()
-    if from_yaml is not None:
+    if read.environment:
         sources.append(
             PropertySource(
-                name=YAML_SOURCE,
+                name=ENV_SOURCE,
+                properties={
+                    var: PropertyValue(value=sanitize(var, value, show), origin=env_origin(var))
+                    for var, value in sorted(environment().items())
+                },
+            )
+        )
+    for file, values in file_properties(read):
+        sources.append(
+            PropertySource(
+                name=file_source(file),
                 properties={
                     key: PropertyValue(value=sanitize(key, value, show), origin=origin)
-                    for key, (value, origin) in from_yaml.items()
+                    for key, (value, origin) in values.items()
                 },
             )
         )
@@ -288,17 +311,28 @@ class Leaf:
 
 
 def settings_leaves(settings: Settings) -> list[Leaf]:
-    """Every leaf field of ``settings`` with its origin: a variable, application.yaml, code
-    (``Settings(...)`` arguments) or None for a default."""
-    env = {k.upper(): k for k in environment()}
-    marks = {k: origin for k, (_, origin) in (yaml_properties() or {}).items()}
+    """Every leaf field of ``settings`` with its origin: a variable, ``.env``, a YAML file,
+    code (``Settings(...)`` arguments) or None for a default."""
+    read = config_sources(settings)
+    env = {k.upper(): k for k in environment()} if read.environment else {}
+    dotenv: dict[str, str] = {}
+    marks: dict[str, str] = {}
+    for file, values in reversed(file_properties(read)):  # the winning file last: it overwrites
+        if file.name == DOTENV_FILE:
+            dotenv = {k.upper(): origin for k, (_, origin) in values.items()}
+        else:
+            marks.update({k: origin for k, (_, origin) in values.items()})
     out: list[Leaf] = []
 
     def origin(parts: tuple[str, ...]) -> str:
         for n in range(len(parts), 0, -1):  # the field's variable, or a section's as JSON
-            var = env.get(ENV_PREFIX + "__".join(p.upper() for p in parts[:n]))
-            if var is not None:
-                return env_origin(var)
+            var = ENV_PREFIX + "__".join(p.upper() for p in parts[:n])
+            if var in env:
+                return env_origin(env[var])
+        for n in range(len(parts), 0, -1):
+            var = ENV_PREFIX + "__".join(p.upper() for p in parts[:n])
+            if var in dotenv:
+                return dotenv[var]
         return marks.get(".".join(parts), "Settings(...) argument")
 
     def walk(model: BaseModel, prefix: tuple[str, ...], explicit: bool) -> None:
@@ -315,39 +349,21 @@ def settings_leaves(settings: Settings) -> list[Leaf]:
     return out
 
 
-def yaml_properties() -> dict[str, tuple[Any, str]] | None:
-    """``{dotted name: (value, "application.yaml:line:column")}``; None without a readable file.
-
-    Read on each request from the working directory, as ``Settings`` reads it.
-    """
-    try:
-        text = FilePath(YAML_FILE).read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    marks: dict[str, str] = {}
-    _marks(root, "", marks)
-    values: dict[str, Any] = {}
-    _flatten(data, "", values)
-    return {k: (v, marks.get(k, YAML_FILE)) for k, v in values.items()}
-
-
-def _marks(node: Any, prefix: str, out: dict[str, str]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            name = f"{prefix}{key.value}"
-            if isinstance(value, yaml.MappingNode):
-                _marks(value, name + ".", out)
-            else:
-                mark = value.start_mark
-                out[name] = f"{YAML_FILE}:{mark.line + 1}:{mark.column + 1}"
-
-
-def _flatten(data: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, dict) and value:
-                _flatten(value, f"{prefix}{key}.", out)
-            else:
-                out[f"{prefix}{key}"] = value
+def file_properties(read: ConfigSources) -> list[tuple[ConfigFile, dict[str, tuple[Any, str]]]]:
+    """Per file the settings were read from (the one that wins first): ``{name: (value,
+    origin)}``, names as dotted settings (YAML) or variables (``.env``, only
+    ``REDIS_STREAMING_*`` ones, as ``systemEnvironment``). The files are those found when the
+    settings were loaded, read again on each request; one that cannot be read is left out."""
+    out = []
+    for file in read.files:
+        if file.name == DOTENV_FILE:
+            found = dotenv_variables(file)
+            values = {
+                k: (v, f"{DOTENV_FILE}:{line}")
+                for k, (v, line) in sorted(found.items())
+                if k.upper().startswith(ENV_PREFIX)
+            }
+            out.append((file, values))
+        elif (from_yaml := yaml_properties(file)) is not None:
+            out.append((file, from_yaml))
+    return out
