@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from redis_streaming._redis.errors import as_unavailable
+from redis_streaming._redis.errors import as_unavailable, is_noscript
 from redis_streaming.cluster import ready
 from redis_streaming.errors import InvalidArgument, PartitionOutOfRange, PayloadTooLarge
 from redis_streaming.metrics import Metrics, default_metrics
+from redis_streaming.mq.durability import Durability
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.scripts import script
@@ -73,9 +74,16 @@ class Producer:
     The partition is an explicit ``partition``, else :func:`partition_for_key` of the ``key`` (a
     key's messages keep their order), else the next in turn. Unknown topics are created while
     ``mq.auto_create_topics`` is on. Every error but
-    :class:`~redis_streaming.errors.RedisUnavailable` is raised before anything is written.
+    :class:`~redis_streaming.errors.RedisUnavailable` and
+    :class:`~redis_streaming.errors.DurabilityError` is raised before anything is written.
     ``metrics`` counts what is sent; with a ``tracer`` each call runs in a PRODUCER span whose
     context travels in the message headers. See docs/producer.md and docs/metrics.md, "Tracing".
+
+    ``durability`` (default ``options.durability``: ``"leader"``, ``"replicas=N"``, ``"aof"``,
+    ``"aof=N"``) says when a send counts as done: with ``replicas=N`` it returns once N replicas
+    have the message (``WAIT``, in the same round trip), else raises ``DurabilityError`` after
+    ``options.durability_timeout_ms`` (the message is on the master then; retrying may send it
+    twice). See docs/high-availability.md.
     """
 
     def __init__(
@@ -85,9 +93,14 @@ class Producer:
         *,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
+        durability: str | None = None,
     ) -> None:
         self.redis = redis
         self.options = options or MQOptions()
+        self.durability = Durability(
+            self.options.durability if durability is None else durability,
+            self.options.durability_timeout_ms,
+        )
         self.metrics = metrics or default_metrics()
         self._tracing = None if tracer is None else ProducerTracing(tracer)
         self.keys = Keys(self.options.namespace)
@@ -181,6 +194,8 @@ class Producer:
         delay_ms = _delay_ms(delay)
         with as_unavailable(self.redis, f"sending to topic {topic!r}"):
             cached, p = await self._pick(topic, await self._cached_topic(topic), key, partition)
+            if self.durability.waits:
+                return await self._send_durably(topic, cached, p, fields, delay_ms)
             if delay_ms > 0:
                 due = await _SCHEDULE(
                     self.redis, [cached.delayed[p]], [delay_ms, encode_envelope(fields)]
@@ -193,6 +208,33 @@ class Producer:
         self.metrics.produced(topic, p, 1)
         return SendResult(topic, p, message_id.decode())
 
+    async def _send_durably(
+        self, topic: str, cached: _CachedTopic, p: int, fields: list[Any], delay_ms: int
+    ) -> SendResult:
+        """``_send`` with the durability wait after the write, in the same round trip (WAIT
+        counts the writes of its own connection)."""
+        await self.durability.ensure(self.redis)
+        key = cached.delayed[p] if delay_ms > 0 else cached.streams[p]
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            if delay_ms > 0:
+                _SCHEDULE.queue(pipe, [key], [delay_ms, encode_envelope(fields)])
+            else:
+                pipe.execute_command("XADD", key, *cached.maxlen, "*", *fields)
+            self.durability.queue(pipe, self.redis, [key])
+            try:
+                replies = await pipe.execute()
+                break
+            except Exception as exc:  # a pipelined script is not reloaded: load, send again
+                if attempt == 2 or not is_noscript(exc):
+                    raise
+                await _SCHEDULE.load(self.redis)
+        self.metrics.produced(topic, p, 1)
+        self.durability.check(replies[1:], f"sending to topic {topic!r}", 1)
+        if delay_ms > 0:
+            return SendResult(topic, p, None, int(replies[0]))
+        return SendResult(topic, p, replies[0].decode())
+
     async def send_many(
         self, topic: str, messages: Iterable[Any | ProducerRecord]
     ) -> list[SendResult]:
@@ -200,7 +242,10 @@ class Producer:
 
         Items are payloads or :class:`ProducerRecord` values. Every item is encoded and checked
         before the first write, so a bad item raises without anything being sent. Should the
-        connection fail midway, a prefix of the batch may have been written.
+        connection fail midway, a prefix of the batch may have been written. With a durability
+        level that waits, each round trip ends with one wait for its messages; a
+        ``DurabilityError`` means the round trips before it were confirmed, its own messages
+        are on the master only, and later ones were not sent.
         """
         tracing = self._tracing
         if tracing is None:
@@ -226,6 +271,7 @@ class Producer:
             else:
                 encoded.append((self._fields(topic, item, None, context, None, ts), None, None))
         with as_unavailable(self.redis, f"sending to topic {topic!r}"):
+            await self.durability.ensure(self.redis)
             cached = await self._cached_topic(topic)
             batch: list[tuple[int, list[Any]]] = []
             for fields, key, partition in encoded:
@@ -237,9 +283,15 @@ class Producer:
                 pipe = self.redis.pipeline(transaction=False)
                 for p, fields in chunk:
                     pipe.execute_command("XADD", cached.streams[p], *cached.maxlen, "*", *fields)
-                ids = await pipe.execute()
+                # One wait after the chunk's writes (per node on a cluster), same round trip.
+                self.durability.queue(pipe, self.redis, {cached.streams[p] for p, _ in chunk})
+                replies = await pipe.execute()
+                ids = replies[: len(chunk)]
                 for p, n in Counter(p for p, _ in chunk).items():
                     self.metrics.produced(topic, p, n)
+                self.durability.check(
+                    replies[len(chunk) :], f"sending to topic {topic!r}", len(chunk)
+                )
                 results.extend(
                     SendResult(topic, p, mid.decode())
                     for (p, _), mid in zip(chunk, ids, strict=True)

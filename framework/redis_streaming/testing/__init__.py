@@ -5,18 +5,26 @@ a free loopback port. The pytest plugin ``redis_streaming.testing.pytest_plugin`
 fixtures around it; enable it with ``pytest_plugins = ["redis_streaming.testing.pytest_plugin"]``.
 ``RedisCluster`` starts a private three-primary Redis Cluster the same way; ``client_from_url``
 builds a cluster client for its ``redis+cluster://`` URL and a plain one otherwise.
+``ReplicaSet`` starts a master with replicas (``master_and_replica()``: one of each), and
+``SentinelGroup`` a master, two replicas and three Sentinels, for failover and durability tests.
 """
 
 from redis_streaming.embedded import RedisServer, find_server_binary, free_port
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
 from redis_streaming.testing.postgres import PostgresServer, find_postgres_bin_dir
+from redis_streaming.testing.replication import ReplicaSet, ServerProcess, master_and_replica
+from redis_streaming.testing.sentinel import SentinelGroup
 
 __all__ = [
     "PostgresServer",
     "RedisCluster",
     "RedisServer",
+    "ReplicaSet",
+    "SentinelGroup",
+    "ServerProcess",
     "client_from_url",
     "find_postgres_bin_dir",
     "find_server_binary",
     "free_port",
+    "master_and_replica",
 ]
