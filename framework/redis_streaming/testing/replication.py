@@ -220,6 +220,10 @@ class ReplicaSet:
         """The nodes started as replicas."""
         return self.nodes[1:]
 
+    def current_replicas(self) -> list[ServerProcess]:
+        """The nodes replicating the master now (here: those started as replicas)."""
+        return self.replicas
+
     @property
     def url(self) -> str:
         """``redis://[:password@]127.0.0.1:<master port>/0``."""
@@ -258,6 +262,31 @@ class ReplicaSet:
             self.close()
             raise
         return self
+
+    def cut_replication(self) -> None:
+        """Cut the replicas off from the master, as a network partition between them would
+        (anything else still reaches every node): each replica's ``masterauth`` is set to a
+        wrong password and its link closed, so its reconnections fail until
+        :meth:`heal_replication`. Writes the master accepts meanwhile reach no replica."""
+        for node in self.current_replicas():
+            if node.running:
+                client = node.client()
+                try:
+                    client.config_set("masterauth", "rs-partition-wrong-password")
+                    client.execute_command("CLIENT", "KILL", "TYPE", "master")
+                finally:
+                    client.close()
+
+    def heal_replication(self) -> None:
+        """Undo :meth:`cut_replication`: the replicas reconnect (to whichever master they are
+        told to follow by then)."""
+        for node in self.nodes:
+            if node.running:
+                client = node.client()
+                try:
+                    client.config_set("masterauth", self.password or "")
+                finally:
+                    client.close()
 
     def close(self) -> None:
         """Stop every process (by PID) and remove the directories."""

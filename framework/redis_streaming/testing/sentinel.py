@@ -172,6 +172,11 @@ class SentinelGroup(ReplicaSet):
         _, port = self.master_address()
         return next(n for n in self.nodes if n.port == port)
 
+    def current_replicas(self) -> list[ServerProcess]:
+        """Every data node but the one the Sentinels report as the master."""
+        master = self.master_node()
+        return [n for n in self.nodes if n is not master]
+
     def kill_master(self) -> ServerProcess:
         """SIGKILL the current master (as a crash would); returns its node."""
         node = self.master_node()
