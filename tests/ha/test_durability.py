@@ -329,3 +329,27 @@ async def test_on_a_cluster_each_node_written_to_is_waited_for(
 async def wait_calls_cluster(client: Any) -> int:
     stats = await client.info("commandstats", target_nodes=client.PRIMARIES)
     return sum(int(node.get("cmdstat_wait", {}).get("calls", 0)) for node in stats.values())
+
+
+async def test_the_starter_checks_aof_support_at_startup(
+    rs_server_url: str, rs_redis: Any, rs_namespace: str
+) -> None:
+    from redis_streaming_starter import load_settings
+    from redis_streaming_starter.autoconfigure.redis import connect
+
+    try:
+        await rs_redis.execute_command("WAITAOF", 0, 0, 1)
+    except ResponseError:
+        says = "WAITAOF command"  # the suite's server is older than Redis 7.2
+    else:
+        says = "append-only file, which is off"  # the suite's servers keep no AOF
+    settings = load_settings(
+        isolated=True,
+        redis={"url": rs_server_url},
+        mq={"namespace": rs_namespace, "durability": "aof"},
+    )
+    with pytest.raises(ConfigurationError, match=says):
+        await connect(settings, rs_server_url)
+    plain = load_settings(isolated=True, redis={"url": rs_server_url}, mq={"durability": "leader"})
+    client = await connect(plain, rs_server_url)
+    await client.aclose()
