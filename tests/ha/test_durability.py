@@ -225,6 +225,7 @@ async def test_a_jobs_commit_the_replica_does_not_confirm_is_an_error_then_carri
     await feed(master, plain, "in", range(10))
     async with running_job(job, master, opts) as handle:
         await wait_outputs(master, opts, "out", 10)
+        assert [s.last_error for s in handle.status().stages] == [None]  # all confirmed
         rs_replica_set.replicas[0].pause()
         try:
             await send(master, plain, "in", range(10, 15))

@@ -4,6 +4,7 @@ against a master, two replicas and three Sentinels that all require passwords.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -171,3 +172,48 @@ def test_the_cli_health_command(
     assert code == 0, out
     assert out.startswith("UP  master 'rs-master' via Sentinels 127.0.0.1:")
     assert DATA_PASSWORD not in out
+
+
+async def test_the_pool_waits_for_a_free_connection(group: SentinelGroup) -> None:
+    """As the plain client's pool: more concurrent commands than connections wait (up to the
+    socket timeout) rather than failing with "Too many connections"."""
+    settings = settings_for(group.settings())
+    settings = settings.model_copy(
+        update={"redis": settings.redis.model_copy(update={"max_connections": 2})}
+    )
+    client = await connect(settings, "")
+    try:
+        replies = await asyncio.gather(*(client.blpop(["rs-nothing"], 0.2) for _ in range(6)))
+        assert replies == [None] * 6
+    finally:
+        await client.aclose()
+
+
+def sentinel_clients(group: SentinelGroup) -> int:
+    """Connections to the Sentinels, the one asking included."""
+    total = 0
+    for node in group.sentinels:
+        client = node.client()
+        try:
+            total += len(client.client_list())
+        finally:
+            client.close()
+    return total
+
+
+async def test_closing_the_client_closes_its_sentinel_connections(group: SentinelGroup) -> None:
+    before = sentinel_clients(group)
+    client = await connect(settings_for(group.settings()), "")
+    await client.ping()
+    assert sentinel_clients(group) > before
+    await client.aclose()
+    assert sentinel_clients(group) == before
+
+
+def test_a_group_that_fails_to_start_stops_every_process_it_started() -> None:
+    servers = SentinelGroup(down_after_ms=0)  # the Sentinels reject their config
+    with pytest.raises(ConfigurationError, match="negative or zero time parameter"):
+        servers.start()
+    processes = [*servers.nodes, *servers.sentinels]
+    assert all(not node.running for node in processes)
+    assert all(not node.dir.exists() for node in processes)

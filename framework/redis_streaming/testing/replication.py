@@ -11,6 +11,7 @@ failed ``start()``.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from redis_streaming.embedded import _die_with_parent, find_server_binary, free_port
 from redis_streaming.errors import ConfigurationError
@@ -80,7 +83,12 @@ class ServerProcess:
     def client(self, **kwargs: Any) -> Any:
         """A synchronous ``redis.Redis`` of this process (with its password)."""
         return redis.Redis(
-            host=HOST, port=self.port, password=self.password, socket_timeout=2, **kwargs
+            host=HOST,
+            port=self.port,
+            password=self.password,
+            socket_timeout=2,
+            retry=Retry(NoBackoff(), 0),  # a node that does not answer says so at once
+            **kwargs,
         )
 
     def start(self, config: list[str] | None = None, timeout_s: float = 10.0) -> ServerProcess:
@@ -101,13 +109,14 @@ class ServerProcess:
         conf = self.dir / ("sentinel.conf" if self.sentinel else "server.conf")
         conf.write_text("\n".join(lines) + "\n")
         args = [self.binary, str(conf), *(["--sentinel"] if self.sentinel else [])]
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-            start_new_session=True,
-        )
+        with open(self.dir / "stderr.log", "wb") as stderr:  # errors before the log opens
+            self.process = subprocess.Popen(
+                args,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -135,10 +144,11 @@ class ServerProcess:
         return int(info.get("process_id", -1)) == self.process.pid
 
     def _log_tail(self) -> str:
-        try:
-            return " | ".join(self.log_file.read_text().strip().splitlines()[-5:])
-        except OSError:
-            return "(no log)"
+        lines: list[str] = []
+        for path in (self.dir / "stderr.log", self.log_file):
+            with contextlib.suppress(OSError):
+                lines += path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(line for line in lines[-6:] if line.strip()) or "(nothing logged)"
 
     def pause(self) -> None:
         """SIGSTOP the process: it holds its connections but answers nothing (a replica stops
