@@ -307,29 +307,38 @@ async def test_on_a_cluster_each_node_written_to_is_waited_for(
     rs_cluster_url: str, rs_namespace: str
 ) -> None:
     """The test cluster has no replicas: every node's WAIT answers 0, so the send fails once per
-    call, whichever nodes it wrote to, and each node written to got its own WAIT."""
+    call, whichever nodes it wrote to; each node written to got its own WAIT, and no other node
+    got one (WAIT counts the writes of its own connection)."""
     client = await ready(client_from_url(rs_cluster_url))
+    keys = Keys(rs_namespace)
     try:
         producer = Producer(client, options(rs_namespace, "replicas=1"))
         await Admin(client, producer.options).create_topic("orders", 6)
-        nodes = {client.get_node_from_key(Keys(rs_namespace).stream("orders", p)).name
-                 for p in range(6)}  # fmt: skip
-        assert len(nodes) > 1
+        node_of = {p: client.get_node_from_key(keys.stream("orders", p)).name for p in range(6)}
+        assert len(set(node_of.values())) > 1
         before = await wait_calls_cluster(client)
         with pytest.raises(DurabilityError, match="0 of the 1 replica"):
             await producer.send_many("orders", [ProducerRecord(n, partition=n) for n in range(6)])
-        assert await wait_calls_cluster(client) == before + len(nodes)
-        with pytest.raises(DurabilityError):
-            await producer.send("orders", "x", partition=5)
+        after = await wait_calls_cluster(client)
+        assert {n: after[n] - before[n] for n in after} == {n: 1 for n in set(node_of.values())}
+        for p in (0, 5):  # one partition at a time: only its node waits
+            before = await wait_calls_cluster(client)
+            with pytest.raises(DurabilityError):
+                await producer.send("orders", "x", partition=p)
+            after = await wait_calls_cluster(client)
+            assert {n: after[n] - before[n] for n in after if after[n] != before[n]} == {
+                node_of[p]: 1
+            }
         leader = Producer(client, producer.options, durability="leader")
         assert len(await leader.send_many("orders", list(range(6)))) == 6
     finally:
         await client.aclose()
 
 
-async def wait_calls_cluster(client: Any) -> int:
+async def wait_calls_cluster(client: Any) -> dict[str, int]:
+    """WAIT calls so far, per primary (``host:port``)."""
     stats = await client.info("commandstats", target_nodes=client.PRIMARIES)
-    return sum(int(node.get("cmdstat_wait", {}).get("calls", 0)) for node in stats.values())
+    return {name: int(n.get("cmdstat_wait", {}).get("calls", 0)) for name, n in stats.items()}
 
 
 async def test_the_starter_checks_aof_support_at_startup(
