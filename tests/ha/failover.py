@@ -70,7 +70,11 @@ class Sender:
         self.next = 0
         self.stopping = False
 
-    async def run(self) -> None:
+    async def run(self, concurrency: int = 1) -> None:
+        """``concurrency`` sends in flight at once (each waits for its reply)."""
+        await asyncio.gather(*(self._loop() for _ in range(concurrency)))
+
+    async def _loop(self) -> None:
         while not self.stopping:
             n, self.next = self.next, self.next + 1
             try:
@@ -91,11 +95,13 @@ async def run_failover(
     durability: str,
     *,
     partition_first: bool = False,
+    senders: int = 1,
 ) -> Outcome:
     """Run the application and a producer, kill the master (after breaking its replication
     links, with ``partition_first``), let Sentinel promote a replica, keep both running until
     the producer has 200 acknowledged sends on the new master, then wait until the listener
-    has handled everything there is to handle; returns the outcome."""
+    has handled everything there is to handle; returns the outcome. ``senders``: sends in
+    flight at once."""
     failover_app.handled.clear()
     outcome = Outcome()
     app = RedisStreamingApplication(
@@ -105,7 +111,7 @@ async def run_failover(
     async with app.asgi.router.lifespan_context(app.asgi):
         producer: Producer = await resolve(app.container.producer)
         sender = Sender(producer, outcome)
-        sending = asyncio.create_task(sender.run())
+        sending = asyncio.create_task(sender.run(senders))
         try:
             await wait_until(lambda: len(failover_app.handled) >= 300, 20, "300 handled")
             old = group.master_node()
