@@ -217,3 +217,28 @@ def test_a_group_that_fails_to_start_stops_every_process_it_started() -> None:
     processes = [*servers.nodes, *servers.sentinels]
     assert all(not node.running for node in processes)
     assert all(not node.dir.exists() for node in processes)
+
+
+async def test_health_of_a_user_without_info_and_role(group: SentinelGroup) -> None:
+    """Hardened ACLs drop -@dangerous (INFO, ROLE): health is still UP with the master's
+    address, and the replicas the Sentinels know (without offsets)."""
+    from redis_streaming_starter.actuator.health import redis_health
+
+    admin = group.master_node().client()
+    admin.execute_command(
+        "ACL", "SETUSER", "limited", "on", ">limited-pw", "~*", "+@all", "-@dangerous"
+    )
+    section = {**group.settings(), "username": "limited", "password": "limited-pw"}
+    client = await connect(settings_for(section), "")
+    try:
+        health = await redis_health(lambda: client)()
+    finally:
+        await client.aclose()
+        admin.execute_command("ACL", "DELUSER", "limited")
+        admin.close()
+    assert health.status == "UP", health.details
+    assert health.details["version"] is None
+    assert health.details["master"] == group.master_node().name
+    assert sorted(r["address"] for r in health.details["replicas"]) == sorted(
+        n.name for n in group.current_replicas()
+    )

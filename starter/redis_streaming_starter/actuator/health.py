@@ -154,32 +154,39 @@ def redis_health(get_redis: Callable[[], Any]) -> Check:
 
 
 async def sentinel_health(redis: Any) -> Health:
-    """The ``redis`` component of a Sentinel-managed client (see :func:`redis_health`)."""
+    """The ``redis`` component of a Sentinel-managed client (see :func:`redis_health`). A user
+    that may not run ``INFO`` or ``ROLE`` (hardened ACLs drop both) gets the version unknown
+    and the replicas the Sentinels know, without offsets."""
     from redis_streaming_starter.autoconfigure.sentinel import sentinel_of
 
     manager, name = sentinel_of(redis)
     host, port = await manager.discover_master(name)
-    details: dict[str, Any] = {
-        **server_info(await redis.info("server")),
-        "mode": "sentinel",
-        "masterName": name,
-        "master": f"{_text(host)}:{port}",
-    }
-    role = await redis.execute_command("ROLE")
-    details["role"] = _text(role[0])
-    if details["role"] == "master":
-        offset = int(role[1])
-        details["replicas"] = [
-            {
-                "address": f"{_text(ip)}:{_text(rport)}",
-                "offset": int(roffset),
-                "lagBytes": max(0, offset - int(roffset)),
-            }
-            for ip, rport, roffset in role[2]
-        ]
+    try:
+        details: dict[str, Any] = server_info(await redis.info("server"))
+    except NoPermissionError:
+        await redis.ping()
+        details = {"version": None, "check": PING_CHECK}
+    details.update(mode="sentinel", masterName=name, master=f"{_text(host)}:{port}")
+    try:
+        role = await redis.execute_command("ROLE")
+    except NoPermissionError:
+        known = await manager.discover_replicas(name)
+        details["replicas"] = [{"address": f"{_text(h)}:{_text(p)}"} for h, p in known]
         return Health(UP, details)
-    details["error"] = "the node the client reaches is not the master (a failover under way?)"
-    return Health(DOWN, details)
+    details["role"] = _text(role[0])
+    if details["role"] != "master":
+        details["error"] = "the node the client reaches is not the master (a failover under way?)"
+        return Health(DOWN, details)
+    offset = int(role[1])
+    details["replicas"] = [
+        {
+            "address": f"{_text(ip)}:{_text(rport)}",
+            "offset": int(roffset),
+            "lagBytes": max(0, offset - int(roffset)),
+        }
+        for ip, rport, roffset in role[2]
+    ]
+    return Health(UP, details)
 
 
 def _text(value: Any) -> str:
