@@ -6,10 +6,18 @@ every acknowledged send is handled afterwards. With leader, what the failover lo
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 
 from redis_streaming.testing import SentinelGroup
+from redis_streaming.testing.replication import acknowledging_replicas, role, wait_until
 from tests.ha.failover import run_failover
+
+
+def wait_until_true(check: Callable[[], bool]) -> None:
+    wait_until(check, 30, lambda: "the restarted node replicating the new master")
 
 
 def assert_carried_on(outcome: object) -> None:
@@ -32,6 +40,13 @@ async def test_with_replicas_1_no_acknowledged_send_is_lost(
     assert_carried_on(outcome)
     assert outcome.missing == set()
     assert outcome.lost == set()
+    # The killed master comes back as a replica of the new one.
+    old = next(n for n in rs_sentinel.nodes if n.name == outcome.old_master)
+    await asyncio.to_thread(rs_sentinel.restart, old)
+    await asyncio.to_thread(
+        wait_until_true, lambda: acknowledging_replicas(rs_sentinel.master_node()) == 2
+    )
+    assert role(old) == "slave"
 
 
 async def test_with_leader_the_failover_loss_is_measured(

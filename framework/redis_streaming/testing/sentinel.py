@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.asyncio.sentinel import SentinelConnectionPool
 
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.testing.replication import (
@@ -24,6 +25,14 @@ from redis_streaming.testing.replication import (
 )
 
 __all__ = ["SentinelGroup"]
+
+
+class _ClosingSentinelPool(SentinelConnectionPool):
+    """Closes the clients of its Sentinels with its own connections."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.sentinel_manager.aclose()
 
 
 class SentinelGroup(ReplicaSet):
@@ -81,7 +90,8 @@ class SentinelGroup(ReplicaSet):
 
     def client(self, **kwargs: Any) -> Any:
         """A ``redis.asyncio`` client of the current master, managed by the Sentinels (it
-        follows a failover); ``kwargs`` go to ``master_for``."""
+        follows a failover); ``aclose()`` closes its connections to the Sentinels too.
+        ``kwargs`` go to ``master_for``."""
         from redis.asyncio.sentinel import Sentinel
 
         sentinel = Sentinel(
@@ -90,7 +100,9 @@ class SentinelGroup(ReplicaSet):
             password=self.password,
             socket_timeout=5.0,
         )
-        return sentinel.master_for(self.master_name, **kwargs)
+        return sentinel.master_for(
+            self.master_name, connection_pool_class=_ClosingSentinelPool, **kwargs
+        )
 
     def _sentinel_config(self) -> list[str]:
         name = self.master_name
