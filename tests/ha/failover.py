@@ -37,6 +37,7 @@ class Outcome:
     lost: set[int] = field(default_factory=set)  # acknowledged, never handled
     missing: set[int] = field(default_factory=set)  # acknowledged, not in the topic afterwards
     failover_s: float = 0.0
+    noscript: int = 0  # NOSCRIPT replies of the new master: the scripts were loaded again
     old_master: str = ""
     new_master: str = ""
     health: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +135,8 @@ async def run_failover(
         await _settle(outcome)
         outcome.health = await _health(app)
         outcome.missing = outcome.acked - await _in_topic(app.redis, namespace)
+        errors = await app.redis.info("errorstats")
+        outcome.noscript = int(errors.get("errorstat_NOSCRIPT", {}).get("count", 0))
     outcome.lost = outcome.acked - failover_app.handled
     log.warning(
         "failover with durability %s%s: %d acknowledged, %d not in the topic afterwards, %d "
