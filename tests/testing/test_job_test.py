@@ -237,6 +237,8 @@ async def test_reads_refuse_what_the_job_does_not_have(rs_job_test: JT) -> None:
         JobTest(counter)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="partitions must be"):
         JobTest(counter(), partitions=0)
+    with pytest.raises(InvalidArgument, match="standalone server"):
+        await JobTest(counter(), url="redis+cluster://127.0.0.1:7000/0").start()
 
 
 async def test_settle_names_what_is_still_pending_when_it_times_out(rs_job_test: JT) -> None:

@@ -17,7 +17,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis_streaming.cluster import is_cluster
+from redis_streaming.cluster import is_cluster_url
+from redis_streaming.embedded import RedisServer
 from redis_streaming.errors import InvalidArgument
 from redis_streaming.mq.admin.dead_letters import DeadLetterEntry, DeadLetters
 from redis_streaming.mq.keys import Keys
@@ -32,6 +33,7 @@ from redis_streaming.runtime.options import RuntimeOptions
 from redis_streaming.runtime.reader import StateReader
 from redis_streaming.runtime.records import ValueDecoder
 from redis_streaming.state.codec import decode
+from redis_streaming.testing.cluster import client_from_url
 from redis_streaming.window.clock import NEVER
 
 __all__ = ["START_MS", "JobTest", "ManualClock", "job_test"]
@@ -168,21 +170,17 @@ class JobTest:
     async def start(self) -> None:
         """Start the server (unless ``url``), create the job's topics and start the job; returns
         once every stage's task runs on every partition."""
-        from redis_streaming.testing.cluster import client_from_url
-
         try:
             url = self.url
             if url is None:
-                from redis_streaming.embedded import RedisServer
-
                 self._server = await asyncio.to_thread(RedisServer().start)
                 url = self._server.url
-            self._redis = client_from_url(url)
-            if is_cluster(self._redis):
+            elif is_cluster_url(url):
                 raise InvalidArgument(
                     f"JobTest runs jobs on a standalone server, {url!r} is a cluster: pass a "
                     "redis:// URL (the plugin's rs_server_url), or none for a private server"
                 )
+            self._redis = client_from_url(url)
             store = TopicStore(self._redis, self.options)
             for topic in self._job_topics():
                 _, self._topics[topic] = await store.create(topic, self.partitions)
