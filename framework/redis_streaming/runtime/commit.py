@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import struct
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.forwarder import pack_items
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.keys import RuntimeKeys
+from redis_streaming.runtime.wallclock import SYSTEM_CLOCK, Clock
 from redis_streaming.state.cache import ABSENT
 
 __all__ = ["COMMIT", "CLAIM", "Committer", "CommitResult"]
@@ -72,8 +72,10 @@ class Committer:
         targets: dict[str, TopicMeta],
         *,
         outbox: bool,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.keys = keys
+        self.clock = clock  # the commit's now: TTL expiries and sweeps, committed_ms
         self.stage = stage
         self.partition = partition
         self.consumer_id = consumer_id
@@ -114,7 +116,7 @@ class Committer:
                 i = index[key] = len(keys)
             return i
 
-        args: list[Any] = [self.consumer_id, epoch, self.stage.group, int(time.time() * 1000)]
+        args: list[Any] = [self.consumer_id, epoch, self.stage.group, self.clock.now_ms()]
         args.append(len(ids))
         if ids:
             args.extend(ids)

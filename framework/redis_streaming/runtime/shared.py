@@ -17,6 +17,8 @@ from redis_streaming.runtime.forwarding import ForwarderLoop
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.keys import RuntimeKeys
 from redis_streaming.runtime.options import RuntimeOptions
+from redis_streaming.runtime.wallclock import SYSTEM_CLOCK, Clock
+from redis_streaming.window.clock import NEVER
 
 if TYPE_CHECKING:
     from redis_streaming.runtime.commit import CommitResult
@@ -40,6 +42,7 @@ class StageShared:
         metrics: Metrics,
         *,
         cluster: bool,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.redis = redis
         self.stage = stage
@@ -51,6 +54,8 @@ class StageShared:
         self.metrics = metrics
         self.sampler = DurationSampler()  # which commits' duration and size are recorded
         self.cluster = cluster
+        self.clock = clock
+        self.watermark_floor = NEVER  # raised by JobHandle.advance_watermark
         self.keys = RuntimeKeys(options.namespace)
         self.table_partitions = {t.topic: targets[t.topic].partitions for t in stage.lookups}
         self.decoder = stage.decoder()

@@ -29,7 +29,7 @@ from redis_streaming.runtime.reading import Entry, PartitionReader, entries, id_
 from redis_streaming.runtime.records import Record, decode_record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.runtime.sinking import SinkWriter
-from redis_streaming.runtime.timekeeping import TaskTime, now_ms
+from redis_streaming.runtime.timekeeping import TaskTime
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.cache import StateCache
 from redis_streaming.window.clock import BatchClock
@@ -58,14 +58,15 @@ class StageTask(BackgroundLoop):
         self.stream = shared.keys.mq.stream(self.stage.topic, partition)
         self.committer = Committer(
             shared.keys, self.stage, partition, shared.consumer_id, shared.targets,
-            outbox=shared.cluster,
+            outbox=shared.cluster, clock=shared.clock,
         )  # fmt: skip
         self.cache = StateCache(shared.runtime.cache_max_keys)
-        self.loader = StateLoader(self.redis, self.committer, self.cache)
+        self.loader = StateLoader(self.redis, self.committer, self.cache, shared.clock)
         self.labels = shared.metrics.runtime_labels(
             self.stage.job, self.stage.id, self.stage.topic, partition
         )
         self.epoch = 0
+        self.steps = 0  # turns of the loop begun (JobTest waits for one to end)
         self.backlog: list[Entry] = []
         self._ahead: list[Entry] = []  # read in the same round trip as the last commit
         self._ready = False
@@ -152,6 +153,7 @@ class StageTask(BackgroundLoop):
         return delay
 
     async def _step(self) -> float | None:
+        self.steps += 1
         if not self._ready:
             await self._recover()
             self._ready = True
@@ -288,13 +290,14 @@ class StageTask(BackgroundLoop):
         runtime = self.shared.runtime
         push = _entry(self.stage.root).push
         for attempt in range(1, runtime.max_attempts + 1):
+            now = self.cache.now_ms = self.shared.clock.now_ms()  # the batch's wall time
             run = BatchRun(
                 BatchState(self.cache),
                 self.shared.options.max_payload_bytes,
                 BatchClock(self.time.clock),
                 BatchTimers(self.time.timer_index),
                 BatchTimers(self.time.wall_index),
-                now_ms(),
+                now,
             )
             if advance_to is not None:
                 run.clock.advance_to(advance_to)

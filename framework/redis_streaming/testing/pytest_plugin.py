@@ -20,10 +20,13 @@ Fixtures:
   and always stopped afterwards.
 - ``rs_pg_database``: the URL of a database created for this test alone on that server, dropped
   after it (with its replication slots; its sessions are terminated). Needs ``psycopg``.
+- ``rs_job_test``: ``rs_job_test(job, **options)`` is a :class:`~redis_streaming.testing.JobTest`
+  on ``rs_server_url`` (``async with rs_job_test(build_job()) as t:``; docs/testing-jobs.md).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -35,6 +38,7 @@ from redis_streaming.cluster import ready
 from redis_streaming.embedded import RedisServer
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
+from redis_streaming.testing.jobs import JobTest, job_test
 from redis_streaming.testing.postgres import PostgresServer
 
 BACKENDS = ("server", "cluster")
@@ -134,3 +138,8 @@ async def rs_redis(rs_url: str) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def rs_job_test(rs_server_url: str) -> Callable[..., JobTest]:
+    return functools.partial(job_test, url=rs_server_url)
