@@ -19,6 +19,7 @@ from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retr
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import is_busygroup, is_noscript
 from redis_streaming.errors import DecodeError
+from redis_streaming.metrics.batching import TaskCounts
 from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
@@ -65,6 +66,7 @@ class StageTask(BackgroundLoop):
         self.labels = shared.metrics.runtime_labels(
             self.stage.job, self.stage.id, self.stage.topic, partition
         )
+        self.counts = TaskCounts(shared.metrics, self.labels)
         self.epoch = 0
         self.steps = 0  # turns of the loop begun (JobTest waits for one to end)
         self.backlog: list[Entry] = []
@@ -130,6 +132,7 @@ class StageTask(BackgroundLoop):
         except Fenced:
             self.log.warning("fenced: another consumer owns the partition now; stopping")
         finally:
+            self.counts.flush()
             self.cache.clear()
             self.shared.tasks.pop(self.partition, None)
 
@@ -154,6 +157,7 @@ class StageTask(BackgroundLoop):
 
     async def _step(self) -> float | None:
         self.steps += 1
+        self.counts.flush_if_due()
         if not self._ready:
             await self._recover()
             self._ready = True
