@@ -379,8 +379,11 @@ async def test_an_unknown_publish_to_topic_stops_startup_when_topics_are_not_cre
     app = RedisStreamingApplication(
         settings=with_mq(settings, auto_create_topics=False), container=NoSuchTopicContainer
     )
-    with pytest.raises(ConfigurationError) as caught:
-        await app.start()
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            await app.start()
+    finally:
+        await app.stop()  # had it started
     message = str(caught.value)
     assert "NoSuchTopic.handle" in message
     assert "publish_to='missing'" in message

@@ -172,8 +172,13 @@ async def test_the_reply_stream_has_a_ttl_while_in_use_and_is_deleted_by_close(
         return bool(await rs_redis.exists(key))
 
     await wait_until(opened, 10, "the reply stream created")
-    ttl_ms = await rs_redis.pttl(key)
-    assert 0 < ttl_ms <= 30_000  # it expires unless refreshed: it goes when the process dies
+    # It expires unless refreshed (so it goes when the process dies); each read refreshes it.
+    await rs_redis.pexpire(key, 5000)
+
+    async def refreshed() -> bool:
+        return 5000 < await rs_redis.pttl(key) <= 30_000
+
+    await wait_until(refreshed, 10, "the TTL refreshed by the reader")
     await producer.close()
     with pytest.raises(RequestFailed, match="closed"):
         await waiting
