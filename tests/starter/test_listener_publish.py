@@ -444,3 +444,24 @@ async def test_a_result_nothing_publishes_is_warned_about_once_per_listener(
     runtime = [r.getMessage() for r in caplog.records if "nothing publishes" in r.getMessage()]
     assert len(runtime) == 1, runtime  # once, for the one listener without publish_to
     assert runtime[0].startswith("listener lost returned a dict")
+
+
+class BatchPublisher:
+    @listener("orders", group="bulk", publish_to="out")
+    async def bulk(self, orders: list[dict[str, Any]]) -> None: ...
+
+
+class BatchPublisherContainer(Container):
+    bulk = providers.Singleton(BatchPublisher)
+
+
+async def test_publish_to_on_a_batch_listener_stops_startup(settings: Settings) -> None:
+    app = RedisStreamingApplication(settings=settings, container=BatchPublisherContainer)
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            await app.start()
+    finally:
+        await app.stop()  # had it started
+    assert "BatchPublisher.bulk is a batch listener: publish_to is not available" in str(
+        caught.value
+    )
