@@ -19,6 +19,8 @@ from redis_streaming.errors import (
     PayloadTooLarge,
     RedisStreamingError,
     RedisUnavailable,
+    RequestFailed,
+    RequestTimeout,
     Retry,
     TopicNotFound,
 )
@@ -117,6 +119,8 @@ __all__ = [
     "Registration",
     "RegistryOptions",
     "RegistrySweeper",
+    "RequestFailed",
+    "RequestTimeout",
     "Retry",
     "RetryPolicy",
     "RuntimeOptions",

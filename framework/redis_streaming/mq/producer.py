@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
+import re
+import secrets
+import socket
 import time
 import zlib
 from collections import Counter
@@ -11,22 +16,34 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from redis_streaming._redis.errors import as_unavailable
-from redis_streaming.cluster import ready
-from redis_streaming.errors import InvalidArgument, PartitionOutOfRange, PayloadTooLarge
+from redis_streaming.cluster import is_cluster, ready
+from redis_streaming.errors import (
+    InvalidArgument,
+    PartitionOutOfRange,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
+from redis_streaming.mq.replies import (
+    REPLY_MAXLEN,
+    ReplyInbox,
+    headers_of_reply,
+    headers_of_request,
+    reply_address,
+)
 from redis_streaming.mq.scripts import script
 from redis_streaming.mq.topics import TopicMeta, TopicStore
 from redis_streaming.mq.wire.codec import encode_headers, encode_payload, entry_args
 from redis_streaming.mq.wire.envelope import encode_envelope
-from redis_streaming.mq.wire.message import ProducerRecord, SendResult
+from redis_streaming.mq.wire.message import Message, ProducerRecord, SendResult
 from redis_streaming.mq.wire.tracing import ProducerTracing, with_context
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-__all__ = ["Producer", "partition_for_key"]
+__all__ = ["Producer", "default_producer_id", "partition_for_key"]
 
 _SCHEDULE = script("schedule_delayed")
 _CHUNK = 1000
@@ -76,6 +93,10 @@ class Producer:
     :class:`~redis_streaming.errors.RedisUnavailable` is raised before anything is written.
     ``metrics`` counts what is sent; with a ``tracer`` each call runs in a PRODUCER span whose
     context travels in the message headers. See docs/producer.md and docs/metrics.md, "Tracing".
+
+    :meth:`request` sends a message and waits for its reply, which comes to this producer's
+    own reply stream (``<ns>:reply:{<id>}``), read by one background task while requests wait;
+    :meth:`close` stops it. ``id`` is ``<host>-<pid>-<random>``.
     """
 
     def __init__(
@@ -93,6 +114,8 @@ class Producer:
         self.keys = Keys(self.options.namespace)
         self.topics = TopicStore(redis, self.options)
         self._cached: dict[str, _CachedTopic] = {}
+        self.id = default_producer_id()
+        self._inbox = ReplyInbox(redis, self.keys.reply(self.id), block_ms=self.options.block_ms)
 
     async def _cached_topic(self, topic: str, *, refresh: bool = False) -> _CachedTopic:
         cached = self._cached.get(topic)
@@ -194,19 +217,29 @@ class Producer:
         return SendResult(topic, p, message_id.decode())
 
     async def send_many(
-        self, topic: str, messages: Iterable[Any | ProducerRecord]
+        self,
+        topic: str,
+        messages: Iterable[Any | ProducerRecord],
+        *,
+        transaction: bool = False,
     ) -> list[SendResult]:
         """Append many messages, pipelined (one round trip per 1,000), in the given order.
 
         Items are payloads or :class:`ProducerRecord` values. Every item is encoded and checked
         before the first write, so a bad item raises without anything being sent. Should the
         connection fail midway, a prefix of the batch may have been written.
+
+        ``transaction=True`` writes them all in one round trip inside ``MULTI``/``EXEC`` (on a
+        cluster: when they all go to one partition; otherwise pipelined as usual): a command
+        Redis refuses (no permission, out of memory) aborts them all. Redis does not roll back,
+        so a write that fails while the transaction runs (a partition key holding another
+        type) leaves the others written.
         """
         tracing = self._tracing
         if tracing is None:
-            return await self._send_many(topic, messages, None)
+            return await self._send_many(topic, messages, None, transaction)
         with tracing.span(topic) as span:
-            results = await self._send_many(topic, messages, tracing.context())
+            results = await self._send_many(topic, messages, tracing.context(), transaction)
             span.set_attribute("messaging.batch.message_count", len(results))
             return results
 
@@ -215,6 +248,7 @@ class Producer:
         topic: str,
         messages: Iterable[Any | ProducerRecord],
         context: dict[str, str] | None,
+        transaction: bool = False,
     ) -> list[SendResult]:
         ts = time.time_ns() // 10**6
         encoded: list[tuple[list[Any], str | None, int | None]] = []
@@ -232,9 +266,14 @@ class Producer:
                 cached, p = await self._pick(topic, cached, key, partition)
                 batch.append((p, fields))
             results: list[SendResult] = []
-            for start in range(0, len(batch), _CHUNK):
-                chunk = batch[start : start + _CHUNK]
-                pipe = self.redis.pipeline(transaction=False)
+            size = max(1, len(batch)) if transaction else _CHUNK
+            for start in range(0, len(batch), size):
+                chunk = batch[start : start + size]
+                # A cluster runs a transaction on one slot only: one partition's keys.
+                atomic = transaction and (
+                    not is_cluster(self.redis) or len({p for p, _ in chunk}) == 1
+                )
+                pipe = self.redis.pipeline(transaction=atomic)
                 for p, fields in chunk:
                     pipe.execute_command("XADD", cached.streams[p], *cached.maxlen, "*", *fields)
                 ids = await pipe.execute()
@@ -245,3 +284,85 @@ class Producer:
                     for (p, _), mid in zip(chunk, ids, strict=True)
                 )
         return results
+
+    async def partitions_for(self, topic: str) -> int:
+        """The partition count of ``topic`` (cached for ``mq.topic_refresh_s``), creating the
+        topic as :meth:`send` would: raises :class:`~redis_streaming.TopicNotFound` when it
+        does not exist and ``mq.auto_create_topics`` is off."""
+        with as_unavailable(self.redis, f"reading topic {topic!r}"):
+            return (await self._cached_topic(topic)).partitions
+
+    # -- request and reply (mq/replies.py) ---------------------------------------------------
+
+    async def request(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the contract
+    ) -> Message:
+        """Send a request to ``topic`` and return the reply, waiting ``timeout`` seconds at most.
+
+        The message carries ``x-reply-to`` (this producer's id) and ``x-correlation-id``
+        headers; a handler answers with :meth:`reply` (a starter listener answers with its
+        return value). The reply is a :class:`~redis_streaming.Message` (``topic`` and
+        ``partition`` of the request, the reply's own ``id``, ``payload`` and ``headers``).
+        Raises :class:`~redis_streaming.RequestTimeout` (a ``TimeoutError``) when no reply
+        came in time, and :class:`~redis_streaming.RequestFailed` when the handler answered
+        with an error (the request was dead-lettered). Any number of requests may wait at once.
+        """
+        if not (isinstance(timeout, int | float) and timeout > 0):
+            raise InvalidArgument(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        correlation_id = secrets.token_hex(12)
+        request_headers = headers_of_request(headers, self.id, correlation_id)
+        with as_unavailable(self.redis, "opening the reply stream"):
+            future = await self._inbox.expect(correlation_id)
+        try:
+            sent = await self.send(topic, payload, key=key, headers=request_headers)
+            try:
+                async with asyncio.timeout(timeout):
+                    reply = await future
+            except TimeoutError:
+                raise RequestTimeout(topic, timeout) from None
+        finally:
+            self._inbox.forget(correlation_id)
+        return reply.message(sent)
+
+    async def reply(self, request: Message, payload: Any, *, error: str | None = None) -> bool:
+        """Answer ``request`` (a message :meth:`request` sent) with ``payload``, or with
+        ``error`` (its requester raises :class:`~redis_streaming.RequestFailed` with it).
+
+        Returns False, writing nothing, when ``request`` carries no reply address or its
+        requester is gone (its reply stream expired); True once the reply is written.
+        """
+        address = reply_address(request.headers)
+        if address is None:
+            return False
+        inbox, correlation_id = address
+        headers = headers_of_reply(correlation_id, error)
+        fields = self._fields(request.topic, payload, None, headers, None, time.time_ns() // 10**6)
+        with as_unavailable(self.redis, f"replying to a request of topic {request.topic!r}"):
+            written = await self.redis.execute_command(
+                "XADD", self.keys.reply(inbox), "NOMKSTREAM",
+                "MAXLEN", "~", REPLY_MAXLEN, "*", *fields,
+            )  # fmt: skip
+        return written is not None
+
+    @staticmethod
+    def wants_reply(message: Message) -> bool:
+        """True when ``message`` is a request that :meth:`reply` can answer."""
+        return reply_address(message.headers) is not None
+
+    async def close(self) -> None:
+        """Stop reading replies: requests still waiting raise
+        :class:`~redis_streaming.RequestFailed`, and the reply stream is deleted. Sending goes
+        on working; a later :meth:`request` starts reading again."""
+        await self._inbox.close()
+
+
+def default_producer_id() -> str:
+    """``<host>-<pid>-<random>``: the id of a producer's reply inbox, unique per producer."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:100] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
