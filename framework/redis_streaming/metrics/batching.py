@@ -152,10 +152,11 @@ _COMMIT_SAMPLERS: weakref.WeakKeyDictionary[Metrics, DurationSampler] = weakref.
 
 def commit_sampler(metrics: Metrics) -> DurationSampler:
     """The sampler of ``metrics``' commit-duration and batch-size histograms: one budget per
-    process, shared by every job task recording into them."""
+    process (about 50 commits a second recorded, every commit below that), shared by every job
+    task recording into them."""
     sampler = _COMMIT_SAMPLERS.get(metrics)
     if sampler is None:
-        sampler = _COMMIT_SAMPLERS[metrics] = DurationSampler()
+        sampler = _COMMIT_SAMPLERS[metrics] = DurationSampler(per_second=50)
     return sampler
 
 
