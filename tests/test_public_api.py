@@ -57,6 +57,8 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "Registration",
         "RegistryOptions",
         "RegistrySweeper",
+        "RequestFailed",
+        "RequestTimeout",
         "Retry",
         "RetryPolicy",
         "RuntimeOptions",
@@ -98,6 +100,8 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
 def test_starter_exports_are_pinned_and_sorted() -> None:
     assert redis_streaming_starter.__all__ == [
         "Container",
+        "Header",
+        "Headers",
         "RedisStreamingApplication",
         "Settings",
         "StartupError",

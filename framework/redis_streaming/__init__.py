@@ -20,6 +20,8 @@ from redis_streaming.errors import (
     PayloadTooLarge,
     RedisStreamingError,
     RedisUnavailable,
+    RequestFailed,
+    RequestTimeout,
     Retry,
     TopicNotFound,
 )
@@ -119,6 +121,8 @@ __all__ = [
     "Registration",
     "RegistryOptions",
     "RegistrySweeper",
+    "RequestFailed",
+    "RequestTimeout",
     "Retry",
     "RetryPolicy",
     "RuntimeOptions",

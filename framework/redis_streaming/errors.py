@@ -22,6 +22,8 @@ __all__ = [
     "PayloadTooLarge",
     "RedisStreamingError",
     "RedisUnavailable",
+    "RequestFailed",
+    "RequestTimeout",
     "Retry",
     "SourceError",
     "TopicNotFound",
@@ -157,6 +159,31 @@ class DurabilityError(RedisStreamingError):
         self.acknowledged = acknowledged
         self.required = required
         self.fsynced_locally = fsynced_locally
+
+
+class RequestTimeout(RedisStreamingError, TimeoutError):
+    """No reply came to :meth:`Producer.request <redis_streaming.Producer.request>` within its
+    ``timeout``. The request was sent and may still be handled (and answered, too late)."""
+
+    def __init__(self, topic: str, timeout_s: float) -> None:
+        super().__init__(
+            f"no reply to the request sent to topic {topic!r} within {timeout_s:g} s; check "
+            f"that a listener of {topic!r} is running (its message may be waiting in a "
+            "backlog or between retries), or pass a longer timeout="
+        )
+        self.topic = topic
+        self.timeout_s = timeout_s
+
+
+class RequestFailed(RedisStreamingError):
+    """The request of :meth:`Producer.request <redis_streaming.Producer.request>` was
+    answered with an error (its message was dead-lettered; ``reason`` says why), or the
+    reply can no longer come (the producer was closed, its replies could not be read)."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        super().__init__(f"the request sent to topic {topic!r} failed: {reason}")
+        self.topic = topic
+        self.reason = reason
 
 
 class Retry(RedisStreamingError):

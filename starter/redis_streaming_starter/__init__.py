@@ -7,6 +7,7 @@ module:app``).
 
 from redis_streaming_starter.application import RedisStreamingApplication
 from redis_streaming_starter.container import Container, resolve
+from redis_streaming_starter.headers import Header, Headers
 from redis_streaming_starter.jobs import job
 from redis_streaming_starter.lifecycle import StartupError
 from redis_streaming_starter.listener import listener
@@ -14,6 +15,8 @@ from redis_streaming_starter.settings import Settings, load_settings
 
 __all__ = [
     "Container",
+    "Header",
+    "Headers",
     "RedisStreamingApplication",
     "Settings",
     "StartupError",

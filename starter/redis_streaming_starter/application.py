@@ -14,7 +14,7 @@ import uvicorn
 from dependency_injector import containers, providers
 from fastapi import FastAPI
 
-from redis_streaming import ConfigurationError, Consumer
+from redis_streaming import ConfigurationError, Consumer, Producer
 from redis_streaming.integration import cancel_and_wait
 from redis_streaming_starter.actuator import build_router
 from redis_streaming_starter.actuator.health import (
@@ -32,6 +32,7 @@ from redis_streaming_starter.binding import bind
 from redis_streaming_starter.container import Container, resolve
 from redis_streaming_starter.jobs import AppJob, AppJobs
 from redis_streaming_starter.lifecycle import Hooks
+from redis_streaming_starter.publishing import listener_handler
 from redis_streaming_starter.settings import Settings, config_sources, load_settings
 from redis_streaming_starter.wiring import PlannedListener, plan_listeners
 
@@ -90,6 +91,7 @@ class RedisStreamingApplication:
         self.running = False
         self.redis: Any = None
         self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
         self.registration: Any = None
         self._services: dict[str, Any] = {}  # by provider name, in start order
         self._runners: list[Callable[[Any], Awaitable[None]]] = []
@@ -247,6 +249,8 @@ class RedisStreamingApplication:
         await self.jobs.stop_all(self._job_timeout(timeout_s))  # before the listeners
         if self.consumer is not None:
             await self.consumer.stop(timeout=timeout_s)
+        if self.producer is not None:  # its reply reader; requests still waiting fail
+            await self.producer.close()
         for service in reversed(self._services.values()):
             await service.stop()
         self._services.clear()
@@ -259,15 +263,19 @@ class RedisStreamingApplication:
     async def _subscribe_listeners(
         self, consumer: Consumer, planned: list[PlannedListener]
     ) -> None:
+        # Every listener's results (publish_to, replies to requests) go out with the
+        # application's producer.
+        self.producer = producer = await resolve(self.container.producer)
         for p in planned:
             handler = p.handler
             if handler is None:  # a method of a provided class: bound to the instance now
                 instance = await resolve(p.provider)
                 method = getattr(instance, p.method)
                 handler = bind(method, self.container, f"listener {p.where}", p.spec.batch)
+            policy = p.spec.retry or self.settings.mq.retry
             consumer.subscribe(
                 p.spec.topic,
-                handler,
+                await listener_handler(handler, p.spec, producer, policy, p.id, p.where),
                 group=p.group,
                 retry=p.spec.retry,
                 start=p.spec.start,

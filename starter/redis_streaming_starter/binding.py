@@ -1,4 +1,5 @@
-"""Adapting a listener function to a ``Message`` handler: payload binding and injection."""
+"""Adapting a listener function to a ``Message`` handler: payload, header binding and
+injection."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ from dependency_injector.wiring import Provide
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from redis_streaming import ConfigurationError, DecodeError, Message
+from redis_streaming_starter.headers import header_binder
 
-__all__ = ["bind"]
+__all__ = ["Handler", "Yielded", "bind"]
 
-# A Message handler; for a batch listener (see batch_binding) one of list[Message].
-Handler = Callable[[Message], Awaitable[None]] | Callable[[list[Message]], Awaitable[None]]
+MessageHandler = Callable[[Message], Awaitable[Any]]
+"""A bound listener of one message: returns what the listener returned (a :class:`Yielded`
+list for a generator listener)."""
+# A bound listener: of one message, or for a batch listener (see batch_binding) of a list.
+Handler = MessageHandler | Callable[[list[Message]], Awaitable[None]]
+
+
+class Yielded(list[Any]):
+    """The items a generator listener yielded, in order (each one a result of its own)."""
 
 
 def _payload_converter(annotation: Any, where: str) -> Callable[[Message], Any]:
@@ -108,13 +117,15 @@ _Binder = tuple[str, Callable[[Message], Any] | None, Callable[[], Any] | None]
 
 def _binders(fn: Callable[..., Any], container: containers.Container, where: str) -> list[_Binder]:
     """(parameter, converter of the message, provider) for each parameter ``fn`` is called with:
-    ``Provide[...]`` defaults are injections, the first other parameter takes the payload, a
-    later one annotated ``Message`` the envelope; others must have a default, which they keep."""
+    ``Provide[...]`` defaults are injections, ``Header``/``Headers`` parameters headers, the
+    first other parameter takes the payload, a later one annotated ``Message`` the envelope;
+    others must have a default, which they keep."""
     sig = inspect.signature(fn)
     try:
         hints = typing.get_type_hints(fn)
+        extras = typing.get_type_hints(fn, include_extras=True)
     except Exception:
-        hints = {}
+        hints = extras = {}
     params = list(sig.parameters.values())
     if not params:
         raise ConfigurationError(
@@ -127,6 +138,8 @@ def _binders(fn: Callable[..., Any], container: containers.Container, where: str
         annotation = hints.get(p.name, p.annotation)
         if isinstance(p.default, Provide):  # type: ignore[arg-type]  # a class at run time
             binders.append((p.name, None, _injected(p.default, container, where)))
+        elif header := header_binder(p.name, extras.get(p.name), p.default, where):
+            binders.append((p.name, header, None))
         elif annotation is Message and payload_param is not None:
             binders.append((p.name, lambda m: m, None))
         elif payload_param is None:
@@ -135,7 +148,8 @@ def _binders(fn: Callable[..., Any], container: containers.Container, where: str
         elif p.default is inspect.Parameter.empty:
             raise ConfigurationError(
                 f"{where}: parameter {p.name!r} cannot be bound; listeners take the payload "
-                "first, then optionally a `Message` and Provide[...] injections"
+                "first, then optionally a `Message`, `Header[...]`/`Headers` parameters and "
+                "Provide[...] injections"
             )
     return binders
 
@@ -143,21 +157,24 @@ def _binders(fn: Callable[..., Any], container: containers.Container, where: str
 def bind(
     fn: Callable[..., Any], container: containers.Container, where: str, batch: bool | None = None
 ) -> Handler:
-    """Build the ``Message`` handler calling ``fn`` with payload, envelope and injections.
+    """Build the ``Message`` handler calling ``fn`` with payload, envelope, headers and
+    injections; it returns what ``fn`` returned (the items of a generator, as a
+    :class:`Yielded`).
 
     Raises ``ConfigurationError`` at startup when ``fn`` cannot be bound (no parameters,
-    unknown injection). At run time a payload that does not fit the annotation raises
-    ``DecodeError``, which dead-letters the message as ``undecodable``. A batch listener
-    (``batch``, or a ``list[...]`` payload annotation) is bound by ``batch_binding``.
+    unknown injection). At run time a payload or header that does not fit the annotation
+    (or a missing header) raises ``DecodeError``, which dead-letters the message as
+    ``undecodable``. A batch listener (``batch``, or a ``list[...]`` payload annotation) is
+    bound by ``batch_binding``.
     """
     from redis_streaming_starter import batch_binding  # it builds on this module's converters
 
     if batch_binding.wants_batch(fn, batch, where):
         return batch_binding.bind_batch(fn, container, where)
     binders = _binders(fn, container, where)
-    is_async = inspect.iscoroutinefunction(fn)
+    call = _caller(fn)
 
-    async def handler(message: Message) -> None:
+    async def handler(message: Message) -> Any:
         kwargs: dict[str, Any] = {}
         for name, convert, provider in binders:
             if convert is not None:
@@ -165,16 +182,41 @@ def bind(
             elif provider is not None:
                 value = provider()
                 kwargs[name] = await value if inspect.isawaitable(value) else value
-        if is_async:
-            await fn(**kwargs)
-        else:
-            await asyncio.to_thread(fn, **kwargs)
+        return await call(kwargs)
 
     handler.__name__ = getattr(fn, "__name__", "listener")
     handler.__qualname__ = getattr(fn, "__qualname__", handler.__name__)
+    handler.__wrapped__ = fn  # type: ignore[attr-defined]  # the listener, for its annotations
     return handler
 
 
 def injected_provider(marker: Any, container: containers.Container, where: str) -> Any:
     """The provider a ``Provide[...]`` default names (``@job`` functions bind them too)."""
     return _injected(marker, container, where)
+
+
+def _caller(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+    """Calls ``fn``: awaited (an async generator run to its end), or in a worker thread."""
+    if inspect.isasyncgenfunction(fn):
+
+        async def items(kwargs: dict[str, Any]) -> Any:
+            return Yielded([item async for item in fn(**kwargs)])
+
+        return items
+    if inspect.isgeneratorfunction(fn):
+
+        async def thread_items(kwargs: dict[str, Any]) -> Any:
+            return Yielded(await asyncio.to_thread(lambda: list(fn(**kwargs))))
+
+        return thread_items
+    if inspect.iscoroutinefunction(fn):
+
+        async def awaited(kwargs: dict[str, Any]) -> Any:
+            return await fn(**kwargs)
+
+        return awaited
+
+    async def threaded(kwargs: dict[str, Any]) -> Any:
+        return await asyncio.to_thread(fn, **kwargs)
+
+    return threaded

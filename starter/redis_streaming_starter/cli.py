@@ -1,12 +1,11 @@
-"""The ``redis-streaming`` command: run an application, manage topics and dead letters."""
+"""The ``redis-streaming`` command: run an application, manage topics and dead letters; the
+message and group commands are in ``cli_messages`` and ``cli_groups``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import importlib
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,22 +23,16 @@ from redis_streaming import (
     TopicNotFound,
 )
 from redis_streaming_starter.autoconfigure.redis import connect
+from redis_streaming_starter.cli_base import EXIT_FAIL, EXIT_OK, EXIT_USAGE, CliError
+from redis_streaming_starter.cli_base import print_result as _print
+from redis_streaming_starter.cli_groups import groups
 from redis_streaming_starter.cli_jobs import add_jobs_parser, jobs_command
+from redis_streaming_starter.cli_messages import produce, tail
 from redis_streaming_starter.lifecycle import StartupError
 from redis_streaming_starter.masking import mask_url, mask_urls
 from redis_streaming_starter.settings import Settings, load_settings
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """A failure to report in one line, with an exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _load_app(target: str) -> Any:
@@ -95,22 +88,6 @@ async def _client(settings: Settings) -> Any:
         )
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _print(args: argparse.Namespace, value: Any, text: Callable[[Any], str]) -> None:
-    print(json.dumps(_plain(value), indent=2) if args.json else text(value))
-
-
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -130,6 +107,15 @@ async def _topics(args: argparse.Namespace, redis: Any, settings: Settings) -> i
             retention_max_age_ms=args.retention_max_age_ms,
         )
         _print(args, meta, lambda m: f"topic {m.name}: {m.partitions} partitions")
+    elif args.action == "add-partitions":
+        old = await admin.store.get(args.topic)
+        if old is None:
+            raise TopicNotFound(args.topic, auto_create_off=False)
+        meta = await admin.add_partitions(args.topic, args.partitions)  # the new total
+        _print(args, {"topic": meta.name, "partitions_before": old.partitions,
+                      "partitions": meta.partitions},
+               lambda v: f"topic {v['topic']}: {v['partitions_before']} -> {v['partitions']} "
+                         "partitions")  # fmt: skip
     elif args.action == "delete":
         if not args.yes:
             raise CliError(
@@ -237,49 +223,100 @@ async def _with_redis(command: Command, args: argparse.Namespace, settings: Sett
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --json anywhere on the line: on the main parser and on every command's own (SUPPRESS: a
+    # command's parser leaves the main parser's value alone unless given after the command).
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                           help="print JSON instead of text")  # fmt: skip
     parser = argparse.ArgumentParser(
         prog="redis-streaming",
-        description="Run redis-streaming applications and manage their topics and dead "
-        "letters. Settings come from REDIS_STREAMING_* variables and application.yaml.",
+        description="Run redis-streaming applications, send and read messages, and manage "
+        "topics, groups and dead letters. Settings come from REDIS_STREAMING_* variables and "
+        "application.yaml.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run an application (module:attribute)")
+    def command(into: Any, name: str, help: str) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = into.add_parser(name, help=help, parents=[json_flag])
+        return made
+
+    run = command(sub, "run", "run an application (module:attribute)")
     run.add_argument("app", help="e.g. myapp.main:app")
 
-    topics = sub.add_parser("topics", help="list, describe, create and delete topics")
+    topics = sub.add_parser("topics", help="list, describe, create, grow and delete topics",
+                            parents=[json_flag])  # fmt: skip
     t = topics.add_subparsers(dest="action", required=True)
-    t.add_parser("list", help="list topic names")
-    d = t.add_parser("describe", help="partitions, groups, lag, pending, owners")
+    command(t, "list", "list topic names")
+    d = command(t, "describe", "partitions, groups, lag, pending, owners")
     d.add_argument("topic")
-    c = t.add_parser("create", help="create a topic (or check an existing one)")
+    c = command(t, "create", "create a topic (or check an existing one)")
     c.add_argument("topic")
     c.add_argument("-p", "--partitions", type=int, required=True)
     c.add_argument("--retention-max-len", type=int, default=0, help="entries per partition")
     c.add_argument("--retention-max-age-ms", type=int, default=0, help="max entry age, ms")
-    x = t.add_parser("delete", help="delete a topic and every key it has")
+    a = command(t, "add-partitions", "grow a topic to N partitions in total")
+    a.add_argument("topic")
+    a.add_argument("partitions", type=int, metavar="N", help="the new total (as Kafka's)")
+    x = command(t, "delete", "delete a topic and every key it has")
     x.add_argument("topic")
     x.add_argument("--yes", action="store_true", help="confirm the deletion")
 
-    dlq = sub.add_parser("dlq", help="browse, replay and purge dead letters")
+    dlq = sub.add_parser("dlq", help="browse, replay and purge dead letters", parents=[json_flag])
     q = dlq.add_subparsers(dest="action", required=True)
-    ql = q.add_parser("list", help="newest dead letters first")
+    ql = command(q, "list", "newest dead letters first")
     ql.add_argument("topic")
     ql.add_argument("--group")
     ql.add_argument("--count", type=int, default=20)
-    qr = q.add_parser("replay", help="send dead letters back to the group that failed them")
+    qr = command(q, "replay", "send dead letters back to the group that failed them")
     qr.add_argument("topic")
     qr.add_argument("--id", action="append", help="only this entry (repeatable)")
     qr.add_argument("--group", help="only this group's dead letters")
-    qp = q.add_parser("purge", help="delete dead letters")
+    qp = command(q, "purge", "delete dead letters")
     qp.add_argument("topic")
     qp.add_argument("--id", action="append", help="only this entry (repeatable)")
     qp.add_argument("--yes", action="store_true", help="confirm purging all")
 
-    add_jobs_parser(sub)
-    sub.add_parser("health", help="check that Redis answers (exit 1 when DOWN)")
+    _message_parsers(command, sub)
+    group_parser = sub.add_parser("groups", help="move a consumer group's position",
+                                  parents=[json_flag])  # fmt: skip
+    g = group_parser.add_subparsers(dest="action", required=True)
+    r = command(g, "reset", "move the group's position (refused while a consumer owns a partition)")
+    r.add_argument("topic")
+    r.add_argument("group")
+    r.add_argument("--to", required=True, metavar="earliest|latest|ID|TIME",
+                   help="the first entry to read next: earliest, latest (only new ones), an entry "
+                   "id, epoch ms or an ISO-8601 time (the first entry at or after it)")  # fmt: skip
+    r.add_argument("--partition", type=int, help="only this partition")
+    r.add_argument("--force", action="store_true",
+                   help="reset even while consumers of the group own partitions")  # fmt: skip
+
+    add_jobs_parser(sub, command, json_flag)
+    command(sub, "health", "check that Redis answers (exit 1 when DOWN)")
     return parser
+
+
+def _message_parsers(command: Any, sub: Any) -> None:
+    p = command(sub, "produce", "send messages: the payload argument, else one per stdin line")
+    p.add_argument("topic")
+    p.add_argument("payload", nargs="?", help="the message (default: one per line of stdin)")
+    p.add_argument("--key", help="message key (its partition: crc32(key) %% partitions)")
+    p.add_argument("--header", action="append", metavar="NAME=VALUE",
+                   help="a header (repeatable)")  # fmt: skip
+    p.add_argument("--content-type", choices=("auto", "json", "text"), default="auto",
+                   help="auto (default): a JSON object or array is sent as JSON, anything else "
+                   "as text; json: every payload must be JSON; text: sent as it is")  # fmt: skip
+
+    t = command(sub, "tail", "print a topic's messages without joining a group")
+    t.add_argument("topic")
+    t.add_argument("--from", dest="start", metavar="earliest|latest|ID|TIME",
+                   help="first message: earliest, latest, an entry id, epoch ms or an ISO-8601 "
+                   "time (default: earliest, or latest with --follow)")  # fmt: skip
+    t.add_argument("--group", help="start where this group is: what it has not read yet")
+    t.add_argument("--follow", "-f", action="store_true",
+                   help="keep printing new messages until Ctrl-C or SIGTERM")  # fmt: skip
+    t.add_argument("--partition", type=int, help="only this partition")
+    t.add_argument("--limit", type=int, help="stop after N messages")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,9 +330,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # names that resemble no setting; near misses (REDIS_STREAMING_REDIS_URL) still fail.
         settings = load_settings(foreign_sections=True)
         commands: dict[str, Command] = {
-            "topics": _topics, "dlq": _dlq, "health": _health, "jobs": jobs_command,
+            "topics": _topics, "dlq": _dlq, "health": _health,
+            "produce": produce, "tail": tail, "groups": groups, "jobs": jobs_command,
         }  # fmt: skip
-        return asyncio.run(_with_redis(commands[args.command], args, settings))
+        try:
+            return asyncio.run(_with_redis(commands[args.command], args, settings))
+        except KeyboardInterrupt:  # Ctrl-C in produce or tail (tail --follow handles it: 0)
+            return 130
     except CliError as exc:
         print(f"redis-streaming: {mask_urls(str(exc))}", file=sys.stderr)
         return exc.code

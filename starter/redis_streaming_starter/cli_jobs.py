@@ -9,20 +9,26 @@ import time
 from typing import Any
 
 from redis_streaming import JobCatalog, JobDescription
+from redis_streaming_starter.cli_base import EXIT_OK, CliError
+from redis_streaming_starter.cli_base import print_result as _print
 
 __all__ = ["add_jobs_parser", "jobs_command"]
 
 
-def add_jobs_parser(sub: Any) -> None:
-    """Add ``jobs`` and its actions to the command's subparsers."""
-    jobs = sub.add_parser("jobs", help="list, describe and reset stream-processing jobs")
+def add_jobs_parser(sub: Any, command: Any, json_flag: Any) -> None:
+    """Add ``jobs`` and its actions to the command's subparsers (``command(into, name, help)``
+    makes a subcommand accepting ``--json``)."""
+    jobs = sub.add_parser(
+        "jobs", help="list, describe and reset stream-processing jobs", parents=[json_flag]
+    )
     j = jobs.add_subparsers(dest="action", required=True)
-    j.add_parser("list", help="every job that has run on the namespace: state, stages, lag")
-    d = j.add_parser("describe", help="stages, partitions (owner, watermark, lag), stores")
+    command(j, "list", "every job that has run on the namespace: state, stages, lag")
+    d = command(j, "describe", "stages, partitions (owner, watermark, lag), stores")
     d.add_argument("name")
-    r = j.add_parser(
+    r = command(
+        j,
         "reset",
-        help="forget a stopped job's state, offsets and internal topics (refused while running)",
+        "forget a stopped job's state, offsets and internal topics (refused while running)",
     )
     r.add_argument("name")
     r.add_argument("--yes", action="store_true", help="confirm the reset")
@@ -85,7 +91,6 @@ def _describe_json(d: JobDescription) -> dict[str, Any]:
 
 async def jobs_command(args: argparse.Namespace, redis: Any, settings: Any) -> int:
     """Run ``jobs <action>``; returns the exit code (errors raise, the caller prints them)."""
-    from redis_streaming_starter.cli import EXIT_OK, CliError, _print
 
     catalog = JobCatalog(redis, settings.mq)
     if args.action == "list":

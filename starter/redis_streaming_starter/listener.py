@@ -34,6 +34,8 @@ class ListenerSpec:
     rate_limit: RateLimit | None = None
     batch: bool | None = None
     filter: Callable[[Message], bool] | None = None
+    publish_to: str | None = None
+    publish_key: Callable[[Any], str | None] | None = None
 
 
 def listener(
@@ -47,6 +49,8 @@ def listener(
     rate_limit: str | RateLimit | None = None,
     batch: bool | None = None,
     filter: Callable[[Message], bool] | None = None,
+    publish_to: str | None = None,
+    publish_key: Callable[[Any], str | None] | None = None,
 ) -> Callable[[F], F]:
     """Mark a function (or a method of a class the container provides) as a listener.
 
@@ -72,8 +76,29 @@ def listener(
     instead. ``filter``: a plain function of the :class:`~redis_streaming.Message` returning
     whether the listener handles it; skipped messages are acknowledged (docs/listeners.md,
     "Filters").
+
+    ``publish_to``: the topic the listener's results go to: its return value, or each item an
+    (async) generator listener yields; None publishes nothing. A result is keyed like the
+    message it came from, or by ``publish_key(result)`` when given (None: no key), and carries
+    ``x-origin-*`` headers naming that message; a :class:`~redis_streaming.ProducerRecord`
+    result sets its own key and headers. The results of one call are written together before
+    the message is acknowledged; a failed write raises in the handler, so the message is
+    retried per ``retry``. A message sent with ``Producer.request`` is answered with the
+    return value too. See docs/listeners.md, "Publishing results".
     """
     validate_name(topic, "topic")
+    if publish_to is not None:
+        validate_name(publish_to, "publish_to topic")
+    if publish_key is not None and not callable(publish_key):
+        raise ConfigurationError(
+            f"@listener({topic!r}, publish_key=...) takes a function of the result returning "
+            f"the key (or None), not {publish_key!r}"
+        )
+    if publish_key is not None and publish_to is None:
+        raise ConfigurationError(
+            f"@listener({topic!r}, publish_key=...) without publish_to: name the topic the "
+            "results go to with publish_to='...'"
+        )
     if group is not None:
         validate_name(group, "group")
     if start not in ("earliest", "latest"):
@@ -88,7 +113,10 @@ def listener(
             f"Message returning a bool, not {filter!r}; e.g. filter=lambda m: "
             "m.headers.get('type') == 'order'"
         )
-    spec = ListenerSpec(topic, group, id, retry, start, batch_size, limit, batch, filter)
+    spec = ListenerSpec(
+        topic, group, id, retry, start, batch_size, limit, batch, filter,
+        publish_to=publish_to, publish_key=publish_key,
+    )  # fmt: skip
 
     def mark(fn: F) -> F:
         if not callable(fn):

@@ -3,25 +3,38 @@ emit one result per page and second of event time, equal to a brute-force comput
 and distinct users exact, p95 exact nearest-rank below 200 clicks, else within the KLL rank
 error); windows close by ``idle_timeout`` when no more clicks come; clicks for a window that
 has closed go to ``clicks-late``; ``python -m examples.pagestats.send`` prints the results;
-SIGTERM stops the processes gracefully."""
+SIGTERM stops the processes gracefully. In-process, as a user would test the job with
+``JobTest`` (the same result in every one of 20 runs)."""
 
 from __future__ import annotations
 
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from examples.pagestats.job import INPUT, JOB, LATE, OUTPUT, PARTITIONS, Click
+from examples.pagestats.job import (
+    IDLE_TIMEOUT_S,
+    INPUT,
+    JOB,
+    LATE,
+    OUTPUT,
+    PARTITIONS,
+    Click,
+    PageStats,
+    build_job,
+)
 from examples.pagestats.send import clicks
 
 from redis_streaming import Admin, Keys, Producer, ProducerRecord
+from redis_streaming.testing import JobTest
 from tests.helpers import fast_mq, wait_until
 from tests.runtime.window_ref import nearest_rank, problems, read_topic, windows_of
 from tests.runtime.wordcount_procs import ROOT, job_env, start, stop
 
-pytestmark = pytest.mark.slow
+JT = Callable[..., JobTest]
 
 PAGESTATS = ("-m", "examples.pagestats")
 BASE = 1_700_000_000_000  # event time of the first click: a window start (epoch ms)
@@ -46,6 +59,7 @@ async def _send(redis: Any, rs_namespace: str, sent: list[Click]) -> None:
     await producer.send_many(INPUT, [ProducerRecord(c, key=c.user) for c in sent])
 
 
+@pytest.mark.slow
 @pytest.mark.cluster
 async def test_two_processes_emit_every_window_once_late_clicks_apart_and_stop_on_sigterm(
     rs_redis: Any, rs_url: str, rs_namespace: str, procs: list[subprocess.Popen[bytes]]
@@ -118,6 +132,7 @@ async def test_two_processes_emit_every_window_once_late_clicks_apart_and_stop_o
     assert await stop(procs) == [0, 0]  # SIGTERM: a graceful stop
 
 
+@pytest.mark.slow
 async def test_topics_are_created_with_the_configured_partitions(
     rs_redis: Any, rs_server_url: str, rs_namespace: str, procs: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -127,3 +142,25 @@ async def test_topics_are_created_with_the_configured_partitions(
     described = [await admin.describe_topic(t) for t in (INPUT, OUTPUT, LATE)]
     assert [len(d.partitions) for d in described] == [2, 2, 2]
     assert await stop(procs) == [0]
+
+
+@pytest.mark.parametrize("run", range(20))
+async def test_a_user_style_test_of_the_job(rs_job_test: JT, run: int) -> None:
+    async with rs_job_test(build_job()) as t:
+        for i, (page, user) in enumerate([("/", "ann"), ("/", "bob"), ("/", "ann"), ("/a", "bob")]):
+            await t.send(INPUT, Click(page=page, user=user, ms=100 * i, ts=400 * i))  # ts: ms
+        await t.advance(wall=IDLE_TIMEOUT_S)  # quiet: the watermark moves on, windows close
+        assert await t.outputs(OUTPUT, PageStats) == [
+            PageStats(page="/", window_start=0, window_end=1000, views=3, users=2, p95_ms=200),
+            PageStats(page="/a", window_start=1000, window_end=2000, views=1, users=1, p95_ms=300),
+        ]
+
+
+async def test_a_click_for_a_closed_window_goes_to_clicks_late(rs_job_test: JT) -> None:
+    async with rs_job_test(build_job()) as t:
+        await t.send(INPUT, Click(page="/", user="ann", ms=1, ts=5000))
+        await t.send(INPUT, Click(page="/", user="bob", ms=1, ts=0))  # [0, 1000) has closed
+        assert await t.outputs(LATE, Click, keys=True) == [
+            ("/", Click(page="/", user="bob", ms=1, ts=0))
+        ]
+        assert await t.outputs(OUTPUT) == []  # [5000, 6000) is open

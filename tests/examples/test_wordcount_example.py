@@ -1,18 +1,30 @@
 """examples/wordcount: two ``python -m examples.wordcount`` processes share the partitions and
 count words exactly once, whatever their case; ``python -m examples.wordcount.send`` prints the
-counts; SIGTERM stops the processes gracefully."""
+counts; SIGTERM stops the processes gracefully. In-process, as a user would test the job with
+``JobTest``."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from examples.wordcount.job import INPUT, JOB, OUTPUT, PARTITIONS, STORE
+from examples.wordcount.job import (
+    INPUT,
+    JOB,
+    OUTPUT,
+    PARTITIONS,
+    STORE,
+    Sentence,
+    WordCount,
+    build_job,
+)
 
 from redis_streaming import Admin, Keys, MQOptions
 from redis_streaming.runtime import StateReader
+from redis_streaming.testing import JobTest
 from tests.helpers import fast_mq, wait_until
 from tests.runtime.wordcount_procs import (
     ROOT,
@@ -27,9 +39,10 @@ from tests.runtime.wordcount_procs import (
     wait_outputs,
 )
 
-pytestmark = pytest.mark.slow
+JT = Callable[..., JobTest]
 
 
+@pytest.mark.slow
 async def test_two_processes_count_every_word_once_and_stop_on_sigterm(
     rs_redis: Any, rs_server_url: str, rs_namespace: str, procs: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -65,6 +78,7 @@ async def test_two_processes_count_every_word_once_and_stop_on_sigterm(
     assert await stop(procs) == [0, 0]  # SIGTERM: a graceful stop
 
 
+@pytest.mark.slow
 async def test_topics_are_created_with_the_configured_partitions(
     rs_redis: Any, rs_server_url: str, rs_namespace: str, procs: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -74,3 +88,13 @@ async def test_topics_are_created_with_the_configured_partitions(
     described = [await admin.describe_topic(t) for t in (INPUT, OUTPUT)]
     assert [len(d.partitions) for d in described] == [4, 4]
     assert await stop(procs) == [0]
+
+
+async def test_a_user_style_test_of_the_job(rs_job_test: JT) -> None:
+    async with rs_job_test(build_job()) as t:
+        await t.send(INPUT, Sentence(text="Hello hello world"))
+        assert await t.outputs(OUTPUT, WordCount) == [
+            WordCount(word="hello", count=1), WordCount(word="hello", count=2),
+            WordCount(word="world", count=1),
+        ]  # fmt: skip
+        assert await t.state_items(STORE) == {"hello": 2, "world": 1}

@@ -42,7 +42,8 @@ async def test_a_job_records_its_commits_outputs_dead_letters_and_state_keys(
             return stages[1].records_in == 9 and stages[0].records_in == 10
 
         await wait_until(done, timeout_s=20)
-        assert total(reader, "redis_streaming.runtime.records.in") == 19
+        # The tasks add their counts to the counters about twice a second.
+        await wait_until(lambda: total(reader, "redis_streaming.runtime.records.in") == 19)
         out = values(reader, "redis_streaming.runtime.records.out")
         assert sum(n for labels, n in out.items() if ("stage", "s0") in labels) == 9
         assert sum(n for labels, n in out.items() if ("stage", "s1") in labels) == 9

@@ -41,10 +41,8 @@ async def test_list_describe_and_reset(
         assert out.splitlines()[0] == "job clicount: running on inst-1"
         assert "store n: 2 keys" in out
         assert out.count("owner inst-1") == 2
-        code, out, _ = (
-            await asyncio.to_thread(cli, capsys, "jobs", "describe", "clicount", "--json")
-            if False
-            else await asyncio.to_thread(cli, capsys, "--json", "jobs", "describe", "clicount")
+        code, out, _ = await asyncio.to_thread(
+            cli, capsys, "jobs", "describe", "clicount", "--json"
         )
         described = json.loads(out)
         assert described["stages"][0]["stores"][0]["keys"] == 2

@@ -188,10 +188,19 @@ async def test_runtime_metrics_in_prometheus(rs_server_url: str, rs_namespace: s
     async with serving(app.asgi) as http:
         await _send(app, "a", "b")
         await _counted(http, 2)
-        text = (await http.get("/actuator/prometheus")).text
-        families = {f.name: f for f in text_string_to_metric_families(text)}
-        records_in = families["redis_streaming_runtime_records_in"]
-        samples = [s for s in records_in.samples if s.name.endswith("_total")]
+        samples: list[Any] = []
+
+        async def counted_in_prometheus() -> bool:  # the tasks add counts twice a second
+            nonlocal samples
+            text = (await http.get("/actuator/prometheus")).text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            records_in = families.get("redis_streaming_runtime_records_in")
+            samples = (
+                [s for s in records_in.samples if s.name.endswith("_total")] if records_in else []
+            )
+            return sum(s.value for s in samples if s.labels["stage"] == "s0") == 2
+
+        await wait_until(counted_in_prometheus, what="records in, in /actuator/prometheus")
         assert {s.labels["stage"] for s in samples} == {"s0", "s1"}
         assert {s.labels["job"] for s in samples} == {"wordcount"}
         assert {"job", "stage", "topic", "partition"} <= set(samples[0].labels)

@@ -15,9 +15,17 @@ import time
 import weakref
 from collections.abc import Callable
 
+from opentelemetry.util.types import Attributes
+
 from redis_streaming.metrics.instruments import Metrics, PartitionLabels
 
-__all__ = ["DurationSampler", "PartitionCounts", "duration_sampler"]
+__all__ = [
+    "DurationSampler",
+    "PartitionCounts",
+    "TaskCounts",
+    "commit_sampler",
+    "duration_sampler",
+]
 
 
 class PartitionCounts:
@@ -58,6 +66,40 @@ class PartitionCounts:
         if self._acked:
             self.metrics.acked(self.labels, self._acked)
             self._acked = 0
+
+
+class TaskCounts:
+    """The records a job's task committed and the outputs they appended, added to the counters
+    by :meth:`flush_if_due` (which the task calls on every turn of its loop, at least every
+    ``block_ms``) once ``interval_s`` has passed since the last addition, and by :meth:`flush`
+    when the task ends."""
+
+    __slots__ = ("_due", "_in", "_out", "interval_s", "labels", "metrics")
+
+    def __init__(self, metrics: Metrics, labels: Attributes, interval_s: float = 0.5):
+        self.metrics = metrics
+        self.labels = labels
+        self.interval_s = interval_s
+        self._in = 0
+        self._out = 0
+        self._due = 0.0
+
+    def committed(self, n: int, outputs: int) -> None:
+        """Count a committed batch of ``n`` entries that appended ``outputs``."""
+        self._in += n
+        self._out += outputs
+
+    def flush_if_due(self) -> None:
+        """:meth:`flush` if ``interval_s`` has passed since the last time."""
+        if (self._in or self._out) and time.monotonic() >= self._due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add what was counted to the counters now."""
+        self._due = time.monotonic() + self.interval_s
+        if self._in or self._out:
+            self.metrics.runtime_records(self.labels, self._in, self._out)
+            self._in = self._out = 0
 
 
 class DurationSampler:
@@ -103,6 +145,19 @@ class DurationSampler:
 
 
 _SAMPLERS: weakref.WeakKeyDictionary[Metrics, DurationSampler] = weakref.WeakKeyDictionary()
+
+
+_COMMIT_SAMPLERS: weakref.WeakKeyDictionary[Metrics, DurationSampler] = weakref.WeakKeyDictionary()
+
+
+def commit_sampler(metrics: Metrics) -> DurationSampler:
+    """The sampler of ``metrics``' commit-duration and batch-size histograms: one budget per
+    process (about 50 commits a second recorded, every commit below that), shared by every job
+    task recording into them."""
+    sampler = _COMMIT_SAMPLERS.get(metrics)
+    if sampler is None:
+        sampler = _COMMIT_SAMPLERS[metrics] = DurationSampler(per_second=50)
+    return sampler
 
 
 def duration_sampler(metrics: Metrics) -> DurationSampler:

@@ -156,18 +156,19 @@ class Metrics:
         """The attribute set of one task of a job (build once and keep)."""
         return {"job": job, "stage": stage, "topic": topic, "partition": partition}
 
-    def runtime_committed(
-        self, attrs: Attributes, n: int, outputs: int, seconds: float, timed: bool = True
-    ) -> None:
-        """Record one committed batch of ``n`` entries that appended ``outputs``; its duration
-        and size only when ``timed`` (a sample of the commits: see
-        :class:`~redis_streaming.metrics.batching.DurationSampler`)."""
-        self._rt_in.add(n, attrs)
+    def runtime_records(self, attrs: Attributes, n: int, outputs: int) -> None:
+        """Count ``n`` entries committed by a job's task and the ``outputs`` they appended
+        (the tasks add their counts about twice a second: :class:`TaskCounts`)."""
+        if n:
+            self._rt_in.add(n, attrs)
         if outputs:
             self._rt_out.add(outputs, attrs)
-        if timed:
-            self._rt_commit.record(seconds, attrs)
-            self._rt_batch.record(n, attrs)
+
+    def runtime_committed(self, attrs: Attributes, n: int, seconds: float) -> None:
+        """Record one committed batch of ``n`` entries: its duration and size (for a sample of
+        the commits: see :func:`~redis_streaming.metrics.batching.commit_sampler`)."""
+        self._rt_commit.record(seconds, attrs)
+        self._rt_batch.record(n, attrs)
 
     def runtime_windows(self, attrs: Attributes, opened: int, closed: int, late: int) -> None:
         """Count windows opened and closed, and late records, of one committed batch."""

@@ -59,6 +59,11 @@ class Keys:
         """STREAM of the topic's dead letters (all groups; each entry names its group)."""
         return f"{self.namespace}:dlq:{{{topic}}}"
 
+    def reply(self, inbox: str) -> str:
+        """STREAM of the replies to one producer's requests (``inbox`` = its id); it expires
+        unless the producer refreshes it, so it disappears with the process."""
+        return f"{self.namespace}:reply:{{{inbox}}}"
+
     def topic_scan_match(self, topic: str) -> str:
         """One SCAN ``MATCH`` glob covering every key of ``topic``: the tag ``{T}`` or ``{T:i}``.
 

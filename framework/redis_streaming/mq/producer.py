@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
+import re
+import secrets
+import socket
 import time
 import zlib
 from collections import Counter
@@ -11,23 +16,35 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from redis_streaming._redis.errors import as_unavailable, is_noscript
-from redis_streaming.cluster import ready
-from redis_streaming.errors import InvalidArgument, PartitionOutOfRange, PayloadTooLarge
+from redis_streaming.cluster import is_cluster, ready
+from redis_streaming.errors import (
+    InvalidArgument,
+    PartitionOutOfRange,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from redis_streaming.metrics import Metrics, default_metrics
 from redis_streaming.mq.durability import Durability
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
+from redis_streaming.mq.replies import (
+    REPLY_MAXLEN,
+    ReplyInbox,
+    headers_of_reply,
+    headers_of_request,
+    reply_address,
+)
 from redis_streaming.mq.scripts import script
 from redis_streaming.mq.topics import TopicMeta, TopicStore
 from redis_streaming.mq.wire.codec import encode_headers, encode_payload, entry_args
 from redis_streaming.mq.wire.envelope import encode_envelope
-from redis_streaming.mq.wire.message import ProducerRecord, SendResult
+from redis_streaming.mq.wire.message import Message, ProducerRecord, SendResult
 from redis_streaming.mq.wire.tracing import ProducerTracing, with_context
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-__all__ = ["Producer", "partition_for_key"]
+__all__ = ["Producer", "default_producer_id", "partition_for_key"]
 
 _SCHEDULE = script("schedule_delayed")
 _CHUNK = 1000
@@ -84,6 +101,10 @@ class Producer:
     have the message (``WAIT``, in the same round trip), else raises ``DurabilityError`` after
     ``options.durability_timeout_ms`` (the message is on the master then; retrying may send it
     twice). See docs/high-availability.md.
+
+    :meth:`request` sends a message and waits for its reply, which comes to this producer's
+    own reply stream (``<ns>:reply:{<id>}``), read by one background task while requests wait;
+    :meth:`close` stops it. ``id`` is ``<host>-<pid>-<random>``.
     """
 
     def __init__(
@@ -106,6 +127,8 @@ class Producer:
         self.keys = Keys(self.options.namespace)
         self.topics = TopicStore(redis, self.options)
         self._cached: dict[str, _CachedTopic] = {}
+        self.id = default_producer_id()
+        self._inbox = ReplyInbox(redis, self.keys.reply(self.id), block_ms=self.options.block_ms)
 
     async def _cached_topic(self, topic: str, *, refresh: bool = False) -> _CachedTopic:
         cached = self._cached.get(topic)
@@ -236,22 +259,32 @@ class Producer:
         return SendResult(topic, p, replies[0].decode())
 
     async def send_many(
-        self, topic: str, messages: Iterable[Any | ProducerRecord]
+        self,
+        topic: str,
+        messages: Iterable[Any | ProducerRecord],
+        *,
+        transaction: bool = False,
     ) -> list[SendResult]:
         """Append many messages, pipelined (one round trip per 1,000), in the given order.
 
         Items are payloads or :class:`ProducerRecord` values. Every item is encoded and checked
         before the first write, so a bad item raises without anything being sent. Should the
-        connection fail midway, a prefix of the batch may have been written. With a durability
+        connection fail midway, a prefix of the batch may have been written.
+
+        ``transaction=True`` writes them all in one round trip inside ``MULTI``/``EXEC`` (on a
+        cluster: when they all go to one partition; otherwise pipelined as usual): a command
+        Redis refuses (no permission, out of memory) aborts them all. Redis does not roll back,
+        so a write that fails while the transaction runs (a partition key holding another
+        type) leaves the others written. With a durability
         level that waits, each round trip ends with one wait for its messages; a
         ``DurabilityError`` means the round trips before it were confirmed, its own messages
         are on the master only, and later ones were not sent.
         """
         tracing = self._tracing
         if tracing is None:
-            return await self._send_many(topic, messages, None)
+            return await self._send_many(topic, messages, None, transaction)
         with tracing.span(topic) as span:
-            results = await self._send_many(topic, messages, tracing.context())
+            results = await self._send_many(topic, messages, tracing.context(), transaction)
             span.set_attribute("messaging.batch.message_count", len(results))
             return results
 
@@ -260,6 +293,7 @@ class Producer:
         topic: str,
         messages: Iterable[Any | ProducerRecord],
         context: dict[str, str] | None,
+        transaction: bool = False,
     ) -> list[SendResult]:
         ts = time.time_ns() // 10**6
         encoded: list[tuple[list[Any], str | None, int | None]] = []
@@ -278,22 +312,132 @@ class Producer:
                 cached, p = await self._pick(topic, cached, key, partition)
                 batch.append((p, fields))
             results: list[SendResult] = []
-            for start in range(0, len(batch), _CHUNK):
-                chunk = batch[start : start + _CHUNK]
-                pipe = self.redis.pipeline(transaction=False)
-                for p, fields in chunk:
-                    pipe.execute_command("XADD", cached.streams[p], *cached.maxlen, "*", *fields)
-                # One wait after the chunk's writes (per node on a cluster), same round trip.
-                self.durability.queue(pipe, self.redis, {cached.streams[p] for p, _ in chunk})
-                replies = await pipe.execute()
-                ids = replies[: len(chunk)]
+            size = max(1, len(batch)) if transaction else _CHUNK
+            for start in range(0, len(batch), size):
+                chunk = batch[start : start + size]
+                # A cluster runs a transaction on one slot only: one partition's keys.
+                atomic = transaction and (
+                    not is_cluster(self.redis) or len({p for p, _ in chunk}) == 1
+                )
+                streams = [cached.streams[p] for p, _ in chunk]
+                ids, waits = await self._write_chunk(streams, chunk, cached.maxlen, atomic)
                 for p, n in Counter(p for p, _ in chunk).items():
                     self.metrics.produced(topic, p, n)
-                self.durability.check(
-                    replies[len(chunk) :], f"sending to topic {topic!r}", len(chunk)
-                )
+                self.durability.check(waits, f"sending to topic {topic!r}", len(chunk))
                 results.extend(
                     SendResult(topic, p, mid.decode())
                     for (p, _), mid in zip(chunk, ids, strict=True)
                 )
         return results
+
+    async def _write_chunk(
+        self,
+        streams: list[str],
+        chunk: list[tuple[int, list[Any]]],
+        maxlen: tuple[Any, ...],
+        atomic: bool,
+    ) -> tuple[list[Any], list[Any]]:
+        """One round trip of ``send_many``: the XADDs (inside MULTI/EXEC when ``atomic``), then
+        the durability wait; returns the entry ids and the wait replies."""
+        if atomic and self.durability.waits:
+            # redis-py's transaction pipeline would put the wait inside MULTI, where WAIT does
+            # not block: MULTI and EXEC are sent as commands, the wait after EXEC on the same
+            # connection (on a cluster: the node of the chunk's single partition).
+            node = self.redis.get_node_from_key(streams[0]) if is_cluster(self.redis) else None
+            target = {} if node is None else {"target_nodes": node}
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.execute_command("MULTI", **target)
+        else:
+            pipe = self.redis.pipeline(transaction=atomic)
+        for stream, (_, fields) in zip(streams, chunk, strict=True):
+            pipe.execute_command("XADD", stream, *maxlen, "*", *fields)
+        if atomic and self.durability.waits:
+            pipe.execute_command("EXEC", **target)
+        # One wait after the chunk's writes (per node on a cluster), same round trip.
+        waits = self.durability.queue(pipe, self.redis, set(streams))
+        replies = await pipe.execute()
+        if atomic and self.durability.waits:  # OK, QUEUED..., [ids], waits
+            return list(replies[len(chunk) + 1]), replies[len(chunk) + 2 :]
+        return replies[: len(chunk)], replies[len(replies) - waits :]
+
+    async def partitions_for(self, topic: str) -> int:
+        """The partition count of ``topic`` (cached for ``mq.topic_refresh_s``), creating the
+        topic as :meth:`send` would: raises :class:`~redis_streaming.TopicNotFound` when it
+        does not exist and ``mq.auto_create_topics`` is off."""
+        with as_unavailable(self.redis, f"reading topic {topic!r}"):
+            return (await self._cached_topic(topic)).partitions
+
+    # -- request and reply (mq/replies.py) ---------------------------------------------------
+
+    async def request(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the contract
+    ) -> Message:
+        """Send a request to ``topic`` and return the reply, waiting ``timeout`` seconds at most.
+
+        The message carries ``x-reply-to`` (this producer's id) and ``x-correlation-id``
+        headers; a handler answers with :meth:`reply` (a starter listener answers with its
+        return value). The reply is a :class:`~redis_streaming.Message` (``topic`` and
+        ``partition`` of the request, the reply's own ``id``, ``payload`` and ``headers``).
+        Raises :class:`~redis_streaming.RequestTimeout` (a ``TimeoutError``) when no reply
+        came in time, and :class:`~redis_streaming.RequestFailed` when the handler answered
+        with an error (the request was dead-lettered). Any number of requests may wait at once.
+        """
+        if not (isinstance(timeout, int | float) and timeout > 0):
+            raise InvalidArgument(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        correlation_id = secrets.token_hex(12)
+        request_headers = headers_of_request(headers, self.id, correlation_id)
+        with as_unavailable(self.redis, "opening the reply stream"):
+            future = await self._inbox.expect(correlation_id)
+        try:
+            sent = await self.send(topic, payload, key=key, headers=request_headers)
+            try:
+                async with asyncio.timeout(timeout):
+                    reply = await future
+            except TimeoutError:
+                raise RequestTimeout(topic, timeout) from None
+        finally:
+            self._inbox.forget(correlation_id)
+        return reply.message(sent)
+
+    async def reply(self, request: Message, payload: Any, *, error: str | None = None) -> bool:
+        """Answer ``request`` (a message :meth:`request` sent) with ``payload``, or with
+        ``error`` (its requester raises :class:`~redis_streaming.RequestFailed` with it).
+
+        Returns False, writing nothing, when ``request`` carries no reply address or its
+        requester is gone (its reply stream expired); True once the reply is written.
+        """
+        address = reply_address(request.headers)
+        if address is None:
+            return False
+        inbox, correlation_id = address
+        headers = headers_of_reply(correlation_id, error)
+        fields = self._fields(request.topic, payload, None, headers, None, time.time_ns() // 10**6)
+        with as_unavailable(self.redis, f"replying to a request of topic {request.topic!r}"):
+            written = await self.redis.execute_command(
+                "XADD", self.keys.reply(inbox), "NOMKSTREAM",
+                "MAXLEN", "~", REPLY_MAXLEN, "*", *fields,
+            )  # fmt: skip
+        return written is not None
+
+    @staticmethod
+    def wants_reply(message: Message) -> bool:
+        """True when ``message`` is a request that :meth:`reply` can answer."""
+        return reply_address(message.headers) is not None
+
+    async def close(self) -> None:
+        """Stop reading replies: requests still waiting raise
+        :class:`~redis_streaming.RequestFailed`, and the reply stream is deleted. Sending goes
+        on working; a later :meth:`request` starts reading again."""
+        await self._inbox.close()
+
+
+def default_producer_id() -> str:
+    """``<host>-<pid>-<random>``: the id of a producer's reply inbox, unique per producer."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:100] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import struct
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.forwarder import pack_items
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.keys import RuntimeKeys
+from redis_streaming.runtime.wallclock import SYSTEM_CLOCK, Clock
 from redis_streaming.state.cache import ABSENT
 
 __all__ = ["COMMIT", "CLAIM", "Committer", "CommitResult"]
@@ -83,9 +83,11 @@ class Committer:
         targets: dict[str, TopicMeta],
         *,
         outbox: bool,
+        clock: Clock = SYSTEM_CLOCK,
         durability: Durability | None = None,
     ) -> None:
         self.keys = keys
+        self.clock = clock  # the commit's now: TTL expiries and sweeps, committed_ms
         self.durability = durability or Durability("leader", 1)
         self.waits = 0  # replies of the durability wait after the commit in the last pipeline
         self.stage = stage
@@ -128,7 +130,7 @@ class Committer:
                 i = index[key] = len(keys)
             return i
 
-        args: list[Any] = [self.consumer_id, epoch, self.stage.group, int(time.time() * 1000)]
+        args: list[Any] = [self.consumer_id, epoch, self.stage.group, self.clock.now_ms()]
         args.append(len(ids))
         if ids:
             args.extend(ids)

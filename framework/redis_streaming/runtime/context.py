@@ -167,6 +167,13 @@ class ProcessContext:
         """The partition's watermark (epoch ms) as of the records before this one."""
         return self._run.clock.watermark
 
+    @property
+    def now_ms(self) -> int:
+        """The wall clock (epoch ms) as of this batch, as the job's clock tells it (real time,
+        or a test's :class:`~redis_streaming.testing.ManualClock`): set wall-clock timers from
+        it, ``ctx.timers.at_wall_time(ctx.now_ms + 60_000)``."""
+        return self._run.now_ms
+
     def emit(self, value: Any) -> None:
         """Pass ``value`` on, with this record's key and time (to re-key, ``key_by`` after)."""
         self.emitted.append(Record(self.key, value, self.timestamp))

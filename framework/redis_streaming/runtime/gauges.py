@@ -4,7 +4,6 @@ I/O in the collecting thread."""
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -58,7 +57,7 @@ def _timers(shared: StageShared) -> Iterable[Observation]:
 
 def _watermark_lag(shared: StageShared) -> Iterable[Observation]:
     if shared.stage.timer_ops:
-        now = time.time() * 1000
+        now = shared.clock.now_ms()
         for partition, task in list(shared.tasks.items()):
             if task.time.clock.max_ts is not None:
                 lag = max(0.0, (now - task.time.clock.watermark) / 1000)

@@ -21,6 +21,7 @@ from redis_streaming.runtime.gauges import watch
 from redis_streaming.runtime.options import RuntimeOptions
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.runtime.task import StageTask
+from redis_streaming.runtime.wallclock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from redis_streaming.runtime.job import Job
@@ -86,6 +87,7 @@ class JobHandle:
         runtime: RuntimeOptions | None,
         metrics: Metrics | None,
         consumer_id: str | None,
+        clock: Clock | None = None,
     ) -> None:
         job.validate()
         self.job = job
@@ -94,6 +96,7 @@ class JobHandle:
         self.runtime = runtime or RuntimeOptions()
         self.metrics = metrics or default_metrics()
         self.consumer_id = consumer_id or default_consumer_id()
+        self.clock = clock or SYSTEM_CLOCK
         self.state = JobState.CREATED
         self.stages: list[StageShared] = []
         self.coordinators: list[GroupCoordinator] = []
@@ -121,7 +124,7 @@ class JobHandle:
                 shared = StageShared(
                     self.redis, stage, self.options, self.runtime, self.consumer_id,
                     {t: metas[t] for t in read}, sub, self.metrics,
-                    cluster=is_cluster(self.redis),
+                    cluster=is_cluster(self.redis), clock=self.clock,
                 )  # fmt: skip
                 self.stages.append(shared)
                 watch(self.metrics, shared)
@@ -190,6 +193,20 @@ class JobHandle:
             c.sub.resume()
         if self.state is JobState.PAUSED:
             self.state = JobState.RUNNING
+
+    def advance_watermark(self, watermark_ms: int) -> None:
+        """Move the watermark of every partition this process runs to at least
+        ``watermark_ms`` (epoch ms), as if records of that event time had come: windows that
+        close by then close and event-time timers fire, each at the task's next idle read.
+        Records older than the new watermark are late from then on. For tests
+        (:class:`~redis_streaming.testing.JobTest`) and for closing the windows of inputs
+        that have ended."""
+        if isinstance(watermark_ms, bool) or not isinstance(watermark_ms, int):
+            raise InvalidArgument(
+                f"watermark_ms must be epoch milliseconds (an int), got {watermark_ms!r}"
+            )
+        for shared in self.stages:
+            shared.watermark_floor = max(shared.watermark_floor, watermark_ms)
 
     def status(self) -> JobStatus:
         """What the job does in this process now."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from redis_streaming.metrics import Metrics
     from redis_streaming.mq.options import MQOptions
     from redis_streaming.runtime.options import RuntimeOptions
+    from redis_streaming.runtime.wallclock import Clock
 
 __all__ = ["Job"]
 
@@ -159,13 +160,19 @@ class Job:
         runtime: RuntimeOptions | None = None,
         metrics: Metrics | None = None,
         consumer_id: str | None = None,
+        clock: Clock | None = None,
     ) -> JobHandle:
         """Start the job's tasks in this process and return its handle (stop it with
         ``await handle.stop()``). Any number of processes may run the same job: they share its
         partitions through the consumer groups' leases. Raises
         :class:`~redis_streaming.InvalidArgument` before any I/O when the job is invalid or
-        a job of the same name runs in this process on the same namespace."""
-        handle = JobHandle(self, redis, options, runtime, metrics, consumer_id)
+        a job of the same name runs in this process on the same namespace.
+
+        ``clock``: the wall clock of the job's tasks (an object with ``now_ms()``, epoch ms):
+        idle timeouts, wall-clock timers, processing-time windows and state TTLs follow it.
+        Default: real time. Tests pass a :class:`~redis_streaming.testing.ManualClock`
+        (docs/testing-jobs.md)."""
+        handle = JobHandle(self, redis, options, runtime, metrics, consumer_id, clock)
         await handle.start()
         return handle
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from redis_streaming.runtime.commit import Committer
+from redis_streaming.runtime.wallclock import SYSTEM_CLOCK, Clock
 from redis_streaming.state.cache import ABSENT, StateCache
 from redis_streaming.state.codec import encode_key
 
@@ -16,12 +16,15 @@ __all__ = ["StateLoader"]
 class StateLoader:
     """Reads the record keys' state of every store of a stage that the cache lacks."""
 
-    __slots__ = ("cache", "committer", "redis")
+    __slots__ = ("cache", "clock", "committer", "redis")
 
-    def __init__(self, redis: Any, committer: Committer, cache: StateCache) -> None:
+    def __init__(
+        self, redis: Any, committer: Committer, cache: StateCache, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.redis = redis
         self.committer = committer
         self.cache = cache
+        self.clock = clock
 
     async def load(self, stores: Iterable[str], record_keys: Iterable[str | None]) -> int:
         """Fill the cache for every (store, key); returns the number of keys read (0: no I/O).
@@ -41,7 +44,7 @@ class StateLoader:
             pipe.hmget(hash_key, keys)
             pipe.zmscore(ttl_key, keys)
         replies = await pipe.execute()
-        now = time.time() * 1000
+        now = self.clock.now_ms()
         n = 0
         for i, (store, keys) in enumerate(wanted.items()):
             values, expiries = replies[2 * i], replies[2 * i + 1]

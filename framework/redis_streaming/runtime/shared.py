@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from redis_streaming.metrics import Metrics
-from redis_streaming.metrics.batching import DurationSampler
+from redis_streaming.metrics.batching import commit_sampler
 from redis_streaming.mq.consume.subscription import Subscription
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.retry.dead_letter import DeadLetterWriter
@@ -17,6 +17,8 @@ from redis_streaming.runtime.forwarding import ForwarderLoop
 from redis_streaming.runtime.graph import Stage
 from redis_streaming.runtime.keys import RuntimeKeys
 from redis_streaming.runtime.options import RuntimeOptions
+from redis_streaming.runtime.wallclock import SYSTEM_CLOCK, Clock
+from redis_streaming.window.clock import NEVER
 
 if TYPE_CHECKING:
     from redis_streaming.runtime.commit import CommitResult
@@ -40,6 +42,7 @@ class StageShared:
         metrics: Metrics,
         *,
         cluster: bool,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.redis = redis
         self.stage = stage
@@ -49,8 +52,10 @@ class StageShared:
         self.targets = targets
         self.sub = sub
         self.metrics = metrics
-        self.sampler = DurationSampler()  # which commits' duration and size are recorded
+        self.sampler = commit_sampler(metrics)  # which commits' duration and size are recorded
         self.cluster = cluster
+        self.clock = clock
+        self.watermark_floor = NEVER  # raised by JobHandle.advance_watermark
         self.keys = RuntimeKeys(options.namespace)
         self.table_partitions = {t.topic: targets[t.topic].partitions for t in stage.lookups}
         self.decoder = stage.decoder()
@@ -112,8 +117,9 @@ class StageShared:
         for store, count in result.store_keys.items():
             self.store_keys[store][task.partition] = count
         labels = task.labels
-        timed = self.sampler.sample()  # histograms: a sample above 200 commits a second
-        self.metrics.runtime_committed(labels, n, len(run.outputs), seconds, timed)
+        task.counts.committed(n, len(run.outputs))  # added to the counters twice a second
+        if self.sampler.sample():  # histograms: about 50 commits a second at most
+            self.metrics.runtime_committed(labels, n, seconds)
         opened, closed, late = run.counts
         if opened or closed or late:
             self.windows_opened += opened

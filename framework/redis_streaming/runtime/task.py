@@ -19,6 +19,7 @@ from redis_streaming._redis.background import BackgroundLoop, Prefixed, log_retr
 from redis_streaming._redis.backoff import Backoff
 from redis_streaming._redis.errors import is_busygroup, is_noscript
 from redis_streaming.errors import DecodeError
+from redis_streaming.metrics.batching import TaskCounts
 from redis_streaming.mq.consume.leases import Leases
 from redis_streaming.mq.durability import Durability
 from redis_streaming.runtime.commit import COMMIT, Committer
@@ -30,7 +31,7 @@ from redis_streaming.runtime.reading import Entry, PartitionReader, entries, id_
 from redis_streaming.runtime.records import Record, decode_record
 from redis_streaming.runtime.shared import StageShared
 from redis_streaming.runtime.sinking import SinkWriter
-from redis_streaming.runtime.timekeeping import TaskTime, now_ms
+from redis_streaming.runtime.timekeeping import TaskTime
 from redis_streaming.state.batch import BatchState
 from redis_streaming.state.cache import StateCache
 from redis_streaming.window.clock import BatchClock
@@ -59,14 +60,17 @@ class StageTask(BackgroundLoop):
         self.stream = shared.keys.mq.stream(self.stage.topic, partition)
         self.committer = Committer(
             shared.keys, self.stage, partition, shared.consumer_id, shared.targets,
-            outbox=shared.cluster, durability=Durability.of(shared.options),
+            outbox=shared.cluster, clock=shared.clock,
+            durability=Durability.of(shared.options),
         )  # fmt: skip
         self.cache = StateCache(shared.runtime.cache_max_keys)
-        self.loader = StateLoader(self.redis, self.committer, self.cache)
+        self.loader = StateLoader(self.redis, self.committer, self.cache, shared.clock)
         self.labels = shared.metrics.runtime_labels(
             self.stage.job, self.stage.id, self.stage.topic, partition
         )
+        self.counts = TaskCounts(shared.metrics, self.labels)
         self.epoch = 0
+        self.steps = 0  # turns of the loop begun (JobTest waits for one to end)
         self.backlog: list[Entry] = []
         self._ahead: list[Entry] = []  # read in the same round trip as the last commit
         self._ready = False
@@ -130,6 +134,7 @@ class StageTask(BackgroundLoop):
         except Fenced:
             self.log.warning("fenced: another consumer owns the partition now; stopping")
         finally:
+            self.counts.flush()
             self.cache.clear()
             self.shared.tasks.pop(self.partition, None)
 
@@ -153,6 +158,8 @@ class StageTask(BackgroundLoop):
         return delay
 
     async def _step(self) -> float | None:
+        self.steps += 1
+        self.counts.flush_if_due()
         if not self._ready:
             await self._recover()
             self._ready = True
@@ -289,13 +296,14 @@ class StageTask(BackgroundLoop):
         runtime = self.shared.runtime
         push = _entry(self.stage.root).push
         for attempt in range(1, runtime.max_attempts + 1):
+            now = self.cache.now_ms = self.shared.clock.now_ms()  # the batch's wall time
             run = BatchRun(
                 BatchState(self.cache),
                 self.shared.options.max_payload_bytes,
                 BatchClock(self.time.clock),
                 BatchTimers(self.time.timer_index),
                 BatchTimers(self.time.wall_index),
-                now_ms(),
+                now,
             )
             if advance_to is not None:
                 run.clock.advance_to(advance_to)

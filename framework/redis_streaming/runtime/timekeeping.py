@@ -24,7 +24,7 @@ FIRE_LIMIT = 1000  # timers fired per batch at most (the rest in the next ones)
 
 
 def now_ms() -> int:
-    """The wall clock in epoch milliseconds."""
+    """Real time in epoch milliseconds (tasks read their stage's clock instead)."""
     return int(time.time() * 1000)
 
 
@@ -46,7 +46,7 @@ class TaskTime:
         self.lookups = lookups
         self.log = log
         stage = self.stage
-        self.clock = PartitionClock(stage.ooo_ms, stage.idle_ms, None, NEVER, now_ms())
+        self.clock = PartitionClock(stage.ooo_ms, stage.idle_ms, None, NEVER, shared.clock.now_ms())
         self.timer_index = TimerIndex()
         self.wall_index = TimerIndex()
 
@@ -64,18 +64,21 @@ class TaskTime:
             stage.idle_ms,
             None if max_ts is None else int(max_ts),
             NEVER if floor is None else int(floor),
-            now_ms(),
+            self.shared.clock.now_ms(),
         )
         self.timer_index = TimerIndex((m, int(score)) for m, score in timers)
         self.wall_index = TimerIndex((m, int(score)) for m, score in wall)
 
     def tick_watermark(self) -> int | None:
         """No entries came: the watermark to fire timers at (an idle partition's has moved
-        on), or None when no timer is due by it or by the wall clock."""
-        now = now_ms()
+        on, or :meth:`JobHandle.advance_watermark` moved it), or None when no timer is due by
+        it or by the wall clock."""
+        now = self.shared.clock.now_ms()
         target = self.clock.idle_watermark(now)
         if target is None:
             target = self.clock.watermark
+        if self.shared.watermark_floor > target:  # advanced from outside: commit the new one
+            return self.shared.watermark_floor
         earliest = self.timer_index.earliest()
         wall = self.wall_index.earliest()
         if (earliest is None or earliest > target) and (wall is None or wall > now):

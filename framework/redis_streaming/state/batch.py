@@ -12,7 +12,6 @@ cannot be stored fails the write of the record that made it, not the batch's com
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,8 +83,9 @@ class BatchState:
         self._journal.clear()
 
     def committed(self) -> None:
-        """The batch committed: its writes are now the cached committed state."""
-        now = int(time.time() * 1000)
+        """The batch committed: its writes are now the cached committed state (TTLs from the
+        batch's wall time, the cache's ``now_ms``)."""
+        now = self.cache.now_ms
         for k, write in self.writes.items():
             expiry = now + write.ttl_ms if write.ttl_ms is not None else None
             self.cache.put(k, write.value, None if write.value is ABSENT else expiry)

@@ -33,10 +33,13 @@ class StateCache:
     """Committed values, encoded, by ``(store, encoded key)``: ``ABSENT`` for a key with no
     state, and the wall-clock expiry (epoch ms) of values written with a TTL."""
 
-    __slots__ = ("_expiry", "_values", "max_keys")
+    __slots__ = ("_expiry", "_values", "max_keys", "now_ms")
 
     def __init__(self, max_keys: int) -> None:
         self.max_keys = max_keys
+        # Wall time (epoch ms) that expiries are judged by: the batch's, set by the task before
+        # each batch (so a batch sees one time, whatever clock the job runs on).
+        self.now_ms = int(time.time() * 1000)
         self._values: OrderedDict[StateKey, Any] = OrderedDict()
         self._expiry: dict[StateKey, int] = {}
 
@@ -55,7 +58,7 @@ class StateCache:
         """The committed value, ``ABSENT``, or raises ``KeyError`` when not loaded."""
         value = self._values[key]
         expiry = self._expiry.get(key)
-        if expiry is not None and expiry <= time.time() * 1000:
+        if expiry is not None and expiry <= self.now_ms:
             return ABSENT
         self._values.move_to_end(key)
         return value

@@ -25,10 +25,13 @@ Fixtures:
   and always stopped afterwards.
 - ``rs_pg_database``: the URL of a database created for this test alone on that server, dropped
   after it (with its replication slots; its sessions are terminated). Needs ``psycopg``.
+- ``rs_job_test``: ``rs_job_test(job, **options)`` is a :class:`~redis_streaming.testing.JobTest`
+  on ``rs_server_url`` (``async with rs_job_test(build_job()) as t:``; docs/testing-jobs.md).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -40,6 +43,7 @@ from redis_streaming.cluster import ready
 from redis_streaming.embedded import RedisServer
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
+from redis_streaming.testing.jobs import JobTest, job_test
 from redis_streaming.testing.postgres import PostgresServer
 from redis_streaming.testing.replication import ReplicaSet
 from redis_streaming.testing.sentinel import SentinelGroup
@@ -159,3 +163,8 @@ async def rs_redis(rs_url: str) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def rs_job_test(rs_server_url: str) -> Callable[..., JobTest]:
+    return functools.partial(job_test, url=rs_server_url)

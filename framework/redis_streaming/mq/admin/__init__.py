@@ -1,13 +1,16 @@
 """Topic administration (docs/design.md, "Admin and retention"): list, describe, create,
-grow, delete, inspect pending entries, and move a group's position."""
+grow, delete, inspect pending entries, move a group's position, and read entries without a
+group."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from redis_streaming._redis.errors import as_unavailable, is_busygroup
 from redis_streaming._redis.replies import as_text
 from redis_streaming.errors import ConfigurationError, TopicNotFound
+from redis_streaming.mq.admin._browse import browse, check_positions
 from redis_streaming.mq.admin._describe import (
     GroupInfo,
     PartitionInfo,
@@ -27,6 +30,7 @@ from redis_streaming.mq.keys import Keys, validate_name
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.scripts import script
 from redis_streaming.mq.topics import TopicMeta, TopicStore
+from redis_streaming.mq.wire.message import Message
 
 __all__ = ["Admin", "GroupInfo", "PartitionInfo", "PendingEntry", "TopicInfo"]
 
@@ -256,3 +260,34 @@ class Admin:
             parts = partitions_of(meta, partition)
             await reset_positions(self.redis, self.keys, meta, topic, group, to, target, parts)
         return parts
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def browse(
+        self, topic: str, after: Mapping[int, str], *, count: int = 100, block_ms: int = 0
+    ) -> list[Message]:
+        """Entries of the partitions in ``after`` that come after the given entry ids, read
+        without a consumer group: nothing is delivered, acknowledged or created (``XRANGE``,
+        and ``XREAD`` to wait; never ``XREADGROUP``).
+
+        ``after`` maps partitions to the id of the last entry already seen (``"0-0"``: from
+        the start). At most ``count`` entries per partition, in id order across partitions
+        (ties by partition); pass each partition's last returned id in the next call to go
+        on, in id order still. With ``block_ms`` > 0 and no entry there, waits up to that long
+        for new ones (keep it below the client's socket timeout; a Redis Cluster client polls
+        every 100 ms instead, as ``XREAD`` cannot span partitions there). Messages have
+        ``group=None`` and the ``attempt`` written in the entry; an entry that a consumer could
+        not decode comes with its raw payload bytes as ``application/octet-stream``. Raises
+        :class:`~redis_streaming.errors.TopicNotFound` for an unknown topic and
+        :class:`~redis_streaming.errors.PartitionOutOfRange` for a partition it does not have.
+        """
+        if not isinstance(count, int) or count < 1:
+            raise ConfigurationError(f"count must be an int >= 1, got {count!r}")
+        if not isinstance(block_ms, int) or block_ms < 0:
+            raise ConfigurationError(f"block_ms must be an int >= 0, got {block_ms!r}")
+        with as_unavailable(self.redis, f"reading topic {topic!r}"):
+            meta = await self._meta(topic)
+            check_positions(meta, after)
+            if not after:
+                return []
+            return await browse(self.redis, self.keys, topic, after, count, block_ms)
