@@ -16,6 +16,7 @@ import httpx
 
 from redis_streaming import DurabilityError, Producer, RedisStreamingError
 from redis_streaming.mq.keys import Keys
+from redis_streaming.mq.scripts import script
 from redis_streaming.testing import SentinelGroup
 from redis_streaming_starter import RedisStreamingApplication, Settings, resolve
 from tests.ha import failover_app
@@ -37,7 +38,9 @@ class Outcome:
     lost: set[int] = field(default_factory=set)  # acknowledged, never handled
     missing: set[int] = field(default_factory=set)  # acknowledged, not in the topic afterwards
     failover_s: float = 0.0
-    noscript: int = 0  # NOSCRIPT replies of the new master: the scripts were loaded again
+    scripts_on_new_master: bool = False  # lease and heartbeat scripts (a promoted replica
+    # has none: Redis does not replicate SCRIPT LOAD)
+    consumer_healthy: bool = False  # its coordination rounds succeed on the new master
     old_master: str = ""
     new_master: str = ""
     health: dict[str, Any] = field(default_factory=dict)
@@ -128,15 +131,25 @@ async def run_failover(
             outcome.new_master = new.name
             before = len(outcome.acked)
             await wait_until(lambda: len(outcome.acked) >= before + 200, 30, "200 more sends")
+            # Past two lease TTLs: the listener's partitions are owned through renewals made on
+            # the new master (its coordinator recovered), not through leases held from before.
+            lease_ttl_s = float(FAST["mq"]["lease_ttl_s"])
+            await wait_until(
+                lambda: time.monotonic() - started > outcome.failover_s + 2 * lease_ttl_s,
+                30,
+                "two lease TTLs after the failover",
+            )
             outcome.acked_after_failover = len(outcome.acked) - before
         finally:
             sender.stopping = True
             await sending
         await _settle(outcome)
+        assert app.consumer is not None
+        outcome.consumer_healthy = app.consumer.healthy
         outcome.health = await _health(app)
         outcome.missing = outcome.acked - await _in_topic(app.redis, namespace)
-        errors = await app.redis.info("errorstats")
-        outcome.noscript = int(errors.get("errorstat_NOSCRIPT", {}).get("count", 0))
+        shas = [script("lease_renew").sha, script("heartbeat").sha]
+        outcome.scripts_on_new_master = all(await app.redis.script_exists(*shas))
     outcome.lost = outcome.acked - failover_app.handled
     log.warning(
         "failover with durability %s%s: %d acknowledged, %d not in the topic afterwards, %d "
