@@ -363,3 +363,30 @@ async def test_the_starter_checks_aof_support_at_startup(
     plain = load_settings(isolated=True, redis={"url": rs_server_url}, mq={"durability": "leader"})
     client = await connect(plain, rs_server_url)
     await client.aclose()
+
+
+async def test_a_transactional_send_many_waits_after_exec(
+    rs_replica_set: ReplicaSet, master: Any, replica: Any, rs_namespace: str
+) -> None:
+    """``transaction=True`` (how listeners publish results) with replicas=1: one MULTI/EXEC
+    for the batch, then the wait on the same connection; the replica has all of it."""
+    producer = Producer(master, options(rs_namespace, "replicas=1"))
+    stats = await master.info("commandstats")
+    multi = int(stats.get("cmdstat_multi", {}).get("calls", 0))
+    before = await wait_calls(master)
+    sent = await producer.send_many("orders", list(range(5)), transaction=True)
+    stats = await master.info("commandstats")
+    assert int(stats["cmdstat_multi"]["calls"]) == multi + 1
+    assert await wait_calls(master) == before + 1
+    keys = Keys(rs_namespace)
+    ids = [r.message_id.encode() for r in sent if r.message_id]
+    on_replica = [
+        mid for r in sent for mid, _ in await replica.xrange(keys.stream("orders", r.partition))
+    ]
+    assert set(ids) <= set(on_replica)
+    rs_replica_set.replicas[0].pause()
+    try:
+        with pytest.raises(DurabilityError):
+            await producer.send_many("orders", list(range(5)), transaction=True)
+    finally:
+        rs_replica_set.replicas[0].resume()
