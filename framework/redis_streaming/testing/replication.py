@@ -191,6 +191,9 @@ class ServerProcess:
         proc = getattr(self, "process", None)
         if proc is not None and proc.poll() is None:
             proc.kill()
+        directory = getattr(self, "dir", None)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 class ReplicaSet:
