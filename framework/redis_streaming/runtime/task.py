@@ -175,6 +175,9 @@ class StageTask(BackgroundLoop):
             batch, self._ahead = self._ahead, []
         else:
             batch = await self._read()
+        if batch and sub.paused:  # paused while the read waited: held, in order, until resumed
+            self.backlog = batch + self.backlog
+            return None
         if batch and self._taking():
             await self._process(batch)
         elif not batch and self.stage.timer_ops and self._taking():
