@@ -10,7 +10,16 @@ from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from redis.exceptions import AuthenticationError, BusyLoadingError, NoScriptError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    RedisClusterUnreachableError,
+    ResponseError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -45,11 +54,31 @@ def error_code(exc: BaseException) -> str:
     return text.split(" ", 1)[0] if text else ""
 
 
+_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ConnectionError,
+    # A Redis Cluster failing over: CLUSTERDOWN from every node between a primary's failure
+    # and its replica's promotion, no node reachable, or a slot without a node in the map.
+    ClusterDownError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+)
+# The slot map redis-py's cluster client reloads after CLUSTERDOWN or a lost node is refused
+# while the cluster is mid-failover: slots not covered yet, or nodes that disagree on them. It
+# raises the base RedisClusterException then, the type of deterministic errors too (CROSSSLOT,
+# unsupported commands), so only these texts tell.
+_CLUSTER_IN_FLUX = ("All slots are not covered", "startup_nodes could not agree")
+
+
 def is_connection_error(exc: BaseException) -> bool:
-    """True for a lost or refused connection, a timeout, or a server still loading its data."""
-    return isinstance(
-        exc, RedisConnectionError | RedisTimeoutError | BusyLoadingError | ConnectionError
-    )
+    """True for a lost or refused connection, a timeout, a server still loading its data, or a
+    Redis Cluster that is failing over (``CLUSTERDOWN``, slots without a node, no node
+    reachable): conditions that pass by themselves, so the operation is worth retrying later."""
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    return isinstance(exc, RedisClusterException) and str(exc).startswith(_CLUSTER_IN_FLUX)
 
 
 def is_nogroup(exc: BaseException) -> bool:
@@ -96,6 +125,14 @@ def unavailable(exc: BaseException, redis: Any, doing: str) -> RedisUnavailable:
             f"Redis at {server_address(redis)} refused the credentials while {doing} "
             f"({type(exc).__name__}: {exc}); check the user and password in redis.url "
             "(REDIS_STREAMING_REDIS__URL) and the server's ACL"
+        )
+    if isinstance(exc, ClusterDownError | SlotNotCoveredError) or (
+        isinstance(exc, RedisClusterException) and not isinstance(exc, RedisClusterUnreachableError)
+    ):
+        return RedisUnavailable(
+            f"Redis at {server_address(redis)} is failing over (or has slots no node serves) "
+            f"while {doing} ({type(exc).__name__}: {exc}); a replica takes a failed primary's "
+            "place within about cluster-node-timeout, then try again"
         )
     return RedisUnavailable(
         f"Redis at {server_address(redis)} is unreachable while {doing} "
