@@ -31,7 +31,7 @@ from redis_streaming.mq.topics import TopicStore
 from redis_streaming.testing import RedisCluster, client_from_url
 from redis_streaming_starter import RedisStreamingApplication, resolve
 from redis_streaming_starter.testing import app_test
-from tests.ha import failover_app
+from tests.ha import ticks_app
 from tests.helpers import fast_mq, wait_until
 
 PARTITIONS = 12
@@ -102,15 +102,15 @@ async def test_a_primary_killed_9_fails_over_and_every_partition_is_consumed_aga
     rs_cluster_replicas: RedisCluster, durability: str, request: pytest.FixtureRequest
 ) -> None:
     cluster = rs_cluster_replicas
-    failover_app.handled.clear()
-    app = RedisStreamingApplication(listener_packages=["tests.ha.failover_app"])
+    ticks_app.handled.clear()
+    app = RedisStreamingApplication(listener_packages=["tests.ha.ticks_app"])
     settings = {
         "app": {"name": APP},
         "redis": DURABILITY[durability],
         "mq": {"default_partitions": PARTITIONS},
     }
     async with app_test(app, url=cluster.url, settings=settings) as t:
-        handled = failover_app.handled
+        handled = ticks_app.handled
         keys = Keys(t.namespace)
         senders = Senders(await resolve(t.container.producer))
         senders.start()

@@ -6,6 +6,7 @@ word (its code); every check of those codes lives here.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ __all__ = [
     "is_noscript",
     "is_unblocked",
     "server_address",
+    "tls_problem",
     "unavailable",
 ]
 
@@ -117,9 +119,42 @@ def server_address(redis: Any) -> str:
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
+def tls_problem(exc: BaseException) -> str | None:
+    """What failed in the TLS handshake behind ``exc`` (an ``ssl`` error among its causes) and
+    which setting to look at; ``None`` when ``exc`` is not about TLS. A failed verification
+    never passes by itself, unlike the connection error redis-py wraps it in."""
+    found: BaseException | None = exc
+    for _ in range(10):  # the cause chain is short; bounded against cycles
+        if found is None:
+            return None
+        if isinstance(found, ssl.SSLCertVerificationError):
+            return (
+                f"the server's TLS certificate failed verification ({found.verify_message}); "
+                "check that redis.tls.ca_file (REDIS_STREAMING_REDIS__TLS__CA_FILE) is the CA "
+                "that signed it and that the certificate names the host of redis.url (or set "
+                "redis.tls.check_hostname=false)"
+            )
+        if isinstance(found, ssl.SSLError):
+            return (
+                f"the TLS handshake failed ({found.reason or found}); if the server requires "
+                "client certificates (tls-auth-clients), set redis.tls.cert_file and "
+                "redis.tls.key_file (REDIS_STREAMING_REDIS__TLS__CERT_FILE, __KEY_FILE) to a "
+                "certificate its CA signed"
+            )
+        found = found.__cause__ or found.__context__
+    return None
+
+
 def unavailable(exc: BaseException, redis: Any, doing: str) -> RedisUnavailable:
     """A :class:`RedisUnavailable` for a connection error ``exc`` raised while ``doing``; a
-    server that refused the user or password is reachable, and the text says so."""
+    server that refused the user or password, or a TLS handshake that failed, is reachable,
+    and the text says so."""
+    problem = tls_problem(exc)
+    if problem is not None:
+        return RedisUnavailable(
+            f"Redis at {server_address(redis)} could not be reached over TLS while {doing}: "
+            f"{problem}"
+        )
     if isinstance(exc, AuthenticationError):
         return RedisUnavailable(
             f"Redis at {server_address(redis)} refused the credentials while {doing} "

@@ -22,6 +22,7 @@ from redis_streaming.cluster import CLUSTER_SCHEME, cluster_client, is_cluster_u
 from redis_streaming.embedded import RedisServer, free_port
 from redis_streaming.errors import ConfigurationError
 from redis_streaming.testing._cluster_view import NodeView, cluster_info, cluster_nodes
+from redis_streaming.testing.tls import TlsFiles, TlsRedisServer
 
 __all__ = ["SLOTS", "RedisCluster", "client_from_url"]
 
@@ -40,6 +41,9 @@ class RedisCluster:
     replica has synchronised with its primary; ``close()`` stops every node it started (by PID)
     and removes their directories.
 
+    With ``tls`` (see :mod:`redis_streaming.testing.tls`) every node listens on TLS only, and
+    the nodes talk to each other over TLS too.
+
     ``node_timeout_ms`` is ``cluster-node-timeout``: how long a primary may be silent before it
     is considered failed and a replica takes over (a failover takes about that plus a second or
     two).
@@ -51,6 +55,7 @@ class RedisCluster:
         binary: str | None = None,
         node_timeout_ms: int = 5000,
         replicas: int = 0,
+        tls: TlsFiles | None = None,
     ) -> None:
         if masters < 1:
             raise ConfigurationError(f"a cluster needs at least one primary, got {masters}")
@@ -59,6 +64,7 @@ class RedisCluster:
         self.masters = masters
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
+        self.tls = tls
         self._binary = binary
         self._args = (
             "--cluster-enabled", "yes",
@@ -77,22 +83,33 @@ class RedisCluster:
             taken = {p + d for p in ports for d in (0, 10000)}
             if port not in taken and port + 10000 not in taken:
                 ports.append(port)
-        return [RedisServer(port, self._binary, self._args) for port in ports]
+        if self.tls is None:
+            return [RedisServer(port, self._binary, self._args) for port in ports]
+        # TLS between the nodes too (the cluster bus, replication): no plain port anywhere.
+        args = (*self._args, "--tls-cluster", "yes", "--tls-replication", "yes")
+        return [TlsRedisServer(self.tls, port=p, binary=self._binary, args=args) for p in ports]
+
+    def _client(self, port: int) -> Any:
+        kwargs = {} if self.tls is None else TlsRedisServer.client_kwargs_for(self.tls)
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2.0, **kwargs)
 
     @property
     def url(self) -> str:
-        """``redis+cluster://127.0.0.1:<port of the first live node>``: the cluster's seed URL.
+        """``redis+cluster://127.0.0.1:<port of the first live node>`` (``rediss+cluster://``
+        with TLS): the cluster's seed URL.
 
         ``redis_streaming.testing.client_from_url`` and the starter build a cluster client
         from it; ``plain_url`` is the same address as an ordinary ``redis://`` URL.
         """
-        return f"{CLUSTER_SCHEME}://127.0.0.1:{self._seed_port()}"
+        scheme = CLUSTER_SCHEME if self.tls is None else "rediss+cluster"
+        return f"{scheme}://127.0.0.1:{self._seed_port()}"
 
     @property
     def plain_url(self) -> str:
-        """``redis://127.0.0.1:<port of the first live node>`` (what a cluster client
-        accepts)."""
-        return f"redis://127.0.0.1:{self._seed_port()}"
+        """``redis://127.0.0.1:<port of the first live node>`` (``rediss://`` with TLS; what a
+        cluster client accepts)."""
+        scheme = "redis" if self.tls is None else "rediss"
+        return f"{scheme}://127.0.0.1:{self._seed_port()}"
 
     def _seed_port(self) -> int:
         return next((n.port for n in self.nodes if n.running), self.nodes[0].port)
@@ -126,7 +143,7 @@ class RedisCluster:
                         raise
                     self.close()
                     self.nodes = self._new_nodes(len(self.nodes))
-            clients = [_client(n.port) for n in self.nodes]
+            clients = [self._client(n.port) for n in self.nodes]
             try:
                 self._form(clients, timeout_s)
             finally:
@@ -169,7 +186,7 @@ class RedisCluster:
     def _states(self) -> dict[int, str]:
         out = {}
         for port in self._live_ports():
-            with _client(port) as c:
+            with self._client(port) as c:
                 try:
                     out[port] = str(cluster_info(c).get("cluster_state"))
                 except (redis.RedisError, OSError) as exc:
@@ -183,7 +200,7 @@ class RedisCluster:
         """Each live node's ``CLUSTER NODES``, by port."""
         out = {}
         for port in self._live_ports():
-            with _client(port) as c:
+            with self._client(port) as c:
                 out[port] = cluster_nodes(c)
         return out
 
@@ -199,7 +216,7 @@ class RedisCluster:
         try:
             views = self._views()
             for port in live:
-                with _client(port) as c:
+                with self._client(port) as c:
                     info = cluster_info(c)
                     if info.get("cluster_state") != "ok" or _known(c) != len(self.nodes):
                         return False
@@ -249,7 +266,7 @@ class RedisCluster:
 
     def replicas_of(self, primary: RedisServer) -> list[RedisServer]:
         """The live replicas of ``primary`` (as ``primary`` itself sees them)."""
-        with _client(primary.port) as c:
+        with self._client(primary.port) as c:
             view = cluster_nodes(c)
         me = next(v for v in view if v.myself)
         return [self.node(v.port) for v in view if v.primary_id == me.id and v.connected]
@@ -321,10 +338,6 @@ def _node_port() -> int:
             except OSError:
                 continue
         return port
-
-
-def _client(port: int) -> Any:
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2.0)
 
 
 def _known(client: Any) -> int:

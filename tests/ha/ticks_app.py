@@ -1,4 +1,4 @@
-"""The application of the failover tests: one listener that records what it handled."""
+"""The application of the high-availability tests: one listener that records what it handled."""
 
 from __future__ import annotations
 
