@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -133,8 +134,9 @@ async def test_a_primary_killed_9_fails_over_and_every_partition_is_consumed_aga
             connections = {port: app_clients(port) for port in healthy}
 
             cluster.kill_master(victim)
-            killed_at = senders.mark()
+            killed_at, killed_s = senders.mark(), time.monotonic()
             await asyncio.to_thread(cluster.wait_failover)
+            failover_s = time.monotonic() - killed_s  # reported, never asserted
             promoted_at = senders.mark()
             assert cluster.primary_of(keys.stream("ticks", 0)) is replica
 
@@ -166,7 +168,12 @@ async def test_a_primary_killed_9_fails_over_and_every_partition_is_consumed_aga
         with contextlib.suppress(AssertionError):  # lost by asynchronous replication: counted
             await wait_until(lambda: acked <= handled.keys(), 10, "every acknowledged send")
         lost = acked - handled.keys()
-        measured = {"acknowledged": len(acked), "lost": len(lost), "retried": senders.unavailable}
+        measured = {
+            "acknowledged": len(acked),
+            "lost": len(lost),
+            "retried": senders.unavailable,
+            "failover_s": round(failover_s, 1),
+        }
         request.node.user_properties.extend(measured.items())  # reported by -rP and --junitxml
         print(f"failover with durability {durability}: {measured}")
         if durability != "leader":
