@@ -34,6 +34,7 @@ from redis_streaming_starter.settings_sections import (
     TracingSettings,
     comma_list,
 )
+from redis_streaming_starter.settings_tls import TlsSettings
 
 __all__ = [
     "ActuatorSettings",
@@ -95,6 +96,10 @@ class RedisSettings(Section):
     )
     connect_timeout_s: float = Field(5.0, gt=0, description="Timeout to open a connection.")
     client_name: str | None = Field(None, description="CLIENT SETNAME; unset = the app name.")
+    tls: TlsSettings = Field(
+        default_factory=TlsSettings,
+        description="TLS for rediss:// URLs: CA, client certificate, verification.",
+    )
 
     @field_validator("cluster")
     @classmethod

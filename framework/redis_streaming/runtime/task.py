@@ -193,7 +193,8 @@ class StageTask(BackgroundLoop):
         except Exception as exc:
             if not is_busygroup(exc):
                 raise
-        await COMMIT.load(self.redis)  # queued in pipelines: a reply NOSCRIPT fails the step
+        # Queued in pipelines: a reply NOSCRIPT fails the step. Loaded on this partition's node.
+        await COMMIT.load(self.redis, self.stream)
         self.epoch = await self.committer.claim(self.redis)
         if not self.epoch:
             raise Fenced()
