@@ -135,6 +135,10 @@ class StageTask(BackgroundLoop):
             self.counts.flush()
             self.cache.clear()
             self.shared.tasks.pop(self.partition, None)
+            if self.forwarder is not None and not self._stopping.is_set():
+                # Ended by itself (lease lost, fenced): the coordinator drops it without
+                # stop(), so its outbox forwarder ends here (shielded: we may be cancelled).
+                await asyncio.shield(self.forwarder.stop())
 
     async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
         if isinstance(exc, Fenced):
