@@ -7,7 +7,7 @@ reaching deeper, so the framework's internals can move without breaking it.
 """
 
 from redis_streaming._redis.background import cancel_and_wait
-from redis_streaming._redis.errors import is_connection_error, unavailable
+from redis_streaming._redis.errors import is_connection_error, tls_problem, unavailable
 from redis_streaming._redis.names import NAME_PATTERN, validate_name
 from redis_streaming.mq.admin.dead_letters import validate_entry_id
 from redis_streaming.mq.consume.consumer import default_consumer_id
@@ -23,6 +23,7 @@ __all__ = [
     "is_connection_error",
     "names_list",
     "require_durability_support",
+    "tls_problem",
     "unavailable",
     "validate_entry_id",
     "validate_name",

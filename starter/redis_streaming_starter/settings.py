@@ -35,6 +35,7 @@ from redis_streaming_starter.settings_sections import (
     comma_list,
 )
 from redis_streaming_starter.settings_sentinel import SentinelSettings
+from redis_streaming_starter.settings_tls import TlsSettings
 
 __all__ = [
     "ActuatorSettings",
@@ -102,6 +103,10 @@ class RedisSettings(Section):
         description="Redis behind Sentinel: the client finds the master through the Sentinels "
         "and follows a failover. Instead of url. See docs/high-availability.md.",
     )
+    tls: TlsSettings = Field(
+        default_factory=TlsSettings,
+        description="TLS for rediss:// URLs: CA, client certificate, verification.",
+    )
 
     @field_validator("cluster")
     @classmethod
@@ -126,6 +131,12 @@ class RedisSettings(Section):
                 "redis.url and redis.sentinel are both set; with Sentinel the client finds the "
                 "master through the Sentinels, so unset REDIS_STREAMING_REDIS__URL (or drop the "
                 "redis.sentinel section to connect to one server)"
+            )
+        if self.sentinel is not None and self.tls.configured:
+            raise ValueError(
+                "redis.tls is set with redis.sentinel; TLS to Sentinel and the servers it "
+                "manages is not supported: remove the REDIS_STREAMING_REDIS__TLS__* settings, or "
+                "connect with a rediss:// redis.url instead of redis.sentinel"
             )
         if self.sentinel is not None and self.cluster:
             raise ValueError(

@@ -72,6 +72,10 @@ def test_the_section_from_environment_variables(monkeypatch: pytest.MonkeyPatch)
             {"cluster": False, "sentinel": {"nodes": "s:1", "master_name": "m", "db": -1}},
             "SENTINEL__DB",
         ),
+        (
+            {"sentinel": {"nodes": "s:1", "master_name": "m"}, "tls": {"verify": "none"}},
+            "TLS to Sentinel and the servers it manages is not supported",
+        ),
     ],
 )
 def test_wrong_settings_say_what_to_fix(redis: dict[str, Any], says: str) -> None:

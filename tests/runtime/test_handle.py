@@ -83,6 +83,35 @@ async def test_pause_keeps_the_leases_and_processes_nothing_until_resume(
     assert handle.status().state is JobState.STOPPED
 
 
+async def test_a_pause_holds_what_the_waiting_read_returns(
+    rs_redis: Any, fast_options: MQOptions
+) -> None:
+    await feed(rs_redis, fast_options, "words", [("a", "a")], partitions=1)
+    await topic(rs_redis, fast_options, "counts")
+    async with running_job(count_job(), rs_redis, fast_options) as handle:
+        await wait_idle(rs_redis, fast_options, handle)
+        await wait_until(lambda: _one(blocked_clients(rs_redis)), what="the task's read waiting")
+        handle.pause()  # while its read waits: what the read returns is held, not processed
+        await send(rs_redis, fast_options, "words", [("b", "b")])
+        stream = Keys(fast_options.namespace).stream("words", 0)
+
+        async def delivered() -> bool:  # the waiting read took it
+            return [g["lag"] for g in await rs_redis.xinfo_groups(stream)] == [0]
+
+        await wait_until(delivered, what="the read to return the entry")
+        await renewed(rs_redis, fast_options, "h.s0")
+        await renewed(rs_redis, fast_options, "h.s0")  # a second later: still nothing
+        assert len(await read(rs_redis, fast_options, "counts")) == 1
+        assert [g["pending"] for g in await rs_redis.xinfo_groups(stream)] == [1]
+        handle.resume()
+        await wait_idle(rs_redis, fast_options, handle)
+    assert sorted(await read(rs_redis, fast_options, "counts")) == [("a", "a=1"), ("b", "b=1")]
+
+
+async def _one(value: Any) -> bool:
+    return await value == 1
+
+
 async def _zero(value: Any) -> bool:
     return await value == 0
 

@@ -2,8 +2,11 @@
 
 Redis Cluster: every script's KEYS share one hash tag, so each call runs on the node owning
 that slot. The cluster client routes ``EVALSHA`` by its keys (and refuses a call whose keys
-are in different slots). A NOSCRIPT reply reloads the script on the node that gave it; ``load``
-(and ``run_pipelined`` on NOSCRIPT) caches it on every primary.
+are in different slots). A NOSCRIPT reply (a restarted node, or a replica promoted by a
+failover: script caches are not replicated) reloads the script on the node that gave it; ``load``
+caches it on the node of a key, or on every primary, and ``run_pipelined`` on NOSCRIPT on the
+nodes of its calls' keys. Loading only where it is needed keeps working while some unrelated
+primary is down.
 """
 
 from __future__ import annotations
@@ -38,13 +41,7 @@ class LuaScript:
         try:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            if is_cluster(redis) and keys:
-                # Only the node owning the keys' slot needs it (e.g. it restarted); loading on
-                # every primary would fail while some unrelated node is down.
-                node = redis.get_node_from_key(keys[0])
-                await redis.execute_command("SCRIPT LOAD", self.source, target_nodes=node)
-            else:
-                await redis.script_load(self.source)
+            await self.load(redis, *keys[:1])
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
 
     def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:
@@ -72,7 +69,7 @@ class LuaScript:
         except Exception as exc:
             if not is_noscript(exc):
                 raise
-        await self.load(redis)
+        await self.load(redis, *{keys[0] for keys, _ in calls if keys})
         return await self._pipeline(redis, calls)
 
     async def _pipeline(
@@ -83,7 +80,11 @@ class LuaScript:
             self.queue(pipe, keys, args)
         return list(await pipe.execute())
 
-    async def load(self, redis: Any) -> None:
-        """Cache the script on the server (on a cluster client: on every primary), so
-        pipelined calls find it."""
-        await redis.script_load(self.source)
+    async def load(self, redis: Any, *keys: str) -> None:
+        """Cache the script on the server, so pipelined calls find it. On a cluster client:
+        on the nodes owning ``keys``, or on every primary when none are given."""
+        if keys and is_cluster(redis):
+            nodes = {n.name: n for n in (redis.get_node_from_key(k) for k in keys)}
+            await redis.execute_command("SCRIPT LOAD", self.source, target_nodes=[*nodes.values()])
+        else:
+            await redis.script_load(self.source)

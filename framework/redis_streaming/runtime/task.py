@@ -137,6 +137,10 @@ class StageTask(BackgroundLoop):
             self.counts.flush()
             self.cache.clear()
             self.shared.tasks.pop(self.partition, None)
+            if self.forwarder is not None and not self._stopping.is_set():
+                # Ended by itself (lease lost, fenced): the coordinator drops it without
+                # stop(), so its outbox forwarder ends here (shielded: we may be cancelled).
+                await asyncio.shield(self.forwarder.stop())
 
     async def _after_error(self, exc: Exception, backoff: Backoff) -> float:
         if isinstance(exc, Fenced):
@@ -177,6 +181,9 @@ class StageTask(BackgroundLoop):
             batch, self._ahead = self._ahead, []
         else:
             batch = await self._read()
+        if batch and sub.paused:  # paused while the read waited: held, in order, until resumed
+            self.backlog = batch + self.backlog
+            return None
         if batch and self._taking():
             await self._process(batch)
         elif not batch and self.stage.timer_ops and self._taking():
@@ -192,7 +199,8 @@ class StageTask(BackgroundLoop):
         except Exception as exc:
             if not is_busygroup(exc):
                 raise
-        await COMMIT.load(self.redis)  # queued in pipelines: a reply NOSCRIPT fails the step
+        # Queued in pipelines: a reply NOSCRIPT fails the step. Loaded on this partition's node.
+        await COMMIT.load(self.redis, self.stream)
         self.epoch = await self.committer.claim(self.redis)
         if not self.epoch:
             raise Fenced()

@@ -7,6 +7,13 @@ Fixtures:
 - ``rs_cluster_url`` (session): ``REDIS_CLUSTER_URL`` when set (a ``redis+cluster://`` URL),
   else the URL of a private three-primary cluster started on first use and always stopped
   afterwards.
+- ``rs_cluster_replicas``: a private cluster of three primaries with one replica each
+  (``cluster-node-timeout`` 2 s, so a replica takes over a few seconds after its primary is
+  killed), started on first use and shared by the session, always stopped afterwards; for
+  failover tests (``kill_master``, ``wait_failover``). After each test the killed nodes are
+  restarted and rejoin as replicas (``heal``), so the next test finds every primary with a
+  replica again (though not necessarily on the same ports). ``rs_cluster_replicas_url`` is its
+  ``redis+cluster://`` URL.
 - ``rs_backend``: ``"server"``, or ``"cluster"`` in the second run of a test marked
   ``@pytest.mark.cluster`` (such tests run once against each).
 - ``rs_url``: the URL of the test's backend (``rs_server_url`` or ``rs_cluster_url``).
@@ -49,6 +56,7 @@ from redis_streaming.testing.replication import ReplicaSet
 from redis_streaming.testing.sentinel import SentinelGroup
 
 BACKENDS = ("server", "cluster")
+REPLICAS_NODE_TIMEOUT_MS = 2000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,6 +96,30 @@ def rs_server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def rs_cluster_url() -> Iterator[str]:
     yield from _session_url("REDIS_CLUSTER_URL", lambda: RedisCluster().start())
+
+
+@pytest.fixture(scope="session")
+def _rs_cluster_replicas_session() -> Iterator[RedisCluster]:
+    cluster = RedisCluster(replicas=1, node_timeout_ms=REPLICAS_NODE_TIMEOUT_MS).start()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def rs_cluster_replicas(_rs_cluster_replicas_session: RedisCluster) -> Iterator[RedisCluster]:
+    cluster = _rs_cluster_replicas_session
+    cluster.heal()  # a test stopped while the cluster failed over leaves it mid-way
+    try:
+        yield cluster
+    finally:
+        cluster.heal()
+
+
+@pytest.fixture
+def rs_cluster_replicas_url(rs_cluster_replicas: RedisCluster) -> str:
+    return rs_cluster_replicas.url
 
 
 @pytest.fixture(scope="session")

@@ -21,12 +21,13 @@ from redis_streaming.embedded import RedisServer
 from redis_streaming.integration import (
     is_connection_error,
     require_durability_support,
+    tls_problem,
     unavailable,
 )
 from redis_streaming_starter.autoconfigure.sentinel import sentinel_client
 from redis_streaming_starter.settings import Settings
 
-__all__ = ["connect", "credentials_refused", "embedded_server", "redis_client"]
+__all__ = ["connect", "credentials_refused", "embedded_server", "redis_client", "tls_refused"]
 
 log = logging.getLogger("redis_streaming_starter")
 
@@ -113,6 +114,7 @@ async def _connect(settings: Settings, url: str) -> Any:
     }
     if cfg.sentinel is not None:
         return await sentinel_client(settings, kwargs)
+    kwargs.update(_tls(settings, url))
     cluster = cfg.cluster
     if cluster is None and is_cluster_url(url):
         cluster = True
@@ -131,6 +133,8 @@ async def _connect(settings: Settings, url: str) -> Any:
         await client.aclose()
         if isinstance(exc, AuthenticationError):
             raise credentials_refused(exc, url) from exc
+        if problem := tls_problem(exc):
+            raise tls_refused(problem, url) from exc
         if isinstance(exc, NoPermissionError):
             raise ConfigurationError(
                 f"the Redis user of redis.url ({_address(url)}) may not run INFO, which tells "
@@ -165,6 +169,9 @@ async def _cluster(url: str, kwargs: dict[str, Any]) -> RedisCluster:
     try:
         await ready(client)
     except Exception as exc:
+        if problem := tls_problem(exc):
+            await client.aclose()
+            raise tls_refused(problem, url) from exc
         if is_connection_error(exc) or is_connection_error(exc.__cause__ or exc):
             log.warning(
                 "redis: the Redis Cluster at %s is unreachable (%s); starting anyway, the client "
@@ -182,6 +189,31 @@ async def _cluster(url: str, kwargs: dict[str, Any]) -> RedisCluster:
             ) from exc
         raise
     return client
+
+
+def _tls(settings: Settings, url: str) -> dict[str, Any]:
+    """redis-py's ``ssl_*`` arguments from ``redis.tls`` for a ``rediss://`` URL; for any other
+    URL, nothing (and settings that ask for TLS are an error rather than ignored)."""
+    tls = settings.redis.tls
+    if url.lower().startswith(("rediss://", "rediss+cluster://")):
+        return tls.client_kwargs()
+    if tls.configured:
+        where = (
+            f"redis.url {_address(url)} is not rediss://"
+            if settings.redis.url
+            else "redis.url is unset (the embedded server has no TLS)"
+        )
+        raise ConfigurationError(
+            f"redis.tls is set but {where}; use a rediss:// (or rediss+cluster://) URL in "
+            "REDIS_STREAMING_REDIS__URL, or remove the REDIS_STREAMING_REDIS__TLS__* settings"
+        )
+    return {}
+
+
+def tls_refused(problem: str, url: str) -> ConfigurationError:
+    """The error for a TLS handshake with ``url``'s server that failed (``problem``, from
+    ``tls_problem``): a configuration to fix, not an outage to wait out."""
+    return ConfigurationError(f"Redis at {_address(url)}: {problem}")
 
 
 def credentials_refused(exc: BaseException, url: str) -> ConfigurationError:

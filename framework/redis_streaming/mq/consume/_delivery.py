@@ -167,8 +167,8 @@ class Delivery:
         self.mark_sent(queued)
 
     async def load_scripts(self) -> None:
-        """Cache the retry script on the server (pipelined EVALSHA cannot load it)."""
-        await _SCHEDULE_RETRY.load(self.redis)
+        """Cache the retry script on the partition's node (pipelined EVALSHA cannot load it)."""
+        await _SCHEDULE_RETRY.load(self.redis, self.retry_key)
 
     async def flush_quietly(self) -> None:
         """``flush``, logging instead of raising (used on the way out)."""

@@ -139,6 +139,10 @@ class PartitionWorker(BackgroundLoop):
             await self._supervise(self._step, Backoff(), self._after_error, running=self._taking)
         finally:
             await self.delivery.final_writes.shield(self.delivery.flush_quietly())
+            # A worker whose lease ran out (its node unreachable for longer than lease_ttl_s,
+            # e.g. a primary failing over) or was lost ends here and is dropped without
+            # stop(): its retry mover ends with it (shielded, as stop() may be cancelling us).
+            await self.delivery.final_writes.shield(self.mover.stop())
 
     async def _step(self) -> float | None:
         self.delivery.counts.flush_if_due()

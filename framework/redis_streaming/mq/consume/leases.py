@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from redis_streaming._redis.lua import LuaScript
+from redis_streaming.cluster import route
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.scripts import script
 
@@ -43,46 +45,86 @@ class Leases:
     def _key(self, partition: int) -> str:
         return self.keys.lease(self.topic, partition, self.group)
 
-    async def _batch(self, script: LuaScript, partitions: list[int], ttl: bool) -> list[int]:
+    async def _batch(
+        self, script: LuaScript, partitions: list[int], ttl: bool
+    ) -> tuple[dict[int, int], Exception | None]:
+        """Run ``script`` on each partition's lease: one pipeline per node, the nodes in
+        parallel. Returns the replies of the partitions whose node answered, and the first
+        error of a node that did not (on a Redis Cluster a failing primary fails only its own
+        partitions: the others' leases are still renewed while its replica takes over)."""
         args = [self.consumer_id, int(self.ttl_s * 1000)] if ttl else [self.consumer_id]
-        calls = [([self._key(p)], args) for p in partitions]
-        return [int(r) for r in await script.run_pipelined(self.redis, calls)]
+        by_node: dict[str, list[int]] = {}
+        for p in partitions:
+            node = route(self.redis, self._key(p)).get("target_nodes")
+            by_node.setdefault(getattr(node, "name", ""), []).append(p)
+        groups = list(by_node.values())
+        outcomes = await asyncio.gather(
+            *(
+                script.run_pipelined(self.redis, [([self._key(p)], args) for p in g])
+                for g in groups
+            ),
+            return_exceptions=True,
+        )
+        replies: dict[int, int] = {}
+        error: Exception | None = None
+        for group, outcome in zip(groups, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                error = error or outcome
+            elif isinstance(outcome, BaseException):  # a cancellation of one of them
+                raise outcome
+            else:
+                replies.update(zip(group, (int(r) for r in outcome), strict=True))
+        return replies, error
 
     async def acquire(self, partitions: Iterable[int]) -> set[int]:
-        """Try to take (or keep) the leases; returns the partitions now held."""
+        """Try to take (or keep) the leases; returns the partitions now held.
+
+        Raises the error of a node that did not answer, after taking the leases of the
+        partitions on the nodes that did (a later call keeps them)."""
         wanted = sorted(partitions)
         if not wanted:
             return set()
         sent = time.monotonic()
-        got = {
-            p for p, ok in zip(wanted, await self._batch(_ACQUIRE, wanted, True), strict=True) if ok
-        }
+        replies, error = await self._batch(_ACQUIRE, wanted, True)
+        got = {p for p, ok in replies.items() if ok}
         for p in got:
             self._valid_until[p] = sent + self.ttl_s
+        if error is not None:
+            raise error
         return got
 
     async def renew(self, partitions: Iterable[int]) -> set[int]:
-        """Extend held leases; returns the partitions whose lease was lost."""
+        """Extend held leases; returns the partitions whose lease was lost.
+
+        Raises the error of a node that did not answer, after extending the leases on the
+        nodes that did and forgetting those found lost (their workers stop by themselves);
+        the leases on the failed node keep their deadline."""
         held = sorted(partitions)
         if not held:
             return set()
         sent = time.monotonic()
+        replies, error = await self._batch(_RENEW, held, True)
         lost = set()
-        for p, ok in zip(held, await self._batch(_RENEW, held, True), strict=True):
+        for p, ok in replies.items():
             if ok:
                 self._valid_until[p] = sent + self.ttl_s
             else:
                 lost.add(p)
                 self._valid_until.pop(p, None)
+        if error is not None:
+            raise error
         return lost
 
     async def release(self, partitions: Iterable[int]) -> None:
-        """Give the leases up (only those this consumer still holds are deleted)."""
+        """Give the leases up (only those this consumer still holds are deleted); raises the
+        error of a node that did not answer (its leases expire by themselves)."""
         held = sorted(partitions)
         for p in held:
             self._valid_until.pop(p, None)
         if held:
-            await self._batch(_RELEASE, held, False)
+            _, error = await self._batch(_RELEASE, held, False)
+            if error is not None:
+                raise error
 
     def forget(self, partition: int) -> None:
         """Treat the lease on ``partition`` as lost locally (its worker stops taking messages)."""
