@@ -42,7 +42,8 @@ class Outcome:
     # has none: Redis does not replicate SCRIPT LOAD)
     consumer_healthy: bool = False  # its coordination rounds succeed on the new master
     old_master: str = ""
-    new_master: str = ""
+    new_master: str = ""  # promoted by the failover
+    final_master: str = ""  # the master at the end (a loaded machine may fail over again)
     health: dict[str, Any] = field(default_factory=dict)
 
 
@@ -147,6 +148,7 @@ async def run_failover(
         assert app.consumer is not None
         outcome.consumer_healthy = app.consumer.healthy
         outcome.health = await _health(app)
+        outcome.final_master = (await asyncio.to_thread(group.master_node)).name
         outcome.missing = outcome.acked - await _in_topic(app.redis, namespace)
         shas = [script("lease_renew").sha, script("heartbeat").sha]
         outcome.scripts_on_new_master = all(await app.redis.script_exists(*shas))

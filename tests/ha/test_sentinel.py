@@ -246,3 +246,20 @@ async def test_health_of_a_user_without_info_and_role(group: SentinelGroup) -> N
     assert sorted(r["address"] for r in health.details["replicas"]) == sorted(
         n.name for n in group.current_replicas()
     )
+
+
+async def test_concurrent_discovery_keeps_every_sentinel(group: SentinelGroup) -> None:
+    """Every connection a failover breaks asks the Sentinels at once. redis-py's own
+    ``discover_master`` then loses a Sentinel from its list (never asked again, never closed:
+    its connections leak); ours keeps them all."""
+    from redis_streaming.sentinel import Sentinel
+
+    dead = ("127.0.0.1", free_port())  # asked first, fails: the one that answers moves up
+    nodes = [dead, *(s.address for s in group.sentinels)]
+    sentinel = Sentinel(nodes, sentinel_kwargs={"password": SENTINEL_PASSWORD, "socket_timeout": 1})
+    try:
+        await asyncio.gather(*(sentinel.discover_master(group.master_name) for _ in range(20)))
+        ports = sorted(s.connection_pool.connection_kwargs["port"] for s in sentinel.sentinels)
+    finally:
+        await sentinel.aclose()
+    assert ports == sorted(port for _, port in nodes)

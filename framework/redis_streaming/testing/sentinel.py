@@ -15,6 +15,7 @@ import redis
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from redis_streaming.errors import ConfigurationError
+from redis_streaming.sentinel import Sentinel
 from redis_streaming.testing.replication import (
     HOST,
     ReplicaSet,
@@ -31,8 +32,10 @@ class _ClosingSentinelPool(SentinelConnectionPool):
     """Closes the clients of its Sentinels with its own connections."""
 
     async def aclose(self) -> None:
-        await super().aclose()
-        await self.sentinel_manager.aclose()
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
 
 
 class SentinelGroup(ReplicaSet):
@@ -92,8 +95,6 @@ class SentinelGroup(ReplicaSet):
         """A ``redis.asyncio`` client of the current master, managed by the Sentinels (it
         follows a failover); ``aclose()`` closes its connections to the Sentinels too.
         ``kwargs`` go to ``master_for``."""
-        from redis.asyncio.sentinel import Sentinel
-
         sentinel = Sentinel(
             [s.address for s in self.sentinels],
             sentinel_kwargs={"password": self.sentinel_password, "socket_timeout": 1.0},

@@ -16,11 +16,12 @@ import re
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import MasterNotFoundError, SentinelConnectionPool
 from redis.exceptions import AuthenticationError, ResponseError
 
 from redis_streaming import ConfigurationError
 from redis_streaming.integration import is_connection_error
+from redis_streaming.sentinel import Sentinel
 from redis_streaming_starter.settings import Settings
 from redis_streaming_starter.settings_sentinel import SentinelSettings
 
@@ -35,8 +36,10 @@ class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPo
     the clients of the Sentinels too."""
 
     async def aclose(self) -> None:
-        await super().aclose()
-        await self.sentinel_manager.aclose()
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
 
 
 def is_sentinel(redis: Any) -> bool:
