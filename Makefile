@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/idle.py
 	$(BIN)/python benchmarks/codec.py
 	$(BIN)/python benchmarks/runtime.py
+	$(BIN)/python benchmarks/durability.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

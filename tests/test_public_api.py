@@ -20,6 +20,7 @@ def test_framework_exports_are_pinned_and_sorted() -> None:
         "DecodeError",
         "DelayedMover",
         "DlqOptions",
+        "DurabilityError",
         "FiredTimer",
         "GroupInfo",
         "HealthChecker",

@@ -146,6 +146,8 @@ def _collection_format(info: FieldInfo) -> str:
 
 
 def _default(info: FieldInfo) -> str:
+    if info.is_required():  # within an optional section: needed once the section is given
+        return "required"
     value = info.get_default(call_default_factory=True)
     if value is None:
         return "unset"
@@ -183,6 +185,15 @@ def _keyed_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _optional_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a ``Model | None`` field (a section that is off while unset), else None."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and _is_model(args[0]) and len(typing.get_args(annotation)) == 2:
+            return args[0]
+    return None
+
+
 def _table(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
     lines = [
         "| Setting | Type | Default | Description |",
@@ -194,6 +205,14 @@ def _table(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
             nested.append((name, info.annotation))
             lines.append(
                 f"| `{'.'.join((*path, name))}` | section | | "
+                f"{_cell(info.description or '')} See [below](#{'-'.join((*path, name))}). |"
+            )
+            continue
+        optional = _optional_model(info.annotation)
+        if optional is not None:  # a section that is off unless given (redis.sentinel)
+            nested.append((name, optional))
+            lines.append(
+                f"| `{'.'.join((*path, name))}` | section, optional | unset | "
                 f"{_cell(info.description or '')} See [below](#{'-'.join((*path, name))}). |"
             )
             continue

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigurationError",
     "DeadLetter",
     "DecodeError",
+    "DurabilityError",
     "InvalidArgument",
     "InvalidName",
     "JobNotFound",
@@ -110,6 +111,54 @@ class RedisUnavailable(RedisStreamingError, ConnectionError):
     Whether a write that failed this way reached the server is unknown: retrying may duplicate it,
     which at-least-once consumers must tolerate anyway.
     """
+
+
+class DurabilityError(RedisStreamingError):
+    """A write went through on the master, but fewer copies than the durability level asks for
+    confirmed it in time (``WAIT`` / ``WAITAOF``, see ``mq.durability``).
+
+    The write is *not* undone: it stays on the master, and it survives unless the master fails
+    before a replica (or its disk) has it. Retrying the call may therefore write it twice, which
+    at-least-once consumers tolerate anyway. ``acknowledged`` is how many replicas confirmed,
+    ``required`` how many the level asks for, ``written`` how many messages (or entries) the
+    unconfirmed round trip wrote, ``fsynced_locally`` (``aof`` levels only, else None) whether
+    the master's own append-only file has them.
+    """
+
+    def __init__(
+        self,
+        doing: str,
+        level: str,
+        written: int,
+        *,
+        acknowledged: int,
+        required: int,
+        timeout_ms: int,
+        fsynced_locally: bool | None = None,
+    ) -> None:
+        if fsynced_locally is None:
+            got = (
+                f"{acknowledged} of the {required} replica(s) it asks for acknowledged "
+                f"{written} write(s) within {timeout_ms} ms (WAIT)"
+            )
+        else:
+            disk = "has" if fsynced_locally else "has NOT"
+            got = (
+                f"the master {disk} fsynced {written} write(s) to its append-only file and "
+                f"{acknowledged} of the {required} replica(s) it asks for have, within "
+                f"{timeout_ms} ms (WAITAOF)"
+            )
+        super().__init__(
+            f"durability {level!r} not reached {doing}: {got}. The write went through on the "
+            "master and is lost only if the master fails before a replica copies it; retrying "
+            "may write it twice. Check that the replicas are up and in sync (INFO replication), "
+            "or raise mq.durability_timeout_ms"
+        )
+        self.level = level
+        self.written = written
+        self.acknowledged = acknowledged
+        self.required = required
+        self.fsynced_locally = fsynced_locally
 
 
 class RequestTimeout(RedisStreamingError, TimeoutError):

@@ -11,6 +11,7 @@ from redis_streaming._redis.errors import is_connection_error, tls_problem, unav
 from redis_streaming._redis.names import NAME_PATTERN, validate_name
 from redis_streaming.mq.admin.dead_letters import validate_entry_id
 from redis_streaming.mq.consume.consumer import default_consumer_id
+from redis_streaming.mq.durability import require_support as require_durability_support
 from redis_streaming.mq.options import names_list
 from redis_streaming.mq.topics import TopicMeta
 
@@ -21,6 +22,7 @@ __all__ = [
     "default_consumer_id",
     "is_connection_error",
     "names_list",
+    "require_durability_support",
     "tls_problem",
     "unavailable",
     "validate_entry_id",

@@ -63,10 +63,13 @@ def _load_app(target: str) -> Any:
 
 async def _client(settings: Settings) -> Any:
     url = settings.redis.url
+    if settings.redis.sentinel is not None:
+        return await connect(settings, "")  # the master the Sentinels name
     if not url:
         raise CliError(
             "redis.url is not set; point the command at your server with "
-            "REDIS_STREAMING_REDIS__URL=redis://host:6379/0",
+            "REDIS_STREAMING_REDIS__URL=redis://host:6379/0 (or at your Sentinels with "
+            "REDIS_STREAMING_REDIS__SENTINEL__NODES and __MASTER_NAME)",
             EXIT_USAGE,
         )
     try:
@@ -179,7 +182,8 @@ def _dead_letter_line(e: Any) -> str:
 
 
 async def _health(args: argparse.Namespace, redis: Any, settings: Settings) -> int:
-    shown = mask_url(settings.redis.url or "")
+    sentinel = settings.redis.sentinel
+    shown = sentinel.described() if sentinel is not None else mask_url(settings.redis.url or "")
     result: dict[str, Any] = {"status": "UP", "redis": shown}
     try:
         try:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal, TypeVar, overload
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -34,6 +34,7 @@ from redis_streaming_starter.settings_sections import (
     TracingSettings,
     comma_list,
 )
+from redis_streaming_starter.settings_sentinel import SentinelSettings
 from redis_streaming_starter.settings_tls import TlsSettings
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "MetricsSettings",
     "RedisSettings",
     "RegistrySettings",
+    "SentinelSettings",
     "Settings",
     "TracingSettings",
     "load_settings",
@@ -96,6 +98,11 @@ class RedisSettings(Section):
     )
     connect_timeout_s: float = Field(5.0, gt=0, description="Timeout to open a connection.")
     client_name: str | None = Field(None, description="CLIENT SETNAME; unset = the app name.")
+    sentinel: SentinelSettings | None = Field(
+        None,
+        description="Redis behind Sentinel: the client finds the master through the Sentinels "
+        "and follows a failover. Instead of url. See docs/high-availability.md.",
+    )
     tls: TlsSettings = Field(
         default_factory=TlsSettings,
         description="TLS for rediss:// URLs: CA, client certificate, verification.",
@@ -116,6 +123,27 @@ class RedisSettings(Section):
                 "cluster; drop '+cluster' from the URL or set REDIS_STREAMING_REDIS__CLUSTER=true"
             )
         return value
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> RedisSettings:
+        if self.sentinel is not None and self.url:
+            raise ValueError(
+                "redis.url and redis.sentinel are both set; with Sentinel the client finds the "
+                "master through the Sentinels, so unset REDIS_STREAMING_REDIS__URL (or drop the "
+                "redis.sentinel section to connect to one server)"
+            )
+        if self.sentinel is not None and self.tls.configured:
+            raise ValueError(
+                "redis.tls is set with redis.sentinel; TLS to Sentinel and the servers it "
+                "manages is not supported: remove the REDIS_STREAMING_REDIS__TLS__* settings, or "
+                "connect with a rediss:// redis.url instead of redis.sentinel"
+            )
+        if self.sentinel is not None and self.cluster:
+            raise ValueError(
+                "redis.cluster is true but redis.sentinel is set; a Redis Cluster fails over "
+                "by itself (no Sentinel): keep one of the two"
+            )
+        return self
 
 
 class RetrySettings(RetryPolicy):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import typing
 from types import ModuleType
 from typing import Any
 
@@ -29,6 +30,10 @@ def _fields(model: type[BaseModel], path: tuple[str, ...] = ()) -> list[tuple[st
     out: list[tuple[str, ...]] = []
     for name, info in model.model_fields.items():
         annotation: Any = info.annotation
+        # An optional section (redis.sentinel: SentinelSettings | None) is walked as a section.
+        optional = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if type(None) in typing.get_args(annotation) and len(optional) == 1:
+            annotation = optional[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             out += _fields(annotation, (*path, name))
         else:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from redis_streaming.errors import ConfigurationError
+from redis_streaming.mq.durability import LEVELS, normalize
 from redis_streaming.mq.keys import validate_name
 
 __all__ = ["DlqOptions", "MQOptions", "RetryPolicy", "names_list"]
@@ -222,6 +223,20 @@ class MQOptions(BaseModel):
         description="Longest time a handled message waits for its batched XACK when handlers "
         "are slow; batches are acknowledged at their end anyway.",
     )
+    durability: str = Field(
+        "leader",
+        description="When a write counts as done: 'leader' (the master replied), 'replicas=N' "
+        "(then WAIT: N replicas have it), 'aof' / 'aof=N' (then WAITAOF: the master's "
+        "append-only file, and N replicas', have it; Redis 7.2+ or Valkey). Applies to sends, "
+        "job commits and dead letters; a write not confirmed in durability_timeout_ms raises "
+        "DurabilityError. See docs/high-availability.md.",
+    )
+    durability_timeout_ms: int = Field(
+        1000,
+        ge=1,
+        le=60_000,
+        description="Longest wait for the copies the durability level asks for.",
+    )
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Retry policy of subscriptions without one."
     )
@@ -241,6 +256,13 @@ class MQOptions(BaseModel):
                 f"({self.lease_ttl_s} s); lower block_ms"
             )
         return self
+
+    @field_validator("durability", mode="before")
+    @classmethod
+    def _check_durability(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ConfigurationError(f"durability must be one of {LEVELS}, got {value!r}")
+        return normalize(value)
 
     @field_validator("namespace")
     @classmethod

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from redis_streaming._redis.errors import as_unavailable
+from redis_streaming._redis.errors import as_unavailable, is_noscript
 from redis_streaming.cluster import is_cluster, ready
 from redis_streaming.errors import (
     InvalidArgument,
@@ -24,6 +24,7 @@ from redis_streaming.errors import (
     RequestTimeout,
 )
 from redis_streaming.metrics import Metrics, default_metrics
+from redis_streaming.mq.durability import Durability
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.mq.replies import (
@@ -90,9 +91,16 @@ class Producer:
     The partition is an explicit ``partition``, else :func:`partition_for_key` of the ``key`` (a
     key's messages keep their order), else the next in turn. Unknown topics are created while
     ``mq.auto_create_topics`` is on. Every error but
-    :class:`~redis_streaming.errors.RedisUnavailable` is raised before anything is written.
+    :class:`~redis_streaming.errors.RedisUnavailable` and
+    :class:`~redis_streaming.errors.DurabilityError` is raised before anything is written.
     ``metrics`` counts what is sent; with a ``tracer`` each call runs in a PRODUCER span whose
     context travels in the message headers. See docs/producer.md and docs/metrics.md, "Tracing".
+
+    ``durability`` (default ``options.durability``: ``"leader"``, ``"replicas=N"``, ``"aof"``,
+    ``"aof=N"``) says when a send counts as done: with ``replicas=N`` it returns once N replicas
+    have the message (``WAIT``, in the same round trip), else raises ``DurabilityError`` after
+    ``options.durability_timeout_ms`` (the message is on the master then; retrying may send it
+    twice). See docs/high-availability.md.
 
     :meth:`request` sends a message and waits for its reply, which comes to this producer's
     own reply stream (``<ns>:reply:{<id>}``), read by one background task while requests wait;
@@ -106,9 +114,14 @@ class Producer:
         *,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
+        durability: str | None = None,
     ) -> None:
         self.redis = redis
         self.options = options or MQOptions()
+        self.durability = Durability(
+            self.options.durability if durability is None else durability,
+            self.options.durability_timeout_ms,
+        )
         self.metrics = metrics or default_metrics()
         self._tracing = None if tracer is None else ProducerTracing(tracer)
         self.keys = Keys(self.options.namespace)
@@ -204,6 +217,8 @@ class Producer:
         delay_ms = _delay_ms(delay)
         with as_unavailable(self.redis, f"sending to topic {topic!r}"):
             cached, p = await self._pick(topic, await self._cached_topic(topic), key, partition)
+            if self.durability.waits:
+                return await self._send_durably(topic, cached, p, fields, delay_ms)
             if delay_ms > 0:
                 due = await _SCHEDULE(
                     self.redis, [cached.delayed[p]], [delay_ms, encode_envelope(fields)]
@@ -215,6 +230,33 @@ class Producer:
             )
         self.metrics.produced(topic, p, 1)
         return SendResult(topic, p, message_id.decode())
+
+    async def _send_durably(
+        self, topic: str, cached: _CachedTopic, p: int, fields: list[Any], delay_ms: int
+    ) -> SendResult:
+        """``_send`` with the durability wait after the write, in the same round trip (WAIT
+        counts the writes of its own connection)."""
+        await self.durability.ensure(self.redis)
+        key = cached.delayed[p] if delay_ms > 0 else cached.streams[p]
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            if delay_ms > 0:
+                _SCHEDULE.queue(pipe, [key], [delay_ms, encode_envelope(fields)])
+            else:
+                pipe.execute_command("XADD", key, *cached.maxlen, "*", *fields)
+            self.durability.queue(pipe, self.redis, [key])
+            try:
+                replies = await pipe.execute()
+                break
+            except Exception as exc:  # a pipelined script is not reloaded: load, send again
+                if attempt == 2 or not is_noscript(exc):
+                    raise
+                await _SCHEDULE.load(self.redis)
+        self.metrics.produced(topic, p, 1)
+        self.durability.check(replies[1:], f"sending to topic {topic!r}", 1)
+        if delay_ms > 0:
+            return SendResult(topic, p, None, int(replies[0]))
+        return SendResult(topic, p, replies[0].decode())
 
     async def send_many(
         self,
@@ -233,7 +275,10 @@ class Producer:
         cluster: when they all go to one partition; otherwise pipelined as usual): a command
         Redis refuses (no permission, out of memory) aborts them all. Redis does not roll back,
         so a write that fails while the transaction runs (a partition key holding another
-        type) leaves the others written.
+        type) leaves the others written. With a durability
+        level that waits, each round trip ends with one wait for its messages; a
+        ``DurabilityError`` means the round trips before it were confirmed, its own messages
+        are on the master only, and later ones were not sent.
         """
         tracing = self._tracing
         if tracing is None:
@@ -260,6 +305,7 @@ class Producer:
             else:
                 encoded.append((self._fields(topic, item, None, context, None, ts), None, None))
         with as_unavailable(self.redis, f"sending to topic {topic!r}"):
+            await self.durability.ensure(self.redis)
             cached = await self._cached_topic(topic)
             batch: list[tuple[int, list[Any]]] = []
             for fields, key, partition in encoded:
@@ -273,17 +319,46 @@ class Producer:
                 atomic = transaction and (
                     not is_cluster(self.redis) or len({p for p, _ in chunk}) == 1
                 )
-                pipe = self.redis.pipeline(transaction=atomic)
-                for p, fields in chunk:
-                    pipe.execute_command("XADD", cached.streams[p], *cached.maxlen, "*", *fields)
-                ids = await pipe.execute()
+                streams = [cached.streams[p] for p, _ in chunk]
+                ids, waits = await self._write_chunk(streams, chunk, cached.maxlen, atomic)
                 for p, n in Counter(p for p, _ in chunk).items():
                     self.metrics.produced(topic, p, n)
+                self.durability.check(waits, f"sending to topic {topic!r}", len(chunk))
                 results.extend(
                     SendResult(topic, p, mid.decode())
                     for (p, _), mid in zip(chunk, ids, strict=True)
                 )
         return results
+
+    async def _write_chunk(
+        self,
+        streams: list[str],
+        chunk: list[tuple[int, list[Any]]],
+        maxlen: tuple[Any, ...],
+        atomic: bool,
+    ) -> tuple[list[Any], list[Any]]:
+        """One round trip of ``send_many``: the XADDs (inside MULTI/EXEC when ``atomic``), then
+        the durability wait; returns the entry ids and the wait replies."""
+        if atomic and self.durability.waits:
+            # redis-py's transaction pipeline would put the wait inside MULTI, where WAIT does
+            # not block: MULTI and EXEC are sent as commands, the wait after EXEC on the same
+            # connection (on a cluster: the node of the chunk's single partition).
+            node = self.redis.get_node_from_key(streams[0]) if is_cluster(self.redis) else None
+            target = {} if node is None else {"target_nodes": node}
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.execute_command("MULTI", **target)
+        else:
+            pipe = self.redis.pipeline(transaction=atomic)
+        for stream, (_, fields) in zip(streams, chunk, strict=True):
+            pipe.execute_command("XADD", stream, *maxlen, "*", *fields)
+        if atomic and self.durability.waits:
+            pipe.execute_command("EXEC", **target)
+        # One wait after the chunk's writes (per node on a cluster), same round trip.
+        waits = self.durability.queue(pipe, self.redis, set(streams))
+        replies = await pipe.execute()
+        if atomic and self.durability.waits:  # OK, QUEUED..., [ids], waits
+            return list(replies[len(chunk) + 1]), replies[len(chunk) + 2 :]
+        return replies[: len(chunk)], replies[len(replies) - waits :]
 
     async def partitions_for(self, topic: str) -> int:
         """The partition count of ``topic`` (cached for ``mq.topic_refresh_s``), creating the

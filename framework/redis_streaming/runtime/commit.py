@@ -7,6 +7,16 @@ Cluster the targets live in other slots, so they go to the task's outbox (same s
 their target named in ``rs_target*`` (or ``rs_op``) fields; the
 :class:`~redis_streaming.runtime.forwarder.OutboxForwarder` moves them on, deduplicated, in
 order.
+
+Durability (``mq.durability``): a level that waits adds its ``WAIT`` / ``WAITAOF`` right after
+the script in the same pipeline (same connection, same round trip). A commit that is not
+confirmed raises :class:`~redis_streaming.errors.DurabilityError` from :meth:`Committer.result`
+after its status is known. The batch *is* committed on the master then; what a failover may
+lose is the whole commit, acknowledgement included (one script, replicated as one unit, and a
+replica holds a prefix of the master's writes), so its entries would be pending again on the
+promoted replica and processed again: no loss, at most the batch's outputs twice. The task
+treats the error as any failed step (logged, recorded as the stage's last error, backoff, start
+over from what Redis holds), so a job never runs more than one batch ahead of its replicas.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis_streaming._redis.lua import LuaScript
+from redis_streaming.mq.durability import Durability
 from redis_streaming.mq.producer import partition_for_key
 from redis_streaming.mq.topics import TopicMeta
 from redis_streaming.runtime.context import BatchRun
@@ -73,9 +84,12 @@ class Committer:
         *,
         outbox: bool,
         clock: Clock = SYSTEM_CLOCK,
+        durability: Durability | None = None,
     ) -> None:
         self.keys = keys
         self.clock = clock  # the commit's now: TTL expiries and sweeps, committed_ms
+        self.durability = durability or Durability("leader", 1)
+        self.waits = 0  # replies of the durability wait after the commit in the last pipeline
         self.stage = stage
         self.partition = partition
         self.consumer_id = consumer_id
@@ -188,25 +202,52 @@ class Committer:
         return keys, args, written
 
     async def claim(self, redis: Any) -> int:
-        """Start a task: the new epoch, or 0 when this consumer does not hold the lease."""
+        """Start a task: the new epoch, or 0 when this consumer does not hold the lease. (First,
+        once, that the server supports the durability level: ``aof`` needs WAITAOF.)"""
+        await self.durability.ensure(redis)
         return int(await CLAIM(redis, self.base[:2], [self.consumer_id]))
 
-    def queue(self, pipe: Any, epoch: int, ids: Sequence[bytes], run: BatchRun) -> list[str]:
-        """Add the commit of a batch to a (non-transactional) pipeline; returns the names of
-        the stores it writes, for :meth:`result`. The script must be loaded (NOSCRIPT)."""
+    def queue(
+        self, pipe: Any, redis: Any, epoch: int, ids: Sequence[bytes], run: BatchRun
+    ) -> list[str]:
+        """Add the commit of a batch, and the durability wait after it, to a (non-transactional)
+        pipeline of ``redis``; returns the names of the stores it writes, for :meth:`result`,
+        which takes the pipeline's replies from the commit's on. The script must be loaded
+        (NOSCRIPT)."""
         keys, args, written = self.build(epoch, ids, run)
         COMMIT.queue(pipe, keys, args)
+        self.waits = self.durability.queue(pipe, redis, keys[:1])
         return written
 
-    @staticmethod
-    def result(reply: Any, written: list[str]) -> CommitResult:
-        """The :class:`CommitResult` of a commit's reply."""
+    @property
+    def replies(self) -> int:
+        """How many replies the last queued commit takes in its pipeline (1 + its waits)."""
+        return 1 + self.waits
+
+    def result(self, replies: Sequence[Any], written: list[str]) -> CommitResult:
+        """The :class:`CommitResult` of a queued commit's replies (the commit's first). A
+        ``FENCED`` or ``ALREADY`` commit wrote nothing to wait for; an ``OK`` one whose wait
+        falls short raises :class:`~redis_streaming.errors.DurabilityError`."""
+        reply = replies[0]
         status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        if status == "OK":
+            self.durability.check(
+                replies[1 : 1 + self.waits],
+                f"committing a batch of job stage {self.stage.group!r} on partition "
+                f"{self.partition}",
+                1,
+            )
         return CommitResult(status, dict(zip(written, map(int, reply[1:]), strict=False)))
 
     async def commit(
         self, redis: Any, epoch: int, ids: Sequence[bytes], run: BatchRun
     ) -> CommitResult:
-        """Run the commit of a batch on its own."""
-        keys, args, written = self.build(epoch, ids, run)
-        return self.result(await COMMIT(redis, keys, args), written)
+        """Run the commit of a batch on its own (with its durability wait)."""
+        if not self.durability.waits:
+            keys, args, written = self.build(epoch, ids, run)
+            self.waits = 0
+            return self.result([await COMMIT(redis, keys, args)], written)
+        await COMMIT.load(redis)
+        pipe = redis.pipeline(transaction=False)
+        written = self.queue(pipe, redis, epoch, ids, run)
+        return self.result(await pipe.execute(), written)

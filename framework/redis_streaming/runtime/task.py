@@ -21,6 +21,7 @@ from redis_streaming._redis.errors import is_busygroup, is_noscript
 from redis_streaming.errors import DecodeError
 from redis_streaming.metrics.batching import TaskCounts
 from redis_streaming.mq.consume.leases import Leases
+from redis_streaming.mq.durability import Durability
 from redis_streaming.runtime.commit import COMMIT, Committer
 from redis_streaming.runtime.context import BatchRun
 from redis_streaming.runtime.loader import StateLoader
@@ -60,6 +61,7 @@ class StageTask(BackgroundLoop):
         self.committer = Committer(
             shared.keys, self.stage, partition, shared.consumer_id, shared.targets,
             outbox=shared.cluster, clock=shared.clock,
+            durability=Durability.of(shared.options),
         )  # fmt: skip
         self.cache = StateCache(shared.runtime.cache_max_keys)
         self.loader = StateLoader(self.redis, self.committer, self.cache, shared.clock)
@@ -262,18 +264,18 @@ class StageTask(BackgroundLoop):
         shared = self.shared
         started = time.perf_counter()
         pipe = self.redis.pipeline(transaction=False)
-        written = self.committer.queue(pipe, self.epoch, ids, run)
+        written = self.committer.queue(pipe, self.redis, self.epoch, ids, run)
         # The next batch is read in the same round trip (no BLOCK: when it comes back empty,
         # the next step blocks on its own). Not while the backlog of claimed entries lasts.
         read_ahead = bool(ids) and not self.backlog and self._taking() and not shared.sub.paused
         if read_ahead:
             self.reader.queue_read(pipe)
         replies = await pipe.execute()
-        result = self.committer.result(replies[0], written)
+        result = self.committer.result(replies, written)  # DurabilityError: see commit.py
         if result.status == "FENCED":
             raise Fenced()
         if read_ahead:
-            self._ahead = entries(replies[1])
+            self._ahead = entries(replies[self.committer.replies])
         if not ids:
             if result.status == "ALREADY":
                 # A tick sent again whose first send had committed (or a stale count): read

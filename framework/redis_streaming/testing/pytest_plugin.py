@@ -22,6 +22,11 @@ Fixtures:
 - ``rs_redis``: a ``redis.asyncio`` client (bytes replies) for the test's backend, closed after
   the test: a ``Redis``, or a ``RedisCluster`` in the cluster run.
 - ``rs_server``: a private server for this test alone, for fault injection (stop, restart, kill).
+- ``rs_replica_set``: a master and one replica (``ReplicaSet``) for this test alone, stopped
+  after it; ``.url`` is the master's.
+- ``rs_sentinel``: a master, two replicas and three Sentinels (``SentinelGroup``, quorum 2, a
+  failover in about three seconds) for this test alone; every process is stopped after it,
+  also when the test fails.
 - ``rs_postgres_url`` (session): ``POSTGRES_URL`` when set, else the URL of a private PostgreSQL
   server (``wal_level=logical``, see ``redis_streaming.testing.postgres``) started on first use
   and always stopped afterwards.
@@ -47,6 +52,8 @@ from redis_streaming.mq.options import MQOptions
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
 from redis_streaming.testing.jobs import JobTest, job_test
 from redis_streaming.testing.postgres import PostgresServer
+from redis_streaming.testing.replication import ReplicaSet
+from redis_streaming.testing.sentinel import SentinelGroup
 
 BACKENDS = ("server", "cluster")
 REPLICAS_NODE_TIMEOUT_MS = 2000
@@ -151,6 +158,24 @@ def rs_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def rs_replica_set() -> Iterator[ReplicaSet]:
+    group = ReplicaSet(1).start()
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+@pytest.fixture
+def rs_sentinel() -> Iterator[SentinelGroup]:
+    group = SentinelGroup().start()
+    try:
+        yield group
+    finally:
+        group.close()
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError
 
-__all__ = ["Health", "HealthRegistry", "aggregate", "mq_health", "redis_health", "registry_health"]
+__all__ = [
+    "Health",
+    "HealthRegistry",
+    "aggregate",
+    "mq_health",
+    "redis_health",
+    "registry_health",
+    "sentinel_health",
+]
 
 UP, DOWN, OUT_OF_SERVICE, UNKNOWN = "UP", "DOWN", "OUT_OF_SERVICE", "UNKNOWN"
 PING_CHECK = "PING (this Redis user may not run INFO)"
@@ -99,10 +107,16 @@ def redis_health(get_redis: Callable[[], Any]) -> Check:
     cluster state is ``ok`` and every primary answers, with the state, slot counts and each
     primary's version in the details.
 
+    With a Sentinel-managed client (``redis.sentinel``): mode ``sentinel``, the master's name
+    and address as the Sentinels report it, and its replicas as the master reports them
+    (``ROLE``: address and replication offset, ``lagBytes`` behind the master); UP while the
+    node the client reaches answers as the master.
+
     A Redis user that may not run INFO (a hardened ACL, ``-@dangerous``) is checked with PING
     instead (of every primary, for a cluster): UP when it answers, the version unknown.
     """
     from redis_streaming.cluster import is_cluster
+    from redis_streaming_starter.autoconfigure.sentinel import is_sentinel
 
     async def cluster(redis: Any) -> Health:
         state = await redis.cluster_info()  # the cluster's view, from one node
@@ -127,6 +141,8 @@ def redis_health(get_redis: Callable[[], Any]) -> Check:
             try:
                 if is_cluster(redis):
                     return await cluster(redis)
+                if is_sentinel(redis):
+                    return await sentinel_health(redis)
                 return Health(UP, server_info(await redis.info("server")))
             except NoPermissionError:
                 await redis.ping(**({"target_nodes": redis.PRIMARIES} if is_cluster(redis) else {}))
@@ -135,6 +151,46 @@ def redis_health(get_redis: Callable[[], Any]) -> Check:
             return Health(DOWN, {"error": f"{type(exc).__name__}: {exc}"})
 
     return check
+
+
+async def sentinel_health(redis: Any) -> Health:
+    """The ``redis`` component of a Sentinel-managed client (see :func:`redis_health`). A user
+    that may not run ``INFO`` or ``ROLE`` (hardened ACLs drop both) gets the version unknown
+    and the replicas the Sentinels know, without offsets."""
+    from redis_streaming_starter.autoconfigure.sentinel import sentinel_of
+
+    manager, name = sentinel_of(redis)
+    host, port = await manager.discover_master(name)
+    try:
+        details: dict[str, Any] = server_info(await redis.info("server"))
+    except NoPermissionError:
+        await redis.ping()
+        details = {"version": None, "check": PING_CHECK}
+    details.update(mode="sentinel", masterName=name, master=f"{_text(host)}:{port}")
+    try:
+        role = await redis.execute_command("ROLE")
+    except NoPermissionError:
+        known = await manager.discover_replicas(name)
+        details["replicas"] = [{"address": f"{_text(h)}:{_text(p)}"} for h, p in known]
+        return Health(UP, details)
+    details["role"] = _text(role[0])
+    if details["role"] != "master":
+        details["error"] = "the node the client reaches is not the master (a failover under way?)"
+        return Health(DOWN, details)
+    offset = int(role[1])
+    details["replicas"] = [
+        {
+            "address": f"{_text(ip)}:{_text(rport)}",
+            "offset": int(roffset),
+            "lagBytes": max(0, offset - int(roffset)),
+        }
+        for ip, rport, roffset in role[2]
+    ]
+    return Health(UP, details)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def server_info(info: dict[str, Any]) -> dict[str, Any]:

