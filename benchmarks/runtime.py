@@ -374,10 +374,14 @@ class MetricsOverhead(KeyedRunningSum):
         )
         print(f"    off {' '.join(f'{x:,.0f}' for x in rates['off'])} entries/s")
         print(f"    on  {' '.join(f'{x:,.0f}' for x in rates['on'])} entries/s")
-        verdict = "ok" if on / off >= 0.95 else "ABOVE THE 5 % BUDGET"
+        # Judged on the per-round ratios (each round runs off and on back to back, so a load
+        # that drifts over the run cancels out) and on CPU time; the ratio of the medians is
+        # shown too.
+        cpu_ratio = on_cpu / off_cpu
+        verdict = "ok" if min(paired, cpu_ratio) >= 0.95 else "ABOVE THE 5 % BUDGET"
         print(
-            f"    on/off {on / off:.3f} (budget: cost <= 5 %) {verdict}; median of the per-round "
-            f"ratios {paired:.3f}; per client CPU-second {on_cpu / off_cpu:.3f}"
+            f"    median of the per-round ratios on/off {paired:.3f}, per client CPU-second "
+            f"{cpu_ratio:.3f} (budget: cost <= 5 %) {verdict}; ratio of the medians {on / off:.3f}"
         )
 
 

@@ -63,8 +63,11 @@ class TlsSettings(Section):
 
     @property
     def configured(self) -> bool:
-        """True when anything differs from the defaults."""
-        return bool(self.model_fields_set)
+        """True when any value differs from the defaults (not "was given": a copy of the
+        settings through ``model_dump`` gives every field, defaults included)."""
+        return any(
+            getattr(self, name) != field.default for name, field in type(self).model_fields.items()
+        )
 
     def client_kwargs(self) -> dict[str, Any]:
         """redis-py's ``ssl_*`` keyword arguments for these settings."""

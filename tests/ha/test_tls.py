@@ -154,6 +154,18 @@ async def test_tls_settings_without_a_rediss_url_are_refused(
         await connect(plain, rs_server_url)
 
 
+async def test_default_tls_settings_given_explicitly_are_not_tls(
+    rs_server_url: str, rs_namespace: str
+) -> None:
+    copied = Settings.model_validate(fast_settings(rs_server_url, rs_namespace).model_dump())
+    assert "tls" in copied.redis.model_fields_set  # every field given, at its default
+    client = await connect(copied, rs_server_url)
+    try:
+        assert await client.ping()
+    finally:
+        await client.aclose()
+
+
 def test_tls_files_must_exist_and_a_key_needs_its_certificate(
     tls_files: TlsFiles, rs_namespace: str
 ) -> None:
