@@ -10,9 +10,10 @@ Fixtures:
 - ``rs_cluster_replicas``: a private cluster of three primaries with one replica each
   (``cluster-node-timeout`` 2 s, so a replica takes over a few seconds after its primary is
   killed), started on first use and shared by the session, always stopped afterwards; for
-  failover tests (``kill_master``, ``wait_failover``). After each test the killed nodes are
-  restarted and rejoin as replicas (``heal``), so the next test finds every primary with a
-  replica again (though not necessarily on the same ports). ``rs_cluster_replicas_url`` is its
+  failover tests (``kill_master``, ``wait_failover``). Before each test the killed nodes are
+  restarted and rejoin as replicas (``heal``); a cluster whose node does not rejoin in time is
+  replaced by a new one. So every test finds every primary with a replica (though not
+  necessarily on the same ports). ``rs_cluster_replicas_url`` is its
   ``redis+cluster://`` URL.
 - ``rs_backend``: ``"server"``, or ``"cluster"`` in the second run of a test marked
   ``@pytest.mark.cluster`` (such tests run once against each).
@@ -48,6 +49,7 @@ import pytest
 
 from redis_streaming.cluster import ready
 from redis_streaming.embedded import RedisServer
+from redis_streaming.errors import ConfigurationError
 from redis_streaming.mq.options import MQOptions
 from redis_streaming.testing.cluster import RedisCluster, client_from_url
 from redis_streaming.testing.jobs import JobTest, job_test
@@ -98,23 +100,40 @@ def rs_cluster_url() -> Iterator[str]:
     yield from _session_url("REDIS_CLUSTER_URL", lambda: RedisCluster().start())
 
 
+class _ReplicasCluster:
+    """The session's cluster with replicas, replaced by a new one when a killed node cannot be
+    brought back (a restarted node that does not rejoin in time on a loaded machine)."""
+
+    def __init__(self) -> None:
+        self.cluster: RedisCluster | None = None
+
+    def healthy(self) -> RedisCluster:
+        if self.cluster is not None:
+            try:
+                self.cluster.heal()  # a test stopped while the cluster failed over
+                return self.cluster
+            except ConfigurationError:
+                self.cluster.close()
+        self.cluster = RedisCluster(replicas=1, node_timeout_ms=REPLICAS_NODE_TIMEOUT_MS).start()
+        return self.cluster
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+
+
 @pytest.fixture(scope="session")
-def _rs_cluster_replicas_session() -> Iterator[RedisCluster]:
-    cluster = RedisCluster(replicas=1, node_timeout_ms=REPLICAS_NODE_TIMEOUT_MS).start()
+def _rs_cluster_replicas_session() -> Iterator[_ReplicasCluster]:
+    holder = _ReplicasCluster()
     try:
-        yield cluster
+        yield holder
     finally:
-        cluster.close()
+        holder.close()
 
 
 @pytest.fixture
-def rs_cluster_replicas(_rs_cluster_replicas_session: RedisCluster) -> Iterator[RedisCluster]:
-    cluster = _rs_cluster_replicas_session
-    cluster.heal()  # a test stopped while the cluster failed over leaves it mid-way
-    try:
-        yield cluster
-    finally:
-        cluster.heal()
+def rs_cluster_replicas(_rs_cluster_replicas_session: _ReplicasCluster) -> RedisCluster:
+    return _rs_cluster_replicas_session.healthy()
 
 
 @pytest.fixture
