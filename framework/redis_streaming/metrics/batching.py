@@ -28,21 +28,48 @@ __all__ = [
 ]
 
 
-class PartitionCounts:
-    """The ``consumed`` and ``acked`` counts of one partition worker, added to the counters by
-    :meth:`flush_if_due` (which the worker calls on every turn of its loop, at least every
-    ``block_ms``) once ``interval_s`` has passed since the last addition, and by :meth:`flush`
-    when the worker ends."""
+class _PeriodicCounts:
+    """Counts kept in plain integers and added to their counters by :meth:`flush_if_due` (which
+    the owner calls on every turn of its loop, at least every ``block_ms``) once ``interval_s``
+    has passed since the last addition, and by :meth:`flush` when the owner ends."""
 
-    __slots__ = ("_acked", "_consumed", "_due", "interval_s", "labels", "metrics")
+    __slots__ = ("_due", "interval_s", "metrics")
+
+    def __init__(self, metrics: Metrics, interval_s: float) -> None:
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self._due = 0.0
+
+    def _pending(self) -> bool:
+        raise NotImplementedError
+
+    def _add(self) -> None:
+        """Add the counts to the counters and reset them."""
+        raise NotImplementedError
+
+    def flush_if_due(self) -> None:
+        """:meth:`flush` if ``interval_s`` has passed since the last time."""
+        if self._pending() and time.monotonic() >= self._due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add what was counted to the counters now."""
+        self._due = time.monotonic() + self.interval_s
+        if self._pending():
+            self._add()
+
+
+class PartitionCounts(_PeriodicCounts):
+    """The ``consumed`` and ``acked`` counts of one partition worker (see
+    :class:`_PeriodicCounts` for when they reach the counters)."""
+
+    __slots__ = ("_acked", "_consumed", "labels")
 
     def __init__(self, metrics: Metrics, labels: PartitionLabels, interval_s: float = 0.5):
-        self.metrics = metrics
+        super().__init__(metrics, interval_s)
         self.labels = labels
-        self.interval_s = interval_s
         self._consumed = 0
         self._acked = 0
-        self._due = 0.0
 
     def consumed(self, n: int) -> None:
         """Count ``n`` entries taken for handling."""
@@ -52,14 +79,10 @@ class PartitionCounts:
         """Count ``n`` entries whose acknowledgement Redis confirmed."""
         self._acked += n
 
-    def flush_if_due(self) -> None:
-        """:meth:`flush` if ``interval_s`` has passed since the last time."""
-        if (self._consumed or self._acked) and time.monotonic() >= self._due:
-            self.flush()
+    def _pending(self) -> bool:
+        return bool(self._consumed or self._acked)
 
-    def flush(self) -> None:
-        """Add what was counted to the counters now."""
-        self._due = time.monotonic() + self.interval_s
+    def _add(self) -> None:
         if self._consumed:
             self.metrics.consumed(self.labels, self._consumed)
             self._consumed = 0
@@ -68,38 +91,29 @@ class PartitionCounts:
             self._acked = 0
 
 
-class TaskCounts:
-    """The records a job's task committed and the outputs they appended, added to the counters
-    by :meth:`flush_if_due` (which the task calls on every turn of its loop, at least every
-    ``block_ms``) once ``interval_s`` has passed since the last addition, and by :meth:`flush`
-    when the task ends."""
+class TaskCounts(_PeriodicCounts):
+    """The records a job's task committed and the outputs they appended (see
+    :class:`_PeriodicCounts` for when they reach the counters)."""
 
-    __slots__ = ("_due", "_in", "_out", "interval_s", "labels", "metrics")
+    __slots__ = ("_in", "_out", "labels")
 
     def __init__(self, metrics: Metrics, labels: Attributes, interval_s: float = 0.5):
-        self.metrics = metrics
+        super().__init__(metrics, interval_s)
         self.labels = labels
-        self.interval_s = interval_s
         self._in = 0
         self._out = 0
-        self._due = 0.0
 
     def committed(self, n: int, outputs: int) -> None:
         """Count a committed batch of ``n`` entries that appended ``outputs``."""
         self._in += n
         self._out += outputs
 
-    def flush_if_due(self) -> None:
-        """:meth:`flush` if ``interval_s`` has passed since the last time."""
-        if (self._in or self._out) and time.monotonic() >= self._due:
-            self.flush()
+    def _pending(self) -> bool:
+        return bool(self._in or self._out)
 
-    def flush(self) -> None:
-        """Add what was counted to the counters now."""
-        self._due = time.monotonic() + self.interval_s
-        if self._in or self._out:
-            self.metrics.runtime_records(self.labels, self._in, self._out)
-            self._in = self._out = 0
+    def _add(self) -> None:
+        self.metrics.runtime_records(self.labels, self._in, self._out)
+        self._in = self._out = 0
 
 
 class DurationSampler:
